@@ -1,0 +1,5 @@
+"""Run dlqctl as ``python -m dlqctl``."""
+
+from dlqctl.cli import main
+
+main()

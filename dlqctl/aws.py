@@ -1,0 +1,551 @@
+"""The only module that talks to boto3: session, clients, retries and error translation."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from dlqctl import __version__
+from dlqctl.errors import AccessError, DlqctlError, NotFoundError, ThrottledError, UsageError
+from dlqctl.models import (
+    Arn,
+    BatchOutcome,
+    EntryFailure,
+    MessageAttribute,
+    OutgoingMessage,
+    QueueAttributes,
+    QueueRef,
+    ReceivedMessage,
+)
+
+SQS_BATCH = 10
+"""Entries per SQS batch call (ReceiveMessage, SendMessageBatch, DeleteMessageBatch, …)."""
+
+_NOT_FOUND = {
+    "QueueDoesNotExist",
+    "NonExistentQueue",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "ResourceNotFoundException",
+    "NotFound",
+    "NotFoundException",
+}
+_ACCESS = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "AuthorizationError",
+    "UnauthorizedOperation",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "SignatureDoesNotMatch",
+    "InvalidSecurity",
+    "KMS.AccessDeniedException",
+    "KmsAccessDenied",
+}
+_THROTTLED = {
+    "Throttling",
+    "ThrottlingException",
+    "RequestThrottled",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "OverLimit",
+}
+_USAGE = {"InvalidAddress", "InvalidParameterValue", "InvalidParameterValueException"}
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where and as whom to talk to AWS: the ``--profile/--region/--endpoint-url`` options."""
+
+    profile: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    max_pool_connections: int = 16
+
+
+def error_code(exc: botocore.exceptions.ClientError) -> str:
+    """The short error code of a ClientError (SQS's JSON protocol keeps a legacy long form)."""
+    error = exc.response.get("Error", {})
+    code = str(error.get("QueryErrorCode") or error.get("Code") or "Unknown")
+    return code.removeprefix("AWS.SimpleQueueService.")
+
+
+def translate(exc: Exception, what: str, region: str | None = None) -> DlqctlError:
+    """Turn a boto3/botocore exception into dlqctl's own error with a hint to act on."""
+    if isinstance(exc, DlqctlError):
+        return exc
+    where = f" in region {region}" if region else ""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code = error_code(exc)
+        text = exc.response.get("Error", {}).get("Message") or code
+        if code in _NOT_FOUND:
+            return NotFoundError(
+                f"{what} not found{where}",
+                "check the name, --region and the account your credentials belong to",
+            )
+        if code in _ACCESS:
+            return AccessError(
+                f"access denied for {what}: {code}: {text}",
+                "check the credentials (--profile) and that their policy allows this action",
+            )
+        if code in _THROTTLED:
+            return ThrottledError(
+                f"AWS throttled the requests for {what} ({code})",
+                "wait a little and run the command again, or lower --rate",
+            )
+        if code in _USAGE:
+            return UsageError(f"{what}: {code}: {text}", "check the value given")
+        return DlqctlError(f"{what}: {code}: {text}", "run again with --debug for details")
+    if isinstance(exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
+        return AccessError(
+            "no AWS credentials found",
+            "set AWS_PROFILE or pass --profile, or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+        )
+    if isinstance(exc, botocore.exceptions.NoRegionError):
+        return AccessError(
+            "no AWS region configured", "pass --region or set AWS_REGION (or AWS_DEFAULT_REGION)"
+        )
+    if isinstance(exc, botocore.exceptions.ProfileNotFound):
+        return AccessError(str(exc), "check the profile name in ~/.aws/config")
+    if isinstance(exc, botocore.exceptions.EndpointConnectionError):
+        return AccessError(
+            f"cannot reach the AWS endpoint for {what}: {exc}",
+            "check --region and --endpoint-url (AWS_ENDPOINT_URL), and the network",
+        )
+    if isinstance(exc, botocore.exceptions.ConnectionClosedError | botocore.exceptions.ReadTimeoutError):
+        return DlqctlError(f"connection to AWS lost during {what}: {exc}", "run the command again")
+    if isinstance(exc, botocore.exceptions.ParamValidationError):
+        return UsageError(f"{what}: {exc}", "check the value given")
+    if isinstance(exc, botocore.exceptions.BotoCoreError):
+        return DlqctlError(f"{what}: {exc}", "run again with --debug for details")
+    return DlqctlError(f"{what}: {exc}")
+
+
+@contextmanager
+def _aws_errors(what: str, region: str | None = None) -> Iterator[None]:
+    try:
+        yield
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise translate(exc, what, region) from exc
+
+
+def _attribute_to_api(attribute: MessageAttribute) -> dict[str, Any]:
+    data: dict[str, Any] = {"DataType": attribute.data_type}
+    if attribute.string_value is not None:
+        data["StringValue"] = attribute.string_value
+    if attribute.binary_value is not None:
+        data["BinaryValue"] = attribute.binary_value
+    return data
+
+
+class Aws:
+    """One session and its clients, built from a ``Connection``; hands out the service wrappers."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self._clients: dict[str, Any] = {}
+
+    @cached_property
+    def session(self) -> boto3.Session:
+        region = self.connection.region or os.environ.get("AWS_REGION") or None
+        with _aws_errors("the AWS session"):
+            return boto3.Session(profile_name=self.connection.profile, region_name=region)
+
+    @property
+    def region(self) -> str:
+        region = self.session.region_name
+        if not region:
+            raise AccessError(
+                "no AWS region configured",
+                "pass --region or set AWS_REGION (or AWS_DEFAULT_REGION)",
+            )
+        return region
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return self.connection.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+
+    def client(self, service: str) -> Any:
+        """A cached low-level client for ``service`` with dlqctl's retry and pool settings."""
+        if service not in self._clients:
+            config = Config(
+                retries={"mode": "adaptive", "max_attempts": 8},
+                max_pool_connections=self.connection.max_pool_connections,
+                connect_timeout=10,
+                read_timeout=40,
+                user_agent_extra=f"dlqctl/{__version__}",
+            )
+            with _aws_errors(f"the {service} client"):
+                self._clients[service] = self.session.client(
+                    service,  # type: ignore[call-overload]
+                    region_name=self.region,
+                    endpoint_url=self.endpoint_url,
+                    config=config,
+                )
+        return self._clients[service]
+
+    @cached_property
+    def sqs(self) -> Sqs:
+        return Sqs(self)
+
+    @cached_property
+    def lambda_(self) -> Lambda:
+        return Lambda(self)
+
+    @cached_property
+    def events(self) -> Events:
+        return Events(self)
+
+    @cached_property
+    def sns(self) -> Sns:
+        return Sns(self)
+
+    @cached_property
+    def cloudwatch(self) -> CloudWatch:
+        return CloudWatch(self)
+
+
+class _Service:
+    service = ""
+
+    def __init__(self, aws: Aws) -> None:
+        self.aws = aws
+
+    @property
+    def client(self) -> Any:
+        return self.aws.client(self.service)
+
+    def errors(self, what: str) -> Any:
+        return _aws_errors(what, self.aws.session.region_name)
+
+
+_URL_REGION = re.compile(r"^https://(?:sqs\.)?([a-z]{2}(?:-[a-z]+)+-\d+)\.(?:queue\.)?amazonaws")
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """What ``DeleteMessageBatch`` said: the message IDs deleted and those that failed, why."""
+
+    deleted: tuple[str, ...]
+    failed: tuple[tuple[str, str], ...]
+
+
+class Sqs(_Service):
+    """SQS operations named for what dlqctl does with them."""
+
+    service = "sqs"
+
+    def _check_region(self, region: str | None, ref: str) -> None:
+        if region and not self.aws.endpoint_url and region != self.aws.region:
+            raise UsageError(
+                f"queue {ref} is in region {region}, but the region in use is {self.aws.region}",
+                f"pass --region {region}",
+            )
+
+    def resolve(self, ref: str) -> tuple[QueueRef, QueueAttributes]:
+        """Find a queue by name, URL or ARN and read all its attributes."""
+        arn = Arn.parse(ref)
+        with self.errors(f"queue {ref}"):
+            if ref.startswith(("https://", "http://")):
+                match = _URL_REGION.match(ref)
+                self._check_region(match.group(1) if match else None, ref)
+                url = ref
+            elif arn is not None:
+                if arn.service != "sqs":
+                    raise UsageError(f"{ref} is not an SQS queue ARN", "pass a queue name, URL or ARN")
+                self._check_region(arn.region, ref)
+                url = self.client.get_queue_url(
+                    QueueName=arn.resource, QueueOwnerAWSAccountId=arn.account
+                )["QueueUrl"]
+            else:
+                url = self.client.get_queue_url(QueueName=ref)["QueueUrl"]
+            raw = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+        attributes = QueueAttributes.from_api(raw.get("Attributes", {}))
+        name = Arn.parse(attributes.arn).name if attributes.arn else url.rstrip("/").rsplit("/", 1)[-1]  # type: ignore[union-attr]
+        return QueueRef(url=url, name=name, arn=attributes.arn), attributes
+
+    def attributes(self, queue: QueueRef) -> QueueAttributes:
+        with self.errors(f"queue {queue.name}"):
+            raw = self.client.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["All"])
+        return QueueAttributes.from_api(raw.get("Attributes", {}))
+
+    def queue_urls(self, prefix: str | None = None) -> Iterator[str]:
+        """Every queue URL in the account and region (paginated)."""
+        kwargs: dict[str, Any] = {"MaxResults": 1000}
+        if prefix:
+            kwargs["QueueNamePrefix"] = prefix
+        with self.errors("the queue list"):
+            for page in self.client.get_paginator("list_queues").paginate(**kwargs):
+                yield from page.get("QueueUrls", [])
+
+    def describe_urls(self, urls: Sequence[str]) -> Iterator[tuple[QueueRef, QueueAttributes]]:
+        """Attributes for each URL; queues deleted meanwhile are skipped."""
+        for url in urls:
+            try:
+                with self.errors(f"queue {url}"):
+                    raw = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+            except NotFoundError:
+                continue
+            attributes = QueueAttributes.from_api(raw.get("Attributes", {}))
+            name = url.rstrip("/").rsplit("/", 1)[-1]
+            yield QueueRef(url=url, name=name, arn=attributes.arn), attributes
+
+    def receive(
+        self,
+        queue: QueueRef,
+        *,
+        max_messages: int,
+        wait_seconds: int,
+        hold_seconds: int,
+    ) -> list[ReceivedMessage]:
+        """Receive up to ``max_messages`` and hold them invisible for ``hold_seconds``."""
+        with self.errors(f"receiving from queue {queue.name}"):
+            response = self.client.receive_message(
+                QueueUrl=queue.url,
+                MaxNumberOfMessages=max(1, min(SQS_BATCH, max_messages)),
+                WaitTimeSeconds=wait_seconds,
+                VisibilityTimeout=hold_seconds,
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+        return [ReceivedMessage.from_api(item) for item in response.get("Messages", [])]
+
+    def change_visibility(
+        self, queue: QueueRef, receipt_handles: Sequence[str], timeout_seconds: int
+    ) -> list[str]:
+        """Set the visibility timeout of held messages; returns the handles that failed."""
+        failed: list[str] = []
+        for start in range(0, len(receipt_handles), SQS_BATCH):
+            chunk = receipt_handles[start : start + SQS_BATCH]
+            entries = [
+                {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": timeout_seconds}
+                for index, handle in enumerate(chunk)
+            ]
+            with self.errors(f"changing visibility in queue {queue.name}"):
+                response = self.client.change_message_visibility_batch(
+                    QueueUrl=queue.url, Entries=entries
+                )
+            failed.extend(chunk[int(item["Id"])] for item in response.get("Failed", []))
+        return failed
+
+    def delete(self, queue: QueueRef, messages: Sequence[ReceivedMessage]) -> Deletion:
+        """Delete held messages in batches; every ``Failed`` entry is reported, never ignored."""
+        deleted: list[str] = []
+        failed: list[tuple[str, str]] = []
+        for start in range(0, len(messages), SQS_BATCH):
+            chunk = messages[start : start + SQS_BATCH]
+            entries = [
+                {"Id": str(index), "ReceiptHandle": message.receipt_handle}
+                for index, message in enumerate(chunk)
+            ]
+            with self.errors(f"deleting from queue {queue.name}"):
+                response = self.client.delete_message_batch(QueueUrl=queue.url, Entries=entries)
+            deleted.extend(chunk[int(item["Id"])].message_id for item in response.get("Successful", []))
+            failed.extend(
+                (chunk[int(item["Id"])].message_id, str(item.get("Code", "Unknown")))
+                for item in response.get("Failed", [])
+            )
+        return Deletion(tuple(deleted), tuple(failed))
+
+    def send(self, queue: QueueRef, messages: Sequence[OutgoingMessage]) -> BatchOutcome:
+        """``SendMessageBatch`` (≤10 entries); each entry's fate is reported, never assumed."""
+        if len(messages) > SQS_BATCH:
+            raise ValueError(f"at most {SQS_BATCH} messages per batch")
+        entries: list[dict[str, Any]] = []
+        for message in messages:
+            entry: dict[str, Any] = {"Id": message.entry_id, "MessageBody": message.body}
+            if message.message_attributes:
+                entry["MessageAttributes"] = {
+                    name: _attribute_to_api(attribute)
+                    for name, attribute in message.message_attributes.items()
+                }
+            if message.group_id is not None:
+                entry["MessageGroupId"] = message.group_id
+            if message.deduplication_id is not None:
+                entry["MessageDeduplicationId"] = message.deduplication_id
+            entries.append(entry)
+        with self.errors(f"sending to queue {queue.name}"):
+            response = self.client.send_message_batch(QueueUrl=queue.url, Entries=entries)
+        return BatchOutcome(
+            accepted={item["Id"]: item["MessageId"] for item in response.get("Successful", [])},
+            failed={
+                item["Id"]: EntryFailure(
+                    str(item.get("Code", "Unknown")),
+                    str(item.get("Message", "")),
+                    bool(item.get("SenderFault", True)),
+                )
+                for item in response.get("Failed", [])
+            },
+        )
+
+    def create(self, name: str, attributes: dict[str, str] | None = None) -> QueueRef:
+        """Create (or find) a queue; used by the sandbox and the bundled stack's tooling."""
+        with self.errors(f"creating queue {name}"):
+            url = self.client.create_queue(QueueName=name, Attributes=attributes or {})["QueueUrl"]
+            arn = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        return QueueRef(url=url, name=name, arn=arn["Attributes"]["QueueArn"])
+
+    def dead_letter_source_urls(self, queue: QueueRef) -> list[str]:
+        """Queues whose RedrivePolicy names this queue (``ListDeadLetterSourceQueues``)."""
+        urls: list[str] = []
+        with self.errors(f"sources of queue {queue.name}"):
+            paginator = self.client.get_paginator("list_dead_letter_source_queues")
+            for page in paginator.paginate(QueueUrl=queue.url, MaxResults=1000):
+                urls.extend(page.get("queueUrls", []))
+        return urls
+
+
+@dataclass(frozen=True)
+class DeadLetterPointer:
+    """Something (its type and ARN) that sends its failures to the ARN ``target_arn``."""
+
+    type: str
+    arn: str
+    target_arn: str
+    detail: str | None = None
+
+
+class Lambda(_Service):
+    service = "lambda"
+
+    def dead_letter_pointers(self) -> Iterator[DeadLetterPointer]:
+        """Functions (every version) with a DeadLetterConfig or an on-failure destination."""
+        with self.errors("Lambda functions"):
+            paginator = self.client.get_paginator("list_functions")
+            names: set[str] = set()
+            for page in paginator.paginate(FunctionVersion="ALL"):
+                for function in page.get("Functions", []):
+                    names.add(function["FunctionName"])
+                    target = (function.get("DeadLetterConfig") or {}).get("TargetArn")
+                    if target:
+                        yield DeadLetterPointer("lambda", function["FunctionArn"], target)
+            for name in sorted(names):
+                paginator = self.client.get_paginator("list_function_event_invoke_configs")
+                for page in paginator.paginate(FunctionName=name):
+                    for config in page.get("FunctionEventInvokeConfigs", []):
+                        destination = (
+                            (config.get("DestinationConfig") or {}).get("OnFailure") or {}
+                        ).get("Destination")
+                        if destination:
+                            yield DeadLetterPointer(
+                                "lambda-destination", config["FunctionArn"], destination
+                            )
+
+
+class Events(_Service):
+    service = "events"
+
+    def bus_names(self) -> Iterator[tuple[str, str]]:
+        """(name, ARN) of every event bus; ListEventBuses has no paginator."""
+        kwargs: dict[str, Any] = {}
+        while True:
+            with self.errors("event buses"):
+                page = self.client.list_event_buses(**kwargs)
+            for bus in page.get("EventBuses", []):
+                yield bus["Name"], bus["Arn"]
+            token = page.get("NextToken")
+            if not token:
+                return
+            kwargs["NextToken"] = token
+
+    def dead_letter_pointers(self) -> Iterator[DeadLetterPointer]:
+        """Rule targets and buses whose DeadLetterConfig names a queue."""
+        for bus_name, bus_arn in list(self.bus_names()):
+            with self.errors(f"event bus {bus_name}"):
+                bus = self.client.describe_event_bus(Name=bus_name)
+                bus_dlq = (bus.get("DeadLetterConfig") or {}).get("Arn")
+                if bus_dlq:
+                    yield DeadLetterPointer("eventbridge-bus", bus_arn, bus_dlq)
+                rules = self.client.get_paginator("list_rules")
+                for page in rules.paginate(EventBusName=bus_name):
+                    for rule in page.get("Rules", []):
+                        targets = self.client.get_paginator("list_targets_by_rule")
+                        for target_page in targets.paginate(Rule=rule["Name"], EventBusName=bus_name):
+                            for target in target_page.get("Targets", []):
+                                dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
+                                if dlq:
+                                    yield DeadLetterPointer(
+                                        "eventbridge-rule",
+                                        rule["Arn"],
+                                        dlq,
+                                        detail=f"target {target['Id']} → {target['Arn']}",
+                                    )
+
+
+class Sns(_Service):
+    service = "sns"
+
+    def dead_letter_pointers(self) -> Iterator[DeadLetterPointer]:
+        """Subscriptions whose RedrivePolicy names a queue (one attribute read per subscription)."""
+        import json
+
+        with self.errors("SNS subscriptions"):
+            for page in self.client.get_paginator("list_subscriptions").paginate():
+                for subscription in page.get("Subscriptions", []):
+                    arn = subscription.get("SubscriptionArn", "")
+                    if not arn.startswith("arn:"):
+                        continue  # "PendingConfirmation" has no attributes to read
+                    attributes = self.client.get_subscription_attributes(SubscriptionArn=arn)
+                    policy = attributes.get("Attributes", {}).get("RedrivePolicy")
+                    if not policy:
+                        continue
+                    try:
+                        target = json.loads(policy).get("deadLetterTargetArn")
+                    except ValueError:
+                        continue
+                    if target:
+                        yield DeadLetterPointer(
+                            "sns", arn, target, detail=subscription.get("TopicArn")
+                        )
+
+
+class CloudWatch(_Service):
+    service = "cloudwatch"
+
+    def oldest_message_ages(self, queue_names: Sequence[str]) -> dict[str, float]:
+        """``ApproximateAgeOfOldestMessage`` (latest datapoint of the last 15 minutes) per queue."""
+        ages: dict[str, float] = {}
+        now = datetime.now(UTC)
+        for start in range(0, len(queue_names), 500):
+            chunk = queue_names[start : start + 500]
+            queries = [
+                {
+                    "Id": f"q{index}",
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": "AWS/SQS",
+                            "MetricName": "ApproximateAgeOfOldestMessage",
+                            "Dimensions": [{"Name": "QueueName", "Value": name}],
+                        },
+                        "Period": 60,
+                        "Stat": "Maximum",
+                    },
+                    "ReturnData": True,
+                }
+                for index, name in enumerate(chunk)
+            ]
+            with self.errors("CloudWatch metrics"):
+                paginator = self.client.get_paginator("get_metric_data")
+                for page in paginator.paginate(
+                    MetricDataQueries=queries,
+                    StartTime=now - timedelta(minutes=15),
+                    EndTime=now,
+                    ScanBy="TimestampDescending",
+                ):
+                    for result in page.get("MetricDataResults", []):
+                        values = result.get("Values") or []
+                        index = int(result["Id"][1:])
+                        if values and chunk[index] not in ages:
+                            ages[chunk[index]] = float(values[0])
+        return ages

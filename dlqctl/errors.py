@@ -1,0 +1,64 @@
+"""dlqctl's exceptions and the stable exit codes they map to."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes. Scripts depend on these: never renumber."""
+
+    OK = 0
+    UNEXPECTED = 1
+    USAGE = 2
+    NOT_FOUND = 3
+    ACCESS = 4
+    PARTIAL = 5
+    INTERRUPTED = 130
+
+
+class DlqctlError(Exception):
+    """An error the user can act on: one line of message, one line of hint."""
+
+    exit_code: ExitCode = ExitCode.UNEXPECTED
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(DlqctlError):
+    """Bad options or arguments, a bad filter, a refused confirmation."""
+
+    exit_code = ExitCode.USAGE
+
+
+class NotFoundError(DlqctlError):
+    """A queue, bus or other resource does not exist (in this account and region)."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class AccessError(DlqctlError):
+    """Missing credentials or region, or the credentials lack a permission."""
+
+    exit_code = ExitCode.ACCESS
+
+
+class ThrottledError(DlqctlError):
+    """AWS kept throttling after the retries were spent."""
+
+    exit_code = ExitCode.UNEXPECTED
+
+
+class PartialFailure(DlqctlError):
+    """Some messages were not processed; the result says which."""
+
+    exit_code = ExitCode.PARTIAL
+
+
+class Interrupted(DlqctlError):
+    """The operator pressed Ctrl-C; held messages were released."""
+
+    exit_code = ExitCode.INTERRUPTED

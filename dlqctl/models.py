@@ -1,0 +1,359 @@
+"""Typed shapes of what dlqctl reads from AWS, each parsed once from an API response."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+JsonValue = Any
+"""A value decoded from JSON: dict, list, str, int, float, bool or None."""
+
+
+@dataclass(frozen=True)
+class Arn:
+    """The parts of an ARN that dlqctl needs: ``arn:partition:service:region:account:resource``."""
+
+    partition: str
+    service: str
+    region: str
+    account: str
+    resource: str
+
+    @classmethod
+    def parse(cls, text: str) -> Arn | None:
+        """Split ``text`` into its parts, or return None when it is not an ARN."""
+        parts = text.split(":", 5)
+        if len(parts) != 6 or parts[0] != "arn":
+            return None
+        return cls(parts[1], parts[2], parts[3], parts[4], parts[5])
+
+    @property
+    def name(self) -> str:
+        """The last component of the resource (a queue, function or rule name)."""
+        for separator in ("/", ":"):
+            if separator in self.resource:
+                return self.resource.rsplit(separator, 1)[-1]
+        return self.resource
+
+
+@dataclass(frozen=True)
+class QueueRef:
+    """A queue that is known to exist: its URL, name and ARN."""
+
+    url: str
+    name: str
+    arn: str
+
+    @property
+    def fifo(self) -> bool:
+        return self.name.endswith(".fifo")
+
+
+@dataclass(frozen=True)
+class RedrivePolicy:
+    """A source queue's ``RedrivePolicy``: where its failures go, and after how many receives."""
+
+    dead_letter_target_arn: str
+    max_receive_count: int
+
+    @classmethod
+    def parse(cls, text: str | None) -> RedrivePolicy | None:
+        """Parse the JSON string SQS returns; ``maxReceiveCount`` may be a string or a number."""
+        if not text:
+            return None
+        try:
+            data = json.loads(text)
+            return cls(str(data["deadLetterTargetArn"]), int(data.get("maxReceiveCount", 10)))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+def _int_attribute(attributes: Mapping[str, str], name: str, default: int = 0) -> int:
+    try:
+        return int(attributes.get(name, default))
+    except (TypeError, ValueError):
+        return default
+
+
+@dataclass(frozen=True)
+class QueueAttributes:
+    """The queue attributes dlqctl uses, from ``GetQueueAttributes(All)``."""
+
+    arn: str
+    visible: int
+    in_flight: int
+    delayed: int
+    retention_seconds: int
+    visibility_timeout: int
+    maximum_message_size: int
+    fifo: bool
+    content_based_deduplication: bool
+    redrive_policy: RedrivePolicy | None
+    created_at: datetime | None
+
+    @classmethod
+    def from_api(cls, attributes: Mapping[str, str]) -> QueueAttributes:
+        created = attributes.get("CreatedTimestamp")
+        return cls(
+            arn=attributes.get("QueueArn", ""),
+            visible=_int_attribute(attributes, "ApproximateNumberOfMessages"),
+            in_flight=_int_attribute(attributes, "ApproximateNumberOfMessagesNotVisible"),
+            delayed=_int_attribute(attributes, "ApproximateNumberOfMessagesDelayed"),
+            retention_seconds=_int_attribute(attributes, "MessageRetentionPeriod", 345600),
+            visibility_timeout=_int_attribute(attributes, "VisibilityTimeout", 30),
+            maximum_message_size=_int_attribute(attributes, "MaximumMessageSize", 1048576),
+            fifo=attributes.get("FifoQueue", "false").lower() == "true",
+            content_based_deduplication=(
+                attributes.get("ContentBasedDeduplication", "false").lower() == "true"
+            ),
+            redrive_policy=RedrivePolicy.parse(attributes.get("RedrivePolicy")),
+            created_at=(
+                datetime.fromtimestamp(int(created), tz=UTC)
+                if created and created.isdigit()
+                else None
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class MessageAttribute:
+    """One SQS message attribute, kept with its data type so it can be sent again unchanged."""
+
+    data_type: str
+    string_value: str | None = None
+    binary_value: bytes | None = None
+    string_list_values: tuple[str, ...] = ()
+    binary_list_values: tuple[bytes, ...] = ()
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> MessageAttribute:
+        return cls(
+            data_type=str(data.get("DataType", "String")),
+            string_value=data.get("StringValue"),
+            binary_value=data.get("BinaryValue"),
+            string_list_values=tuple(data.get("StringListValues") or ()),
+            binary_list_values=tuple(data.get("BinaryListValues") or ()),
+        )
+
+    @property
+    def value(self) -> JsonValue:
+        """The attribute's value as one JSON-friendly value (binary as base64)."""
+        if self.binary_value is not None:
+            return base64.b64encode(self.binary_value).decode("ascii")
+        return self.string_value
+
+    def to_json(self) -> dict[str, JsonValue]:
+        """The full attribute, enough to re-create it (binary values as base64)."""
+        data: dict[str, JsonValue] = {"DataType": self.data_type}
+        if self.string_value is not None:
+            data["StringValue"] = self.string_value
+        if self.binary_value is not None:
+            data["BinaryValue"] = base64.b64encode(self.binary_value).decode("ascii")
+        return data
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """A message as ``ReceiveMessage`` returned it, with the receipt handle that holds it."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    message_attributes: Mapping[str, MessageAttribute] = field(default_factory=dict)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> ReceivedMessage:
+        return cls(
+            message_id=str(data["MessageId"]),
+            receipt_handle=str(data["ReceiptHandle"]),
+            body=str(data.get("Body", "")),
+            attributes=dict(data.get("Attributes") or {}),
+            message_attributes={
+                name: MessageAttribute.from_api(value)
+                for name, value in (data.get("MessageAttributes") or {}).items()
+            },
+        )
+
+    @property
+    def receive_count(self) -> int:
+        return _int_attribute(self.attributes, "ApproximateReceiveCount")
+
+    @property
+    def sent_at(self) -> datetime | None:
+        """When the message was first sent (for SQS redrive: to the source queue)."""
+        stamp = self.attributes.get("SentTimestamp")
+        if not stamp or not stamp.isdigit():
+            return None
+        return datetime.fromtimestamp(int(stamp) / 1000, tz=UTC)
+
+    def string_attribute(self, name: str) -> str | None:
+        """A message attribute's value as text, whatever its declared type."""
+        attribute = self.message_attributes.get(name)
+        if attribute is None:
+            return None
+        return attribute.string_value
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """Why a message failed, as its producer recorded it."""
+
+    code: str | None
+    message: str | None
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """One decoded DLQ message: what ``--output json``, filters and exports all see."""
+
+    message: ReceivedMessage
+    json: JsonValue
+    kind: str
+    error: ErrorInfo | None
+    event: JsonValue
+    origin: Mapping[str, str]
+    sent_at: datetime | None
+    age_seconds: float | None
+
+    @property
+    def message_id(self) -> str:
+        return self.message.message_id
+
+    def to_json(self) -> dict[str, JsonValue]:
+        """The stable JSON view of a message; the README lists its keys."""
+        message = self.message
+        return {
+            "message_id": message.message_id,
+            "body": message.body,
+            "json": self.json,
+            "kind": self.kind,
+            "error": self.error.to_json() if self.error else None,
+            "event": self.event,
+            "origin": dict(self.origin),
+            "message_attributes": {
+                name: attribute.value for name, attribute in message.message_attributes.items()
+            },
+            "attributes": dict(message.attributes),
+            "receive_count": message.receive_count,
+            "sent_at": iso_utc(self.sent_at),
+            "age_seconds": None if self.age_seconds is None else round(self.age_seconds, 3),
+        }
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """Format a moment as ISO 8601 in UTC with a ``Z`` suffix (None stays None)."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Something that feeds a DLQ: its type (``sqs``, ``lambda``, …) and ARN."""
+
+    type: str
+    arn: str
+    detail: str | None = None
+
+    def to_json(self) -> dict[str, JsonValue]:
+        data: dict[str, JsonValue] = {"type": self.type, "arn": self.arn}
+        if self.detail:
+            data["detail"] = self.detail
+        return data
+
+
+@dataclass(frozen=True)
+class DeadLetterQueue:
+    """A queue found by ``list``, with its counts and what feeds it."""
+
+    queue: QueueRef
+    attributes: QueueAttributes
+    sources: tuple[Source, ...]
+    named_like_dlq: bool
+    oldest_age_seconds: float | None
+
+    @property
+    def is_dlq(self) -> bool:
+        return bool(self.sources) or self.named_like_dlq
+
+    @property
+    def retention_left_seconds(self) -> float | None:
+        if self.oldest_age_seconds is None:
+            return None
+        return max(0.0, self.attributes.retention_seconds - self.oldest_age_seconds)
+
+    def to_json(self) -> dict[str, JsonValue]:
+        attributes = self.attributes
+        return {
+            "name": self.queue.name,
+            "url": self.queue.url,
+            "arn": self.queue.arn,
+            "fifo": attributes.fifo,
+            "visible": attributes.visible,
+            "in_flight": attributes.in_flight,
+            "delayed": attributes.delayed,
+            "oldest_age_seconds": self.oldest_age_seconds,
+            "retention_seconds": attributes.retention_seconds,
+            "retention_left_seconds": self.retention_left_seconds,
+            "redrive_policy": (
+                {
+                    "dead_letter_target_arn": attributes.redrive_policy.dead_letter_target_arn,
+                    "max_receive_count": attributes.redrive_policy.max_receive_count,
+                }
+                if attributes.redrive_policy
+                else None
+            ),
+            "is_dlq": self.is_dlq,
+            "sources": [source.to_json() for source in self.sources],
+        }
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A message to send with ``SendMessageBatch``; ``entry_id`` is unique within its batch."""
+
+    entry_id: str
+    body: str
+    message_attributes: Mapping[str, MessageAttribute] = field(default_factory=dict)
+    group_id: str | None = None
+    deduplication_id: str | None = None
+
+    def attribute_bytes(self) -> int:
+        """Bytes the attributes count toward the message size (names, types and values)."""
+        total = 0
+        for name, attribute in self.message_attributes.items():
+            total += len(name.encode()) + len(attribute.data_type.encode())
+            if attribute.string_value is not None:
+                total += len(attribute.string_value.encode())
+            if attribute.binary_value is not None:
+                total += len(attribute.binary_value)
+        return total
+
+    def size(self) -> int:
+        """The size SQS checks against ``MaximumMessageSize``: body plus attributes, in bytes."""
+        return len(self.body.encode()) + self.attribute_bytes()
+
+
+@dataclass(frozen=True)
+class EntryFailure:
+    """One batch entry AWS refused: its code and message, and whether the sender was at fault."""
+
+    code: str
+    message: str
+    sender_fault: bool = True
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """Per-entry result of a batch call: accepted entry IDs with the ID AWS gave, and failures."""
+
+    accepted: Mapping[str, str]
+    failed: Mapping[str, EntryFailure]

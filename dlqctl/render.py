@@ -1,0 +1,228 @@
+"""The only module that draws: tables, progress, warnings and JSON/JSONL on the right stream."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.progress import TimeElapsedColumn
+from rich.table import Table
+
+from dlqctl.envelopes import one_line
+from dlqctl.models import DeadLetterQueue, MessageView
+from dlqctl.summary import Summary
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    JSONL = "jsonl"
+
+
+def default_format() -> OutputFormat:
+    """A table for a person at a terminal, JSON for a pipe or a script."""
+    return OutputFormat.TABLE if sys.stdout.isatty() else OutputFormat.JSON
+
+
+def _stdout() -> Console:
+    return Console(file=sys.stdout, soft_wrap=False)
+
+
+def _stderr() -> Console:
+    return Console(file=sys.stderr, stderr=True, soft_wrap=True, highlight=False)
+
+
+def to_json_text(value: Any, *, indent: int | None = 2) -> str:
+    return json.dumps(value, indent=indent, ensure_ascii=False, default=str)
+
+
+def error(message: str, hint: str | None = None) -> None:
+    """The one line an error gets on stderr."""
+    line = f"Error: {message}"
+    if hint:
+        line += f" (hint: {hint})"
+    sys.stderr.write(" ".join(line.split()) + "\n")
+    sys.stderr.flush()
+
+
+def warn(message: str) -> None:
+    _stderr().print(f"[yellow]Warning:[/yellow] {escape(message)}")
+
+
+def info(message: str) -> None:
+    _stderr().print(escape(message))
+
+
+def emit_json(value: Any) -> None:
+    """One JSON document on stdout."""
+    sys.stdout.write(to_json_text(value) + "\n")
+    sys.stdout.flush()
+
+
+def emit_records(records: Iterable[Mapping[str, Any]], fmt: OutputFormat) -> int:
+    """Stream records as a JSON array or as JSON lines, without holding them; returns the count."""
+    count = 0
+    if fmt is OutputFormat.JSONL:
+        for record in records:
+            sys.stdout.write(to_json_text(record, indent=None) + "\n")
+            count += 1
+        sys.stdout.flush()
+        return count
+    sys.stdout.write("[")
+    for record in records:
+        sys.stdout.write(("," if count else "") + "\n" + _indent(to_json_text(record)))
+        count += 1
+    sys.stdout.write("\n]\n" if count else "]\n")
+    sys.stdout.flush()
+    return count
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+@contextmanager
+def progress(description: str, total: int | None, *, enabled: bool = True) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr while the block runs; yields ``advance(n)``.
+
+    Shown only when stderr is a terminal, so logs and pipes stay clean.
+    """
+    if not enabled or not sys.stderr.isatty():
+        yield lambda _count: None
+        return
+    columns = [
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=_stderr(), transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda count: bar.advance(task, count)
+
+
+def duration(seconds: float | None) -> str:
+    """A compact human duration: 45s, 12m, 3h, 2d."""
+    if seconds is None:
+        return "-"
+    seconds = max(0.0, seconds)
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            whole = seconds / size
+            return f"{whole:.1f}{unit}" if whole < 10 else f"{whole:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def queues_table(queues: Sequence[DeadLetterQueue]) -> None:
+    table = Table(title=f"{len(queues)} queue(s)", title_justify="left")
+    for name, justify in (
+        ("Queue", "left"),
+        ("Visible", "right"),
+        ("In flight", "right"),
+        ("Delayed", "right"),
+        ("Oldest", "right"),
+        ("Retention left", "right"),
+        ("Fed by", "left"),
+    ):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for item in queues:
+        attributes = item.attributes
+        fed_by = "\n".join(f"{source.type}: {source.arn}" for source in item.sources)
+        if not fed_by:
+            fed_by = "(name only)" if item.named_like_dlq else "-"
+        table.add_row(
+            escape(item.queue.name),
+            f"{attributes.visible:,}",
+            f"{attributes.in_flight:,}",
+            f"{attributes.delayed:,}",
+            duration(item.oldest_age_seconds),
+            duration(item.retention_left_seconds),
+            escape(fed_by),
+        )
+    _stdout().print(table)
+
+
+def messages_table(views: Iterable[MessageView]) -> int:
+    table = Table(show_lines=False)
+    for name in ("Message ID", "Age", "Recv", "Kind", "Error", "Event / body"):
+        table.add_column(name, overflow="fold" if name == "Message ID" else "ellipsis")
+    count = 0
+    for view in views:
+        error_text = ""
+        if view.error:
+            error_text = ": ".join(part for part in (view.error.code, view.error.message) if part)
+        table.add_row(
+            view.message_id,
+            duration(view.age_seconds),
+            str(view.message.receive_count),
+            view.kind,
+            escape(error_text[:60]),
+            escape(one_line(view, 60)),
+        )
+        count += 1
+    table.title = f"{count} message(s)"
+    table.title_justify = "left"
+    _stdout().print(table)
+    return count
+
+
+_GROUP_TITLES = {
+    "by_kind": "By kind",
+    "by_error": "By error",
+    "by_origin": "By origin",
+    "by_event": "By event",
+}
+
+
+def summary_view(summary: Summary, top: int = 10) -> None:
+    console = _stdout()
+    console.print(
+        f"[bold]{escape(summary.queue)}[/bold]: {summary.total:,} message(s)"
+        + (
+            f", first {summary.first_seen:%Y-%m-%d %H:%M:%S}Z, last {summary.last_seen:%Y-%m-%d %H:%M:%S}Z"
+            if summary.first_seen and summary.last_seen
+            else ""
+        )
+    )
+    for name, groups in summary.groups.items():
+        if not groups:
+            continue
+        table = Table(title=_GROUP_TITLES.get(name, name), title_justify="left")
+        columns = [key for key in groups[0].key]
+        for column in (*columns, "count", "first seen", "last seen"):
+            table.add_column(column, justify="right" if column == "count" else "left")
+        for group in groups[:top]:
+            table.add_row(
+                *(escape(str(group.key.get(column) or "-")) for column in columns),
+                f"{group.count:,}",
+                f"{group.first_seen:%m-%d %H:%M:%S}" if group.first_seen else "-",
+                f"{group.last_seen:%m-%d %H:%M:%S}" if group.last_seen else "-",
+            )
+        if len(groups) > top:
+            table.caption = f"{len(groups) - top} more group(s) in --output json"
+        console.print(table)
+    if summary.buckets:
+        console.print(f"Failures over time ({duration(summary.bucket_seconds)} per bar):")
+        peak = max(bucket.count for bucket in summary.buckets) or 1
+        for bucket in summary.buckets:
+            bar = "█" * max(1 if bucket.count else 0, round(40 * bucket.count / peak))
+            console.print(f"  {bucket.start:%m-%d %H:%M} {bucket.count:>7,} [red]{bar}[/red]")
+
+
+def confirm(prompt: str) -> bool:
+    """Ask a yes/no question on stderr; only an explicit yes counts."""
+    answer = _stderr().input(f"{escape(prompt)} [y/N] ")
+    return answer.strip().lower() in {"y", "yes"}
+
+
+def ask(prompt: str) -> str:
+    """Ask for free text on stderr."""
+    return _stderr().input(escape(prompt) + " ").strip()

@@ -1,0 +1,245 @@
+"""Walking a queue safely: receive and hold, dedupe by message ID, release everything at the end."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+
+from dlqctl.aws import SQS_BATCH, Aws, Sqs
+from dlqctl.errors import DlqctlError
+from dlqctl.envelopes import QueueContext, decode
+from dlqctl.filters import Selection
+from dlqctl.models import MessageView, QueueAttributes, QueueRef, ReceivedMessage
+
+MAX_HOLD_SECONDS = 43200
+"""SQS's largest visibility timeout."""
+
+
+def default_hold_seconds(visible: int) -> int:
+    """A hold long enough to walk ``visible`` messages without renewing (at ~100 messages/s)."""
+    return max(60, min(MAX_HOLD_SECONDS, 60 + 2 * (visible // 100)))
+
+
+@dataclass
+class ScanStats:
+    """Counts of what a walk did, for the result and for tests."""
+
+    receives: int = 0
+    received: int = 0
+    duplicates: int = 0
+    renewed: int = 0
+    released: int = 0
+    release_failures: int = 0
+
+
+class QueueScan:
+    """Receives a queue's messages in batches and holds every one it has seen.
+
+    Each message is yielded once, however often SQS delivers it. Held messages stay invisible
+    (the hold is renewed before it runs out) until ``release()``, which sets their visibility
+    back to 0; use the scan as a context manager so that happens on errors and Ctrl-C too.
+    Messages the caller deleted are ``forget()``-ed so they are not released.
+
+    The walk ends on an empty long-poll receive, after ``max_messages`` new messages, or after
+    several receives in a row that bring nothing new.
+    """
+
+    STALE_RECEIVES = 5
+    """Receives in a row with only already-seen messages before the walk gives up."""
+
+    def __init__(
+        self,
+        sqs: Sqs,
+        queue: QueueRef,
+        *,
+        hold_seconds: int,
+        wait_seconds: int = 1,
+        max_messages: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.sqs = sqs
+        self.queue = queue
+        self.hold_seconds = max(1, min(MAX_HOLD_SECONDS, hold_seconds))
+        self.wait_seconds = max(0, min(20, wait_seconds))
+        self.max_messages = max_messages
+        self.stats = ScanStats()
+        self._clock = clock
+        self._held: dict[str, str] = {}
+        self._seen: set[str] = set()
+        self._extra_handles: list[str] = []
+        self._expiry: deque[tuple[float, str]] = deque()
+
+    def __enter__(self) -> QueueScan:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    @property
+    def seen(self) -> int:
+        return len(self._seen)
+
+    def batches(self) -> Iterator[list[ReceivedMessage]]:
+        """Yield each receive's new messages (a batch may be empty when all were duplicates)."""
+        stale = 0
+        while self.max_messages is None or self.seen < self.max_messages:
+            self.renew_expiring()
+            wanted = SQS_BATCH if self.max_messages is None else self.max_messages - self.seen
+            received = self.sqs.receive(
+                self.queue,
+                max_messages=min(SQS_BATCH, wanted),
+                wait_seconds=self.wait_seconds,
+                hold_seconds=self.hold_seconds,
+            )
+            self.stats.receives += 1
+            if not received:
+                return
+            self.stats.received += len(received)
+            fresh = self._hold(received)
+            stale = 0 if fresh else stale + 1
+            if stale >= self.STALE_RECEIVES:
+                return
+            yield fresh
+
+    def messages(self) -> Iterator[ReceivedMessage]:
+        """Yield each new message, one at a time."""
+        for batch in self.batches():
+            yield from batch
+
+    def _hold(self, received: list[ReceivedMessage]) -> list[ReceivedMessage]:
+        expires = self._clock() + self.hold_seconds
+        fresh: list[ReceivedMessage] = []
+        for message in received:
+            if message.message_id in self._seen:
+                self.stats.duplicates += 1
+                previous = self._held.get(message.message_id)
+                if previous is not None:
+                    self._extra_handles.append(previous)
+                    self._held[message.message_id] = message.receipt_handle
+                else:
+                    # Already deleted by the caller: a redelivery of a standard queue. Release it.
+                    self._extra_handles.append(message.receipt_handle)
+                continue
+            self._seen.add(message.message_id)
+            self._held[message.message_id] = message.receipt_handle
+            self._expiry.append((expires, message.message_id))
+            fresh.append(message)
+        return fresh
+
+    def renew_expiring(self, margin_seconds: float | None = None) -> None:
+        """Extend the hold of messages whose hold ends within ``margin_seconds``."""
+        margin = self.hold_seconds / 3 if margin_seconds is None else margin_seconds
+        deadline = self._clock() + margin
+        due: list[str] = []
+        while self._expiry and self._expiry[0][0] <= deadline:
+            _, message_id = self._expiry.popleft()
+            if message_id in self._held:
+                due.append(message_id)
+        if not due:
+            return
+        handles = [self._held[message_id] for message_id in due]
+        self.sqs.change_visibility(self.queue, handles, self.hold_seconds)
+        expires = self._clock() + self.hold_seconds
+        self._expiry.extend((expires, message_id) for message_id in due)
+        self.stats.renewed += len(due)
+
+    def forget(self, message_ids: list[str] | tuple[str, ...]) -> None:
+        """Stop holding messages that were deleted (they must not be released)."""
+        for message_id in message_ids:
+            self._held.pop(message_id, None)
+
+    def release_now(self, message_ids: list[str] | tuple[str, ...]) -> int:
+        """Make the given held messages visible again at once; returns how many failed."""
+        handles = [self._held.pop(mid) for mid in message_ids if mid in self._held]
+        failed = self.sqs.change_visibility(self.queue, handles, 0) if handles else []
+        self.stats.released += len(handles) - len(failed)
+        self.stats.release_failures += len(failed)
+        return len(failed)
+
+    def release(self) -> None:
+        """Make every held message visible again (visibility 0)."""
+        handles = list(self._held.values()) + self._extra_handles
+        self._held.clear()
+        self._extra_handles.clear()
+        self._expiry.clear()
+        if not handles:
+            return
+        failed = self.sqs.change_visibility(self.queue, handles, 0)
+        self.stats.released += len(handles) - len(failed)
+        self.stats.release_failures += len(failed)
+
+
+def peek_warnings(queue: QueueRef, attributes: QueueAttributes) -> list[str]:
+    """What an operator should know before a walk raises receive counts on this queue."""
+    warnings: list[str] = []
+    policy = attributes.redrive_policy
+    if policy is not None:
+        warnings.append(
+            f"queue {queue.name} has its own RedrivePolicy (maxReceiveCount "
+            f"{policy.max_receive_count}): each peek raises receive counts and can move "
+            f"messages on to {policy.dead_letter_target_arn}"
+        )
+    if attributes.fifo:
+        warnings.append(
+            f"queue {queue.name} is FIFO: while a message is held, later messages of its group "
+            "are not delivered, so a peek may show only the head of each group"
+        )
+    return warnings
+
+
+def selected_views(
+    scan: QueueScan,
+    selection: Selection,
+    *,
+    context: QueueContext | None = None,
+    limit: int | None = None,
+) -> Iterator[MessageView]:
+    """Decode each message the scan brings and yield those the selection matches, up to ``limit``.
+
+    Messages that do not match stay held by the scan and are released with the rest.
+    """
+    matched = 0
+    if limit is not None and limit <= 0:
+        return
+    for message in scan.messages():
+        view = decode(message, context)
+        if not selection.matches(view.to_json()):
+            continue
+        yield view
+        matched += 1
+        if limit is not None and matched >= limit:
+            return
+
+
+@dataclass(frozen=True)
+class OpenQueue:
+    """A queue ready to walk: where it is, its attributes, what feeds it, and what to warn about."""
+
+    queue: QueueRef
+    attributes: QueueAttributes
+    context: QueueContext
+    warnings: tuple[str, ...]
+
+
+def open_queue(aws: Aws, ref: str) -> OpenQueue:
+    """Resolve a queue by name, URL or ARN and learn which SQS queues feed it.
+
+    Lacking permission to list the sources only costs the fallback for unmarked messages.
+    """
+    queue, attributes = aws.sqs.resolve(ref)
+    warnings = peek_warnings(queue, attributes)
+    source_arns: list[str] = []
+    try:
+        urls = aws.sqs.dead_letter_source_urls(queue)
+        source_arns = [ref.arn for ref, _ in aws.sqs.describe_urls(urls)]
+    except DlqctlError as exc:
+        warnings.append(f"could not list the queues that feed {queue.name}: {exc.message}")
+    return OpenQueue(queue, attributes, QueueContext(tuple(source_arns)), tuple(warnings))

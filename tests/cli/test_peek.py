@@ -1,0 +1,152 @@
+"""peek: shows messages of every shape and leaves every one of them visible."""
+
+from __future__ import annotations
+
+import json
+
+from dlqctl import emulate
+from tests.helpers import counts, create_queue, put
+
+RULE = "arn:aws:events:us-east-1:123456789012:rule/orders/process"
+FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:process-order"
+
+
+def seed_shapes(endpoint: str):
+    queue = create_queue(endpoint, "orders-dlq")
+    order = emulate.event({"orderId": "o-1", "amount": 12})
+    messages = [
+        emulate.lambda_dlq(order, "ValueError: amount must be positive"),
+        emulate.eventbridge_dlq(
+            emulate.event({"orderId": "o-2"}),
+            rule_arn=RULE,
+            target_arn=FUNCTION,
+            error_code="NO_PERMISSIONS",
+            error_message="Not authorized to invoke the target",
+            retry_attempts=0,
+        ),
+        emulate.lambda_destination(
+            emulate.event({"orderId": "o-3"}),
+            function_arn=FUNCTION + ":$LATEST",
+            error_type="TimeoutError",
+            error_message="Task timed out after 3.00 seconds",
+        ),
+        emulate.sns_notification(
+            json.dumps(emulate.event({"orderId": "o-4"}, source="shop.payments")),
+            topic_arn="arn:aws:sns:us-east-1:123456789012:orders",
+            subscription_arn="arn:aws:sns:us-east-1:123456789012:orders:1234",
+        ),
+        emulate.OutgoingMessage(entry_id="m", body="not json at all"),
+    ]
+    ids = put(endpoint, queue, messages)
+    return queue, ids
+
+
+def test_peek_decodes_every_shape_and_releases_everything(cli, fresh_endpoint):
+    queue, ids = seed_shapes(fresh_endpoint)
+    result = cli("peek", "orders-dlq", "--all", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    views = {view["message_id"]: view for view in result.json()}
+    assert set(views) == set(ids)
+    kinds = [views[message_id]["kind"] for message_id in ids]
+    assert kinds == ["lambda-dlq", "eventbridge-dlq", "lambda-destination", "sns", "unknown"]
+
+    lambda_view = views[ids[0]]
+    assert lambda_view["error"] == {"code": "200", "message": "ValueError: amount must be positive"}
+    assert lambda_view["event"]["detail"] == {"orderId": "o-1", "amount": 12}
+    assert lambda_view["message_attributes"]["ErrorCode"] == "200"
+    assert lambda_view["origin"]["request_id"]
+
+    rule_view = views[ids[1]]
+    assert rule_view["error"]["code"] == "NO_PERMISSIONS"
+    assert rule_view["origin"]["rule_arn"] == RULE
+    assert rule_view["origin"]["target_arn"] == FUNCTION
+
+    destination = views[ids[2]]
+    assert destination["error"] == {
+        "code": "TimeoutError",
+        "message": "Task timed out after 3.00 seconds",
+    }
+    assert destination["event"]["detail"] == {"orderId": "o-3"}
+    assert destination["origin"]["function_arn"].endswith(":$LATEST")
+
+    sns = views[ids[3]]
+    assert sns["event"]["source"] == "shop.payments"
+    assert sns["origin"]["topic_arn"].endswith(":orders")
+
+    raw = views[ids[4]]
+    assert raw["json"] is None and raw["event"] is None and raw["body"] == "not json at all"
+    for view in views.values():
+        assert view["receive_count"] >= 1
+        assert view["sent_at"].endswith("Z")
+        assert view["age_seconds"] >= 0
+
+    assert counts(fresh_endpoint, queue) == (5, 0)
+
+
+def test_peek_twice_sees_the_same_messages(cli, fresh_endpoint):
+    seed_shapes(fresh_endpoint)
+    first = {view["message_id"] for view in cli("peek", "orders-dlq", "-o", "json").json()}
+    second = {view["message_id"] for view in cli("peek", "orders-dlq", "-o", "json").json()}
+    assert first == second and len(first) == 5
+
+
+def test_peek_limit_and_jsonl(cli, fresh_endpoint):
+    queue = create_queue(fresh_endpoint, "big-dlq")
+    put(fresh_endpoint, queue, [emulate.OutgoingMessage("m", f'{{"n": {n}}}') for n in range(35)])
+    result = cli("peek", "big-dlq", "--limit", "12", "-o", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    assert len(result.jsonl()) == 12
+    assert counts(fresh_endpoint, queue) == (35, 0)
+    everything = cli("peek", "big-dlq", "--all", "-o", "jsonl").jsonl()
+    assert sorted(view["json"]["n"] for view in everything) == list(range(35))
+    assert counts(fresh_endpoint, queue) == (35, 0)
+
+
+def test_peek_accepts_url_and_arn(cli, fresh_endpoint):
+    queue, ids = seed_shapes(fresh_endpoint)
+    for ref in (queue.url, queue.arn):
+        result = cli("peek", ref, "--all", "-o", "json")
+        assert result.exit_code == 0, result.stderr
+        assert {view["message_id"] for view in result.json()} == set(ids)
+
+
+def test_peek_table_fits_a_terminal(cli, fresh_endpoint):
+    seed_shapes(fresh_endpoint)
+    result = cli("peek", "orders-dlq", "-o", "table")
+    assert result.exit_code == 0, result.stderr
+    assert "5 message(s)" in result.stdout
+    assert "shop.orders / OrderPlaced" in result.stdout
+    assert "NO_PERMISSIONS" in result.stdout
+    assert "made visible again" in result.stderr
+
+
+def test_peek_marks_sqs_redrive_from_the_queue_sources(cli, boto, fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "work-dlq")
+    source = create_queue(
+        fresh_endpoint,
+        "work",
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq.arn, "maxReceiveCount": "1"}),
+    )
+    sqs = boto("sqs")
+    sqs.send_message(QueueUrl=source.url, MessageBody='{"job": 1}')
+    for _ in range(3):
+        for message in sqs.receive_message(QueueUrl=source.url, VisibilityTimeout=0).get("Messages", []):
+            assert message["Body"] == '{"job": 1}'
+    result = cli("peek", "work-dlq", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    [view] = result.json()
+    assert view["kind"] == "sqs"
+    assert view["origin"] == {"source_queue_arn": source.arn}
+
+
+def test_peek_warns_when_the_dlq_has_its_own_redrive_policy(cli, fresh_endpoint):
+    final = create_queue(fresh_endpoint, "final-dlq")
+    create_queue(
+        fresh_endpoint,
+        "middle-dlq",
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": final.arn, "maxReceiveCount": 5}),
+    )
+    result = cli("peek", "middle-dlq", "-o", "json")
+    assert result.exit_code == 0
+    assert "RedrivePolicy" in result.stderr and "final-dlq" in result.stderr
+    assert result.json() == []
