@@ -107,14 +107,16 @@ def translate(exc: Exception, what: str, region: str | None = None) -> DlqctlErr
         if code in _USAGE:
             return UsageError(f"{what}: {code}: {text}", "check the value given")
         return DlqctlError(f"{what}: {code}: {text}", "run again with --debug for details")
-    if isinstance(exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
+    if isinstance(
+        exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError
+    ):
         return AccessError(
             "no AWS credentials found",
             "set AWS_PROFILE or pass --profile, or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
         )
     if isinstance(exc, botocore.exceptions.NoRegionError):
         return AccessError(
-            "no AWS region configured", "pass --region or set AWS_REGION (or AWS_DEFAULT_REGION)"
+            "no AWS region configured", "pass --region, or set AWS_REGION or AWS_DEFAULT_REGION"
         )
     if isinstance(exc, botocore.exceptions.ProfileNotFound):
         return AccessError(str(exc), "check the profile name in ~/.aws/config")
@@ -123,7 +125,9 @@ def translate(exc: Exception, what: str, region: str | None = None) -> DlqctlErr
             f"cannot reach the AWS endpoint for {what}: {exc}",
             "check --region and --endpoint-url (AWS_ENDPOINT_URL), and the network",
         )
-    if isinstance(exc, botocore.exceptions.ConnectionClosedError | botocore.exceptions.ReadTimeoutError):
+    if isinstance(
+        exc, botocore.exceptions.ConnectionClosedError | botocore.exceptions.ReadTimeoutError
+    ):
         return DlqctlError(f"connection to AWS lost during {what}: {exc}", "run the command again")
     if isinstance(exc, botocore.exceptions.ParamValidationError):
         return UsageError(f"{what}: {exc}", "check the value given")
@@ -168,7 +172,7 @@ class Aws:
         if not region:
             raise AccessError(
                 "no AWS region configured",
-                "pass --region or set AWS_REGION (or AWS_DEFAULT_REGION)",
+                "pass --region, or set AWS_REGION or AWS_DEFAULT_REGION",
             )
         return region
 
@@ -233,6 +237,10 @@ class _Service:
 _URL_REGION = re.compile(r"^https://(?:sqs\.)?([a-z]{2}(?:-[a-z]+)+-\d+)\.(?:queue\.)?amazonaws")
 
 
+def _queue_name(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
 @dataclass(frozen=True)
 class Deletion:
     """What ``DeleteMessageBatch`` said: the message IDs deleted and those that failed, why."""
@@ -263,7 +271,9 @@ class Sqs(_Service):
                 url = ref
             elif arn is not None:
                 if arn.service != "sqs":
-                    raise UsageError(f"{ref} is not an SQS queue ARN", "pass a queue name, URL or ARN")
+                    raise UsageError(
+                        f"{ref} is not an SQS queue ARN", "pass a queue name, URL or ARN"
+                    )
                 self._check_region(arn.region, ref)
                 url = self.client.get_queue_url(
                     QueueName=arn.resource, QueueOwnerAWSAccountId=arn.account
@@ -272,8 +282,7 @@ class Sqs(_Service):
                 url = self.client.get_queue_url(QueueName=ref)["QueueUrl"]
             raw = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
         attributes = QueueAttributes.from_api(raw.get("Attributes", {}))
-        name = Arn.parse(attributes.arn).name if attributes.arn else url.rstrip("/").rsplit("/", 1)[-1]  # type: ignore[union-attr]
-        return QueueRef(url=url, name=name, arn=attributes.arn), attributes
+        return QueueRef(url=url, name=_queue_name(url), arn=attributes.arn), attributes
 
     def attributes(self, queue: QueueRef) -> QueueAttributes:
         with self.errors(f"queue {queue.name}"):
@@ -298,8 +307,7 @@ class Sqs(_Service):
             except NotFoundError:
                 continue
             attributes = QueueAttributes.from_api(raw.get("Attributes", {}))
-            name = url.rstrip("/").rsplit("/", 1)[-1]
-            yield QueueRef(url=url, name=name, arn=attributes.arn), attributes
+            yield QueueRef(url=url, name=_queue_name(url), arn=attributes.arn), attributes
 
     def receive(
         self,
@@ -351,7 +359,9 @@ class Sqs(_Service):
             ]
             with self.errors(f"deleting from queue {queue.name}"):
                 response = self.client.delete_message_batch(QueueUrl=queue.url, Entries=entries)
-            deleted.extend(chunk[int(item["Id"])].message_id for item in response.get("Successful", []))
+            deleted.extend(
+                chunk[int(item["Id"])].message_id for item in response.get("Successful", [])
+            )
             failed.extend(
                 (chunk[int(item["Id"])].message_id, str(item.get("Code", "Unknown")))
                 for item in response.get("Failed", [])
@@ -459,6 +469,42 @@ class Events(_Service):
                 return
             kwargs["NextToken"] = token
 
+    def create_bus(self, name: str) -> str:
+        """Create an event bus (or find it); returns its ARN."""
+        with self.errors(f"event bus {name}"):
+            try:
+                return str(self.client.create_event_bus(Name=name)["EventBusArn"])
+            except self.client.exceptions.ResourceAlreadyExistsException:
+                return str(self.client.describe_event_bus(Name=name)["Arn"])
+
+    def put_rule_to_target(
+        self,
+        *,
+        bus: str,
+        rule: str,
+        pattern: str,
+        target_id: str,
+        target_arn: str,
+        dead_letter_arn: str | None = None,
+        maximum_retry_attempts: int = 185,
+        maximum_event_age_seconds: int = 86400,
+    ) -> str:
+        """A rule on ``bus`` sending matching events to one target (with a DLQ); returns its ARN."""
+        target: dict[str, Any] = {
+            "Id": target_id,
+            "Arn": target_arn,
+            "RetryPolicy": {
+                "MaximumRetryAttempts": maximum_retry_attempts,
+                "MaximumEventAgeInSeconds": maximum_event_age_seconds,
+            },
+        }
+        if dead_letter_arn:
+            target["DeadLetterConfig"] = {"Arn": dead_letter_arn}
+        with self.errors(f"rule {rule} on bus {bus}"):
+            arn = self.client.put_rule(Name=rule, EventBusName=bus, EventPattern=pattern)["RuleArn"]
+            self.client.put_targets(Rule=rule, EventBusName=bus, Targets=[target])
+        return str(arn)
+
     def dead_letter_pointers(self) -> Iterator[DeadLetterPointer]:
         """Rule targets and buses whose DeadLetterConfig names a queue."""
         for bus_name, bus_arn in list(self.bus_names()):
@@ -471,7 +517,9 @@ class Events(_Service):
                 for page in rules.paginate(EventBusName=bus_name):
                     for rule in page.get("Rules", []):
                         targets = self.client.get_paginator("list_targets_by_rule")
-                        for target_page in targets.paginate(Rule=rule["Name"], EventBusName=bus_name):
+                        for target_page in targets.paginate(
+                            Rule=rule["Name"], EventBusName=bus_name
+                        ):
                             for target in target_page.get("Targets", []):
                                 dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
                                 if dlq:

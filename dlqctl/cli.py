@@ -1,10 +1,10 @@
-"""The typer app: options, prompts and the one error boundary; the work is done in the core modules."""
+"""The typer app: options, prompts, the one error boundary; the work is in the core modules."""
 
 import functools
 import inspect
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
@@ -37,9 +37,7 @@ class DlqctlGroup(TyperGroup):
         **extra: Any,
     ) -> Any:
         try:
-            result = super().main(
-                args, prog_name, complete_var, standalone_mode=False, **extra
-            )
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except typer.TyperException as exc:
             context = getattr(exc, "ctx", None)
             command = context.command_path if context is not None else "dlqctl"
@@ -79,7 +77,9 @@ _FILTER_PANEL = "Selection"
 
 
 def _option(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+    )
 
 
 _COMMON = [
@@ -87,41 +87,61 @@ _COMMON = [
         "profile",
         Annotated[
             str | None,
-            typer.Option("--profile", envvar="AWS_PROFILE", show_envvar=False,
-                         help="Named profile from ~/.aws/config.", rich_help_panel=_AWS_PANEL),
+            typer.Option(
+                "--profile",
+                envvar="AWS_PROFILE",
+                show_envvar=False,
+                help="Named profile from ~/.aws/config.",
+                rich_help_panel=_AWS_PANEL,
+            ),
         ],
     ),
     _option(
         "region",
         Annotated[
             str | None,
-            typer.Option("--region", help="AWS region (else AWS_REGION, AWS_DEFAULT_REGION, the profile).",
-                         rich_help_panel=_AWS_PANEL),
+            typer.Option(
+                "--region",
+                help="AWS region (else AWS_REGION, AWS_DEFAULT_REGION, the profile).",
+                rich_help_panel=_AWS_PANEL,
+            ),
         ],
     ),
     _option(
         "endpoint_url",
         Annotated[
             str | None,
-            typer.Option("--endpoint-url", envvar="AWS_ENDPOINT_URL", show_envvar=False,
-                         help="Custom endpoint, e.g. LocalStack or moto (else AWS_ENDPOINT_URL).",
-                         rich_help_panel=_AWS_PANEL),
+            typer.Option(
+                "--endpoint-url",
+                envvar="AWS_ENDPOINT_URL",
+                show_envvar=False,
+                help="Custom endpoint, e.g. LocalStack or moto (else AWS_ENDPOINT_URL).",
+                rich_help_panel=_AWS_PANEL,
+            ),
         ],
     ),
     _option(
         "output",
         Annotated[
             OutputFormat | None,
-            typer.Option("--output", "-o", case_sensitive=False,
-                         help="table, json or jsonl (default: table on a terminal, else json).",
-                         rich_help_panel=_OUTPUT_PANEL),
+            typer.Option(
+                "--output",
+                "-o",
+                case_sensitive=False,
+                envvar="DLQCTL_OUTPUT",
+                show_envvar=False,
+                help="table, json or jsonl (default: DLQCTL_OUTPUT, else table on a terminal, else json).",
+                rich_help_panel=_OUTPUT_PANEL,
+            ),
         ],
     ),
     _option(
         "debug",
         Annotated[
             bool,
-            typer.Option("--debug", help="Show the traceback of an error.", rich_help_panel=_OUTPUT_PANEL),
+            typer.Option(
+                "--debug", help="Show the traceback of an error.", rich_help_panel=_OUTPUT_PANEL
+            ),
         ],
         False,
     ),
@@ -132,39 +152,54 @@ _SELECTION = [
         "filter_expression",
         Annotated[
             str | None,
-            typer.Option("--filter", "-f", help="JMESPath over the message view; selects when truthy.",
-                         rich_help_panel=_FILTER_PANEL),
+            typer.Option(
+                "--filter",
+                "-f",
+                help="JMESPath over the message view; selects when truthy.",
+                rich_help_panel=_FILTER_PANEL,
+            ),
         ],
     ),
     _option(
         "older_than",
         Annotated[
             str | None,
-            typer.Option("--older-than", help="Only messages older than this (15m, 2h, 3d).",
-                         rich_help_panel=_FILTER_PANEL),
+            typer.Option(
+                "--older-than",
+                help="Only messages older than this (15m, 2h, 3d).",
+                rich_help_panel=_FILTER_PANEL,
+            ),
         ],
     ),
     _option(
         "newer_than",
         Annotated[
             str | None,
-            typer.Option("--newer-than", help="Only messages at most this old (15m, 2h, 3d).",
-                         rich_help_panel=_FILTER_PANEL),
+            typer.Option(
+                "--newer-than",
+                help="Only messages at most this old (15m, 2h, 3d).",
+                rich_help_panel=_FILTER_PANEL,
+            ),
         ],
     ),
     _option(
         "error_contains",
         Annotated[
             str | None,
-            typer.Option("--error-contains", help="Only messages whose error code or message contains TEXT.",
-                         rich_help_panel=_FILTER_PANEL),
+            typer.Option(
+                "--error-contains",
+                help="Only messages whose error code or message contains TEXT.",
+                rich_help_panel=_FILTER_PANEL,
+            ),
         ],
     ),
     _option(
         "kind",
         Annotated[
             Kind | None,
-            typer.Option("--kind", help="Only messages of this kind.", rich_help_panel=_FILTER_PANEL),
+            typer.Option(
+                "--kind", help="Only messages of this kind.", rich_help_panel=_FILTER_PANEL
+            ),
         ],
     ),
 ]
@@ -190,12 +225,15 @@ def _run(body: Callable[[], T], debug: bool) -> T:
         if debug:
             traceback.print_exc()
         render.error(
-            f"unexpected {type(exc).__name__}: {exc}", "run again with --debug and report the traceback"
+            f"unexpected {type(exc).__name__}: {exc}",
+            "run again with --debug and report the traceback",
         )
         raise typer.Exit(ExitCode.UNEXPECTED) from exc
 
 
-def command(name: str, *, selection: bool = False, **settings: Any) -> Callable[[Callable[..., Any]], Any]:
+def command(
+    name: str, *, selection: bool = False, **settings: Any
+) -> Callable[[Callable[..., Any]], Any]:
     """Register a command with the shared AWS/output options (and the selection options).
 
     The decorated function takes ``ctx: Ctx`` first (and ``selection: Selection`` when asked);
@@ -258,8 +296,12 @@ def _counting(items: Iterable[T], advance: Callable[[int], None]) -> Iterator[T]
 @command("list")
 def list_queues(
     ctx: Ctx,
-    all_queues: Annotated[bool, typer.Option("--all", help="List every queue, not only DLQs.")] = False,
-    prefix: Annotated[str | None, typer.Option("--prefix", help="Only queues whose name starts so.")] = None,
+    all_queues: Annotated[
+        bool, typer.Option("--all", help="List every queue, not only DLQs.")
+    ] = False,
+    prefix: Annotated[
+        str | None, typer.Option("--prefix", help="Only queues whose name starts so.")
+    ] = None,
 ) -> None:
     """List dead-letter queues, their depth, and what feeds each one."""
     inventory = find_dead_letter_queues(ctx.aws, include_all=all_queues, prefix=prefix)
@@ -273,8 +315,12 @@ def list_queues(
 
 HoldOption = Annotated[
     int | None,
-    typer.Option("--hold", min=1, max=43200,
-                 help="Seconds to keep messages invisible while walking (default: sized to the queue)."),
+    typer.Option(
+        "--hold",
+        min=1,
+        max=43200,
+        help="Seconds to keep messages invisible while walking (default: sized to the queue).",
+    ),
 ]
 WaitOption = Annotated[
     int,
@@ -287,7 +333,9 @@ def peek(
     ctx: Ctx,
     selection: Selection,
     queue: QueueArg,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most N messages.")] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, help="Show at most N messages.")
+    ] = 20,
     all_messages: Annotated[bool, typer.Option("--all", help="Walk the whole queue.")] = False,
     hold: HoldOption = None,
     wait: WaitOption = 1,
@@ -297,11 +345,19 @@ def peek(
     for warning in opened.warnings:
         render.warn(warning)
     maximum = None if all_messages else limit
-    expected = opened.attributes.visible if maximum is None else min(maximum, opened.attributes.visible)
+    expected = (
+        opened.attributes.visible if maximum is None else min(maximum, opened.attributes.visible)
+    )
     with (
-        QueueScan(ctx.aws.sqs, opened.queue, hold_seconds=hold or default_hold_seconds(opened.attributes.visible),
-                  wait_seconds=wait) as scan,
-        render.progress(f"Peeking {opened.queue.name}", expected, enabled=maximum is None) as advance,
+        QueueScan(
+            ctx.aws.sqs,
+            opened.queue,
+            hold_seconds=hold or default_hold_seconds(opened.attributes.visible),
+            wait_seconds=wait,
+        ) as scan,
+        render.progress(
+            f"Peeking {opened.queue.name}", expected, enabled=maximum is None
+        ) as advance,
     ):
         views = _counting(
             selected_views(scan, selection, context=opened.context, limit=maximum), advance
@@ -329,8 +385,12 @@ def summary(
     for warning in opened.warnings:
         render.warn(warning)
     with (
-        QueueScan(ctx.aws.sqs, opened.queue, hold_seconds=hold or default_hold_seconds(opened.attributes.visible),
-                  wait_seconds=wait) as scan,
+        QueueScan(
+            ctx.aws.sqs,
+            opened.queue,
+            hold_seconds=hold or default_hold_seconds(opened.attributes.visible),
+            wait_seconds=wait,
+        ) as scan,
         render.progress(f"Reading {opened.queue.name}", opened.attributes.visible) as advance,
     ):
         result = summarize(
@@ -341,6 +401,29 @@ def summary(
         render.summary_view(result)
     else:
         render.emit_json(result.to_json())
+
+
+def _run_in_process(argv: Sequence[str]) -> int:
+    """Run one dlqctl command line in this process; returns its exit code."""
+    try:
+        app(list(argv), prog_name="dlqctl")
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+@app.command("demo")
+def demo(
+    orders: Annotated[
+        int, typer.Option("--orders", min=20, max=2000, help="Orders to send.")
+    ] = 160,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,
+) -> None:
+    """Run a narrated DLQ incident on an embedded local AWS endpoint (no account needed)."""
+    from dlqctl.demo import run_demo
+
+    code = _run(lambda: run_demo(_run_in_process, orders), debug)
+    raise typer.Exit(code)
 
 
 def _version(value: bool) -> None:

@@ -45,7 +45,9 @@ def event(
     }
 
 
-def lambda_dlq(payload: JsonValue, error_message: str, *, request_id: str | None = None) -> OutgoingMessage:
+def lambda_dlq(
+    payload: JsonValue, error_message: str, *, request_id: str | None = None
+) -> OutgoingMessage:
     """What Lambda writes to a function's DeadLetterConfig queue after the last retry."""
     return OutgoingMessage(
         entry_id="m",

@@ -50,14 +50,22 @@ def _drop_none(values: Mapping[str, Any]) -> dict[str, str]:
     return {key: str(value) for key, value in values.items() if value not in (None, "")}
 
 
-def _lambda_dlq(message: ReceivedMessage, body: JsonValue) -> tuple[ErrorInfo, JsonValue, dict[str, str]]:
-    error = ErrorInfo(message.string_attribute("ErrorCode"), message.string_attribute("ErrorMessage"))
+def _lambda_dlq(
+    message: ReceivedMessage, body: JsonValue
+) -> tuple[ErrorInfo, JsonValue, dict[str, str]]:
+    error = ErrorInfo(
+        message.string_attribute("ErrorCode"), message.string_attribute("ErrorMessage")
+    )
     origin = _drop_none({"request_id": message.string_attribute("RequestID")})
     return error, _event_or_none(body), origin
 
 
-def _eventbridge_dlq(message: ReceivedMessage, body: JsonValue) -> tuple[ErrorInfo, JsonValue, dict[str, str]]:
-    error = ErrorInfo(message.string_attribute("ERROR_CODE"), message.string_attribute("ERROR_MESSAGE"))
+def _eventbridge_dlq(
+    message: ReceivedMessage, body: JsonValue
+) -> tuple[ErrorInfo, JsonValue, dict[str, str]]:
+    error = ErrorInfo(
+        message.string_attribute("ERROR_CODE"), message.string_attribute("ERROR_MESSAGE")
+    )
     origin = _drop_none(
         {
             "rule_arn": message.string_attribute("RULE_ARN"),

@@ -24,7 +24,9 @@ def parse_duration(text: str) -> float:
         raise UsageError(
             f"bad duration {text!r}", "use a number and a unit: 90s, 15m, 2h, 3d, 1w or 1h30m"
         )
-    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(compact))
+    return sum(
+        float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(compact)
+    )
 
 
 def _literal(value: Any) -> str:

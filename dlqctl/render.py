@@ -11,8 +11,14 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
-from rich.progress import TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from dlqctl.envelopes import one_line
@@ -89,7 +95,9 @@ def _indent(text: str) -> str:
 
 
 @contextmanager
-def progress(description: str, total: int | None, *, enabled: bool = True) -> Iterator[Callable[[int], None]]:
+def progress(
+    description: str, total: int | None, *, enabled: bool = True
+) -> Iterator[Callable[[int], None]]:
     """A progress bar on stderr while the block runs; yields ``advance(n)``.
 
     Shown only when stderr is a terminal, so logs and pipes stay clean.
@@ -151,26 +159,41 @@ def queues_table(queues: Sequence[DeadLetterQueue]) -> None:
 
 
 def messages_table(views: Iterable[MessageView]) -> int:
+    """One row a message; narrow terminals drop the receive count and the event column."""
+    console = _stdout()
+    wide = console.width >= 110
+    columns = 6 if wide else 4
+    kind_width = 18 if wide else 15
+    fixed = 36 + 5 + kind_width + (4 if wide else 0)
+    free = max(10, console.width - fixed - 3 * columns - 1)
+    error_width = free * 3 // 5 if wide else free
     table = Table(show_lines=False)
-    for name in ("Message ID", "Age", "Recv", "Kind", "Error", "Event / body"):
-        table.add_column(name, overflow="fold" if name == "Message ID" else "ellipsis")
+    table.add_column("Message ID", no_wrap=True, width=36)
+    table.add_column("Age", justify="right", no_wrap=True, width=5)
+    if wide:
+        table.add_column("Recv", justify="right", no_wrap=True, width=4)
+    table.add_column("Kind", no_wrap=True, overflow="ellipsis", width=kind_width)
+    table.add_column("Error", no_wrap=True, overflow="ellipsis", width=error_width)
+    if wide:
+        table.add_column(
+            "Event / body", no_wrap=True, overflow="ellipsis", width=free - error_width
+        )
     count = 0
     for view in views:
         error_text = ""
         if view.error:
             error_text = ": ".join(part for part in (view.error.code, view.error.message) if part)
-        table.add_row(
-            view.message_id,
-            duration(view.age_seconds),
-            str(view.message.receive_count),
-            view.kind,
-            escape(error_text[:60]),
-            escape(one_line(view, 60)),
-        )
+        cells = [view.message_id, duration(view.age_seconds)]
+        if wide:
+            cells.append(str(view.message.receive_count))
+        cells += [view.kind, escape(error_text[:200])]
+        if wide:
+            cells.append(escape(one_line(view, 80)))
+        table.add_row(*cells)
         count += 1
     table.title = f"{count} message(s)"
     table.title_justify = "left"
-    _stdout().print(table)
+    console.print(table)
     return count
 
 
@@ -184,14 +207,13 @@ _GROUP_TITLES = {
 
 def summary_view(summary: Summary, top: int = 10) -> None:
     console = _stdout()
-    console.print(
-        f"[bold]{escape(summary.queue)}[/bold]: {summary.total:,} message(s)"
-        + (
-            f", first {summary.first_seen:%Y-%m-%d %H:%M:%S}Z, last {summary.last_seen:%Y-%m-%d %H:%M:%S}Z"
-            if summary.first_seen and summary.last_seen
-            else ""
+    heading = f"[bold]{escape(summary.queue)}[/bold]: {summary.total:,} message(s)"
+    if summary.first_seen and summary.last_seen:
+        heading += (
+            f", first {summary.first_seen:%Y-%m-%d %H:%M:%S}Z,"
+            f" last {summary.last_seen:%Y-%m-%d %H:%M:%S}Z"
         )
-    )
+    console.print(heading)
     for name, groups in summary.groups.items():
         if not groups:
             continue
@@ -226,3 +248,20 @@ def confirm(prompt: str) -> bool:
 def ask(prompt: str) -> str:
     """Ask for free text on stderr."""
     return _stderr().input(escape(prompt) + " ").strip()
+
+
+def step(title: str) -> None:
+    """A heading in a narrated run (the demo)."""
+    _stderr().print(f"\n[bold cyan]── {escape(title)}[/bold cyan]")
+
+
+def narrate(text: str) -> None:
+    _stderr().print(f"[dim]{escape(text)}[/dim]")
+
+
+def command_line(argv: Sequence[str]) -> None:
+    """Show a command about to run, as the operator would type it."""
+    import shlex
+
+    words = [f'"{word}"' if "'" in word and '"' not in word else shlex.quote(word) for word in argv]
+    _stderr().print(f"[bold]$ {escape(' '.join(words))}[/bold]")

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from dlqctl.aws import SQS_BATCH, Aws, Sqs
-from dlqctl.errors import DlqctlError
 from dlqctl.envelopes import QueueContext, decode
+from dlqctl.errors import DlqctlError
 from dlqctl.filters import Selection
 from dlqctl.models import MessageView, QueueAttributes, QueueRef, ReceivedMessage
 

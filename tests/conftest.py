@@ -102,13 +102,37 @@ class Run:
 def cli(fresh_endpoint: str) -> Any:
     """Run ``dlqctl ARGS`` in-process against the local endpoint, as a user would."""
 
-    def run(
-        *args: str, input: str | None = None, connect: bool = True, columns: int = 200
-    ) -> Run:
+    def run(*args: str, input: str | None = None, connect: bool = True, columns: int = 200) -> Run:
         extra = ["--endpoint-url", fresh_endpoint, "--region", REGION] if connect else []
         result = CliRunner().invoke(
             app,
             [*args, *extra],
+            input=input,
+            catch_exceptions=False,
+            env={"COLUMNS": str(columns)},
+        )
+        return Run(result.exit_code, result.stdout, result.stderr)
+
+    return run
+
+
+@pytest.fixture
+def faults(fresh_endpoint: str) -> Iterator[Any]:
+    """A fault-injecting proxy in front of the endpoint; pass ``faults.url`` as the endpoint."""
+    from tests.faults import FaultProxy
+
+    with FaultProxy(fresh_endpoint) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def cli_via(faults: Any) -> Any:
+    """Like ``cli``, but through the fault-injecting proxy."""
+
+    def run(*args: str, input: str | None = None, columns: int = 200) -> Run:
+        result = CliRunner().invoke(
+            app,
+            [*args, "--endpoint-url", faults.url, "--region", REGION],
             input=input,
             catch_exceptions=False,
             env={"COLUMNS": str(columns)},

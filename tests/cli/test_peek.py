@@ -130,7 +130,9 @@ def test_peek_marks_sqs_redrive_from_the_queue_sources(cli, boto, fresh_endpoint
     sqs = boto("sqs")
     sqs.send_message(QueueUrl=source.url, MessageBody='{"job": 1}')
     for _ in range(3):
-        for message in sqs.receive_message(QueueUrl=source.url, VisibilityTimeout=0).get("Messages", []):
+        for message in sqs.receive_message(QueueUrl=source.url, VisibilityTimeout=0).get(
+            "Messages", []
+        ):
             assert message["Body"] == '{"job": 1}'
     result = cli("peek", "work-dlq", "-o", "json")
     assert result.exit_code == 0, result.stderr

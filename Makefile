@@ -1,0 +1,30 @@
+# Each target sets itself up: a fresh clone needs only Python 3.11+.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+## demo: a narrated DLQ incident on an embedded local AWS endpoint (no AWS account needed)
+demo: $(STAMP)
+	$(BIN)/dlqctl demo
+
+## test: the whole test suite against a local AWS endpoint started by the tests
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## lint: ruff (lint + format check) and mypy
+lint: $(STAMP)
+	$(BIN)/ruff check dlqctl tests bench
+	$(BIN)/ruff format --check dlqctl tests bench
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

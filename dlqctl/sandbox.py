@@ -1,0 +1,257 @@
+"""A local AWS endpoint (moto's server) and the demo incident's traffic, for runs with no account.
+
+The local endpoint does not run Lambda code or deliver events to Lambda targets, so the traffic
+is emulated honestly: the bundled processing function's handler runs in-process with the async
+retry policy (one try plus two retries), and final failures are written to the DLQ in the exact
+shapes AWS uses (see ``emulate``), as are rule-delivery failures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import logging
+import os
+import random
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from dlqctl import emulate
+from dlqctl.aws import SQS_BATCH, Aws
+from dlqctl.errors import DlqctlError
+from dlqctl.models import OutgoingMessage, QueueRef
+
+INFRA_DIR = Path(__file__).resolve().parent.parent / "infra"
+ACCOUNT = "123456789012"
+LAMBDA_RETRIES = 2
+
+
+@dataclass
+class LocalEndpoint:
+    """moto's server running in this process on a loopback port."""
+
+    url: str
+    _server: Any
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_local_endpoint(port: int | None = None) -> LocalEndpoint:
+    """Start moto's server on 127.0.0.1 (a free port unless one is given)."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        raise DlqctlError(
+            "the local AWS endpoint needs moto's server",
+            "install it with: pip install 'dlqctl[server]'",
+        ) from exc
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = port or _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    return LocalEndpoint(url=f"http://127.0.0.1:{port}", _server=server)
+
+
+def load_processor() -> ModuleType:
+    """The bundled processing function's module, loaded from ``infra/functions``."""
+    path = INFRA_DIR / "functions" / "processor.py"
+    if not path.is_file():
+        raise DlqctlError(
+            f"the bundled function source is missing: {path}",
+            "run from a checkout of the dlqctl repository",
+        )
+    spec = importlib.util.spec_from_file_location("dlqctl_bundled_processor", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass(frozen=True)
+class DemoStack:
+    """The resources of the demo: a bus and rule feeding the processor, and the DLQs."""
+
+    bus: str
+    bus_arn: str
+    rule_arn: str
+    function_arn: str
+    dlq: QueueRef
+    processed: QueueRef
+    jobs: QueueRef
+    jobs_dlq: QueueRef
+
+
+def deploy_demo_stack(aws: Aws, region: str) -> DemoStack:
+    """Create the demo's resources directly through the APIs."""
+    function_arn = f"arn:aws:lambda:{region}:{ACCOUNT}:function:order-processor"
+    dlq = aws.sqs.create("orders-dlq", {"MessageRetentionPeriod": "1209600"})
+    processed = aws.sqs.create("orders-processed")
+    bus_arn = aws.events.create_bus("shop")
+    rule_arn = aws.events.put_rule_to_target(
+        bus="shop",
+        rule="orders-to-processor",
+        pattern=json.dumps({"source": ["shop.orders"]}),
+        target_id="processor",
+        target_arn=function_arn,
+        dead_letter_arn=dlq.arn,
+    )
+    # The processor's successes are observable: a second rule copies the events to a queue.
+    aws.events.put_rule_to_target(
+        bus="shop",
+        rule="orders-audit",
+        pattern=json.dumps({"source": ["shop.orders"]}),
+        target_id="audit",
+        target_arn=processed.arn,
+    )
+    jobs_dlq = aws.sqs.create("payouts-dlq")
+    jobs = aws.sqs.create(
+        "payouts",
+        {
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": jobs_dlq.arn, "maxReceiveCount": "1"}
+            )
+        },
+    )
+    return DemoStack("shop", bus_arn, rule_arn, function_arn, dlq, processed, jobs, jobs_dlq)
+
+
+def order_events(count: int, *, seed: int = 7, region: str = "us-east-1") -> list[dict[str, Any]]:
+    """Order events as producers send them: mostly schema version 1, a few invalid orders."""
+    rng = random.Random(seed)
+    start = datetime.now(UTC) - timedelta(minutes=45)
+    events = []
+    for index in range(count):
+        detail: dict[str, Any] = {
+            "orderId": f"ord-{10000 + index}",
+            "amount": round(rng.uniform(5, 400), 2),
+            "currency": rng.choice(["USD", "EUR", "GBP"]),
+            "schemaVersion": "1" if rng.random() < 0.7 else "2",
+        }
+        roll = rng.random()
+        if roll < 0.04:
+            detail["amount"] = 0
+        elif roll < 0.07:
+            detail["currency"] = "JPY"
+        events.append(
+            emulate.event(
+                detail,
+                source="shop.orders",
+                detail_type="OrderPlaced",
+                region=region,
+                account=ACCOUNT,
+                time=start + timedelta(seconds=index * 15),
+            )
+        )
+    return events
+
+
+@dataclass
+class Traffic:
+    """What happened to each event: processed, failed in the function, or never delivered."""
+
+    processed: int = 0
+    function_failures: int = 0
+    delivery_failures: int = 0
+
+
+def invoke_async(
+    handler: Callable[[dict[str, Any], Any], Any], event: dict[str, Any]
+) -> Exception | None:
+    """One async invocation with Lambda's retries; returns the last error, or None on success."""
+    error: Exception | None = None
+    for _ in range(1 + LAMBDA_RETRIES):
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                handler(event, None)
+            return None
+        except Exception as exc:  # an unhandled error in the function, as Lambda sees it
+            error = exc
+    return error
+
+
+def _send_all(aws: Aws, queue: QueueRef, messages: list[OutgoingMessage]) -> None:
+    for start in range(0, len(messages), SQS_BATCH):
+        chunk = [
+            replace(message, entry_id=str(index))
+            for index, message in enumerate(messages[start : start + SQS_BATCH])
+        ]
+        outcome = aws.sqs.send(queue, chunk)
+        if outcome.failed:
+            raise DlqctlError(f"could not write to {queue.name}: {dict(outcome.failed)}")
+
+
+def run_traffic(
+    aws: Aws,
+    stack: DemoStack,
+    events: list[dict[str, Any]],
+    *,
+    accepted_versions: str,
+    undeliverable: set[int] | None = None,
+) -> Traffic:
+    """Deliver events to the processor as EventBridge and Lambda would, failures to the DLQ."""
+    processor = load_processor()
+    traffic = Traffic()
+    failures: list[OutgoingMessage] = []
+    previous = os.environ.get("ACCEPTED_SCHEMA_VERSIONS")
+    os.environ["ACCEPTED_SCHEMA_VERSIONS"] = accepted_versions
+    try:
+        for index, event in enumerate(events):
+            if undeliverable and index in undeliverable:
+                traffic.delivery_failures += 1
+                failures.append(
+                    emulate.eventbridge_dlq(
+                        event,
+                        rule_arn=stack.rule_arn,
+                        target_arn=stack.function_arn,
+                        error_code="NO_PERMISSIONS",
+                        error_message=(
+                            "Lambda function order-processor is not authorized to be invoked "
+                            "by events.amazonaws.com"
+                        ),
+                        retry_attempts=0,
+                    )
+                )
+                continue
+            error = invoke_async(processor.handler, event)
+            if error is None:
+                traffic.processed += 1
+            else:
+                traffic.function_failures += 1
+                failures.append(emulate.lambda_dlq(event, str(error)))
+    finally:
+        if previous is None:
+            os.environ.pop("ACCEPTED_SCHEMA_VERSIONS", None)
+        else:
+            os.environ["ACCEPTED_SCHEMA_VERSIONS"] = previous
+    _send_all(aws, stack.dlq, failures)
+    return traffic
+
+
+def fail_jobs(aws: Aws, stack: DemoStack, count: int) -> None:
+    """Payout jobs whose consumer fails: one receive each, then SQS moves them to the DLQ."""
+    _send_all(
+        aws,
+        stack.jobs,
+        [
+            OutgoingMessage("m", json.dumps({"payoutId": f"po-{n}", "amount": 10 * n}))
+            for n in range(count)
+        ],
+    )
+    # Each receive with no hold is a failed attempt; past maxReceiveCount SQS moves the message.
+    for _ in range(2 * count + 2):
+        if not aws.sqs.receive(stack.jobs, max_messages=SQS_BATCH, wait_seconds=0, hold_seconds=0):
+            break

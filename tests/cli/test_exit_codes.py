@@ -1,0 +1,169 @@
+"""Each failure mode gives one ``Error:`` line on stderr and its documented exit code."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from dlqctl.errors import ExitCode
+from dlqctl.models import OutgoingMessage
+from tests.conftest import REGION, free_port
+from tests.helpers import counts, create_queue, put
+
+
+def one_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error: ")]
+    assert len(errors) == 1, stderr
+    assert "Traceback" not in stderr
+    return errors[0]
+
+
+def test_unknown_queue_is_not_found(cli):
+    result = cli("peek", "no-such-queue")
+    assert result.exit_code == ExitCode.NOT_FOUND == 3
+    line = one_error_line(result.stderr)
+    assert "no-such-queue not found in region us-east-1" in line and "hint:" in line
+
+
+def test_bad_filter_is_a_usage_error_before_any_call(cli):
+    result = cli("peek", "no-such-queue", "--filter", "kind ==")
+    assert result.exit_code == ExitCode.USAGE == 2
+    assert "bad filter expression" in one_error_line(result.stderr)
+
+
+def test_bad_duration_and_bad_option_are_usage_errors(cli):
+    assert cli("peek", "q", "--older-than", "soon").exit_code == ExitCode.USAGE
+    result = cli("peek", "q", "--no-such-option")
+    assert result.exit_code == ExitCode.USAGE
+    assert "No such option" in one_error_line(result.stderr)
+
+
+def test_region_mismatch_in_a_queue_arn_is_a_usage_error(cli):
+    result = cli(
+        "peek", "arn:aws:sqs:eu-west-1:123456789012:orders-dlq", "--region", REGION, connect=False
+    )
+    assert result.exit_code == ExitCode.USAGE
+    assert "pass --region eu-west-1" in one_error_line(result.stderr)
+
+
+def test_missing_credentials(cli, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    result = cli("list")
+    assert result.exit_code == ExitCode.ACCESS == 4
+    assert "no AWS credentials found" in one_error_line(result.stderr)
+
+
+def test_missing_region(cli):
+    result = cli("list", connect=False)
+    assert result.exit_code == ExitCode.ACCESS
+    assert "no AWS region configured" in one_error_line(result.stderr)
+
+
+def test_access_denied(cli_via, faults, fresh_endpoint):
+    create_queue(fresh_endpoint, "orders-dlq")
+    faults.fail("sqs", "ReceiveMessage", "AccessDenied", status=403)
+    result = cli_via("peek", "orders-dlq")
+    assert result.exit_code == ExitCode.ACCESS
+    assert "access denied" in one_error_line(result.stderr)
+
+
+def test_throttling_is_retried_then_succeeds(cli_via, faults, fresh_endpoint):
+    queue = create_queue(fresh_endpoint, "orders-dlq")
+    put(fresh_endpoint, queue, [OutgoingMessage("m", "x")])
+    faults.fail("sqs", "ReceiveMessage", "ThrottlingException", times=2)
+    result = cli_via("peek", "orders-dlq", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert len(result.json()) == 1
+    assert faults.count("sqs", "ReceiveMessage") >= 3
+
+
+def test_unreachable_endpoint(cli):
+    result = cli(
+        "list",
+        "--endpoint-url",
+        f"http://127.0.0.1:{free_port()}",
+        "--region",
+        REGION,
+        connect=False,
+    )
+    assert result.exit_code == ExitCode.ACCESS
+    assert "cannot reach the AWS endpoint" in one_error_line(result.stderr)
+
+
+def test_garbage_from_the_endpoint_is_an_unexpected_error(cli):
+    class Garbage(BaseHTTPRequestHandler):
+        def do_POST(self):
+            payload = b"<html>proxy error</html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-amz-json-1.0")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Garbage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = cli("peek", "orders-dlq", "--endpoint-url", url, "--region", REGION, connect=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == ExitCode.UNEXPECTED == 1
+    one_error_line(result.stderr)
+
+
+def _dlqctl(*args: str, endpoint: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION}
+    return subprocess.Popen(
+        [sys.executable, "-m", "dlqctl", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_ctrl_c_releases_every_held_message_and_exits_130(fresh_endpoint):
+    queue = create_queue(fresh_endpoint, "orders-dlq")
+    put(fresh_endpoint, queue, [OutgoingMessage("m", f"body {n}") for n in range(3)])
+    process = _dlqctl(
+        "peek", "orders-dlq", "--all", "--wait", "20", "-o", "jsonl", endpoint=fresh_endpoint
+    )
+    deadline = time.monotonic() + 30
+    while counts(fresh_endpoint, queue) != (0, 3):
+        assert time.monotonic() < deadline, "peek never held the messages"
+        time.sleep(0.1)
+    time.sleep(0.3)  # now in the final long poll
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == ExitCode.INTERRUPTED == 130
+    assert "interrupted" in one_error_line(stderr)
+    assert len(stdout.splitlines()) == 3
+    assert counts(fresh_endpoint, queue) == (3, 0)
+
+
+def test_console_script_and_module_agree(fresh_endpoint):
+    process = _dlqctl("peek", "missing", endpoint=fresh_endpoint)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == ExitCode.NOT_FOUND
+    one_error_line(stderr)
+
+
+@pytest.mark.parametrize("code", list(ExitCode))
+def test_exit_codes_are_documented(code):
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")) as handle:
+        readme = handle.read()
+    assert f"| {int(code)} |" in readme

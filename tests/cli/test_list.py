@@ -1,0 +1,156 @@
+"""list: finds DLQs by every kind of source and by name, with counts."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import pytest
+
+from dlqctl.models import OutgoingMessage
+from tests.helpers import create_queue, put
+
+
+def function_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
+    return buffer.getvalue()
+
+
+def make_role(boto) -> str:
+    iam = boto("iam")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    return iam.create_role(RoleName="fn", AssumeRolePolicyDocument=json.dumps(policy))["Role"][
+        "Arn"
+    ]
+
+
+def test_list_finds_every_kind_of_source(cli, boto, fresh_endpoint):
+    sqs_dlq = create_queue(fresh_endpoint, "jobs-failures")
+    destination = create_queue(fresh_endpoint, "fn-destination")
+    rule_dlq = create_queue(fresh_endpoint, "rule-failures")
+    sns_dlq = create_queue(fresh_endpoint, "topic-failures")
+    create_queue(fresh_endpoint, "orders-dlq")
+    create_queue(fresh_endpoint, "plain-queue")
+    source = create_queue(
+        fresh_endpoint,
+        "jobs",
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": sqs_dlq.arn, "maxReceiveCount": "3"}),
+    )
+    put(fresh_endpoint, sqs_dlq, [OutgoingMessage("m", "x")] * 3)
+
+    aws_lambda = boto("lambda")
+    function = aws_lambda.create_function(
+        FunctionName="process",
+        Runtime="python3.12",
+        Role=make_role(boto),
+        Handler="handler.handler",
+        Code={"ZipFile": function_zip()},
+    )
+    aws_lambda.put_function_event_invoke_config(
+        FunctionName="process",
+        DestinationConfig={"OnFailure": {"Destination": destination.arn}},
+    )
+    events = boto("events")
+    events.create_event_bus(Name="shop")
+    rule_arn = events.put_rule(
+        Name="orders", EventBusName="shop", EventPattern='{"source": ["shop"]}'
+    )["RuleArn"]
+    events.put_targets(
+        Rule="orders",
+        EventBusName="shop",
+        Targets=[
+            {"Id": "fn", "Arn": function["FunctionArn"], "DeadLetterConfig": {"Arn": rule_dlq.arn}}
+        ],
+    )
+    sns = boto("sns")
+    topic = sns.create_topic(Name="orders")["TopicArn"]
+    subscription = sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=source.arn,
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": sns_dlq.arn})},
+        ReturnSubscriptionArn=True,
+    )["SubscriptionArn"]
+
+    result = cli("list", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    found = {queue["name"]: queue for queue in result.json()}
+    assert set(found) == {
+        "jobs-failures",
+        "fn-destination",
+        "rule-failures",
+        "topic-failures",
+        "orders-dlq",
+    }
+    assert found["jobs-failures"]["sources"] == [{"type": "sqs", "arn": source.arn}]
+    assert found["jobs-failures"]["visible"] == 3
+    assert found["jobs-failures"]["in_flight"] == 0 and found["jobs-failures"]["delayed"] == 0
+    assert [s["type"] for s in found["fn-destination"]["sources"]] == ["lambda-destination"]
+    assert found["rule-failures"]["sources"][0]["type"] == "eventbridge-rule"
+    assert found["rule-failures"]["sources"][0]["arn"] == rule_arn
+    assert found["topic-failures"]["sources"][0] == {
+        "type": "sns",
+        "arn": subscription,
+        "detail": topic,
+    }
+    assert found["orders-dlq"]["sources"] == [] and found["orders-dlq"]["is_dlq"]
+    for queue in found.values():
+        assert {"name", "url", "arn", "visible", "in_flight", "delayed", "sources"} <= set(queue)
+
+    everything = cli("list", "--all", "-o", "json").json()
+    assert {"plain-queue", "jobs"} <= {queue["name"] for queue in everything}
+
+
+def test_list_table(cli, fresh_endpoint):
+    create_queue(fresh_endpoint, "orders-dlq")
+    result = cli("list", "-o", "table")
+    assert result.exit_code == 0, result.stderr
+    assert "orders-dlq" in result.stdout and "(name only)" in result.stdout
+
+
+def test_list_empty_account(cli):
+    result = cli("list", "-o", "json")
+    assert result.exit_code == 0
+    assert result.json() == []
+
+
+def test_list_finds_a_function_dead_letter_config(cli, boto, fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "fn-failures")
+    aws_lambda = boto("lambda")
+    function = aws_lambda.create_function(
+        FunctionName="process",
+        Runtime="python3.12",
+        Role=make_role(boto),
+        Handler="handler.handler",
+        Code={"ZipFile": function_zip()},
+        DeadLetterConfig={"TargetArn": dlq.arn},
+    )
+    if not aws_lambda.get_function_configuration(FunctionName="process").get("DeadLetterConfig"):
+        pytest.skip("the local endpoint (moto) does not store a function's DeadLetterConfig")
+    [queue] = cli("list", "-o", "json").json()
+    assert queue["name"] == "fn-failures"
+    assert [source["type"] for source in queue["sources"]] == ["lambda"]
+    assert queue["sources"][0]["arn"].startswith(function["FunctionArn"])
+
+
+def test_list_degrades_when_a_service_denies_access(cli_via, faults, fresh_endpoint):
+    create_queue(fresh_endpoint, "orders-dlq")
+    faults.fail("lambda", "/functions", "AccessDeniedException", status=403)
+    faults.fail("events", "ListEventBuses", "AccessDeniedException")
+    result = cli_via("list", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert [queue["name"] for queue in result.json()] == ["orders-dlq"]
+    assert "skipped Lambda sources: access denied" in result.stderr
+    assert "skipped EventBridge sources: access denied" in result.stderr

@@ -1,0 +1,149 @@
+"""A fault-injecting HTTP proxy in front of the real local endpoint.
+
+Requests pass through to the endpoint unchanged unless a rule matches their service and
+operation; a matching rule answers with an AWS error instead (for as many times as it says),
+so a test can produce throttling or access denied for one API while everything else is real.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+_SERVICE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/")
+
+
+@dataclass
+class Rule:
+    service: str
+    operation: str
+    code: str
+    status: int
+    times: int | None
+    hits: int = 0
+
+
+class FaultProxy:
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.rules: list[Rule] = []
+        self.calls: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                service, operation = proxy.identify(self.headers, self.path, body)
+                rule = proxy.match(service, operation)
+                if rule is not None:
+                    self._send_error(service, rule)
+                    return
+                request = urllib.request.Request(
+                    proxy.upstream + self.path,
+                    data=body if self.command not in ("GET", "HEAD") else None,
+                    method=self.command,
+                    headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=60) as response:
+                        status, headers, payload = (
+                            response.status,
+                            response.headers,
+                            response.read(),
+                        )
+                except urllib.error.HTTPError as error:
+                    status, headers, payload = error.code, error.headers, error.read()
+                self.send_response(status)
+                for key, value in headers.items():
+                    if key.lower() not in {"transfer-encoding", "connection", "content-length"}:
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _send_error(self, service: str, rule: Rule) -> None:
+                if service in ("sns", "iam", "monitoring"):
+                    payload = (
+                        "<ErrorResponse><Error><Type>Sender</Type>"
+                        f"<Code>{rule.code}</Code><Message>injected</Message>"
+                        "</Error><RequestId>x</RequestId></ErrorResponse>"
+                    ).encode()
+                    content_type = "text/xml"
+                else:
+                    payload = json.dumps({"__type": rule.code, "message": "injected"}).encode()
+                    content_type = "application/x-amz-json-1.0"
+                self.send_response(rule.status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("x-amzn-ErrorType", rule.code)
+                self.send_header("x-amzn-query-error", f"{rule.code};Sender")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def identify(self, headers: Any, path: str, body: bytes) -> tuple[str, str]:
+        match = _SERVICE.search(headers.get("Authorization", ""))
+        service = match.group(1) if match else ""
+        target = headers.get("X-Amz-Target", "")
+        if target:
+            operation = target.rsplit(".", 1)[-1]
+        elif b"Action=" in body:
+            operation = re.search(rb"Action=([A-Za-z]+)", body).group(1).decode()  # type: ignore[union-attr]
+        else:
+            operation = path
+        with self._lock:
+            self.calls.append((service, operation))
+        return service, operation
+
+    def match(self, service: str, operation: str) -> Rule | None:
+        with self._lock:
+            for rule in self.rules:
+                if rule.service == service and (rule.operation in operation):
+                    if rule.times is not None and rule.hits >= rule.times:
+                        continue
+                    rule.hits += 1
+                    return rule
+        return None
+
+    def fail(
+        self,
+        service: str,
+        operation: str,
+        code: str,
+        *,
+        status: int = 400,
+        times: int | None = None,
+    ) -> Rule:
+        """Answer ``operation`` of ``service`` with error ``code`` (``times`` times, or always)."""
+        rule = Rule(service, operation, code, status, times)
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def count(self, service: str, operation: str) -> int:
+        with self._lock:
+            return sum(1 for call in self.calls if call == (service, operation))
+
+    def __enter__(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,79 @@
+"""Summary grouping, error normalisation and histogram buckets (no AWS)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from dlqctl.envelopes import decode
+from dlqctl.models import MessageAttribute, ReceivedMessage
+from dlqctl.summary import bucket_size, normalise, summarize
+
+BASE = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
+
+
+def lambda_failure(index: int, error: str, minutes: int) -> ReceivedMessage:
+    sent = BASE + timedelta(minutes=minutes)
+    return ReceivedMessage(
+        message_id=f"m{index}",
+        receipt_handle=f"h{index}",
+        body='{"source": "shop.orders", "detail-type": "OrderPlaced", "detail": {}}',
+        attributes={
+            "SentTimestamp": str(int(sent.timestamp() * 1000)),
+            "ApproximateReceiveCount": "1",
+        },
+        message_attributes={
+            "RequestID": MessageAttribute("String", f"req-{index}"),
+            "ErrorCode": MessageAttribute("Number", "200"),
+            "ErrorMessage": MessageAttribute("String", error),
+        },
+    )
+
+
+def test_normalise_merges_ids_and_numbers():
+    a = normalise(
+        "Order 1234 failed: request 6f1c2b8e-0b0a-4c3e-9a55-0a1b2c3d4e5f timed out after 3.5s"
+    )
+    b = normalise(
+        "Order 98 failed: request 0d5e8f5c-1111-4222-8333-444455556666 timed out after 10s"
+    )
+    assert a == b == "Order <n> failed: request <id> timed out after <n>s"
+    assert normalise(None) == ""
+
+
+def test_bucket_sizes_fit_the_span():
+    assert bucket_size(10 * 60) == 60
+    assert bucket_size(3 * 3600) == 900
+    assert bucket_size(5 * 86400) == 6 * 3600
+    assert bucket_size(400 * 86400) == 7 * 86400
+
+
+def test_summarize_groups_and_histogram():
+    messages = [lambda_failure(i, f"Order {i} declined", minutes=i) for i in range(6)]
+    messages += [lambda_failure(10 + i, "Timeout", minutes=30 + i) for i in range(2)]
+    result = summarize(
+        "orders-dlq", (decode(message, now=BASE + timedelta(hours=1)) for message in messages)
+    )
+    data = result.to_json()
+    assert data["total"] == 8
+    assert data["by_kind"] == [
+        {
+            "kind": "lambda-dlq",
+            "count": 8,
+            "first_seen": "2026-11-27T03:00:00.000Z",
+            "last_seen": "2026-11-27T03:31:00.000Z",
+        }
+    ]
+    errors = [(group["message"], group["count"]) for group in data["by_error"]]
+    assert errors == [("Order <n> declined", 6), ("Timeout", 2)]
+    assert data["by_event"][0]["source"] == "shop.orders"
+    histogram = data["histogram"]
+    assert histogram["bucket_seconds"] == 300
+    assert sum(bucket["count"] for bucket in histogram["buckets"]) == 8
+    assert histogram["buckets"][0] == {"start": "2026-11-27T03:00:00.000Z", "count": 5}
+    assert histogram["buckets"][-1]["start"] == "2026-11-27T03:30:00.000Z"
+    assert len(histogram["buckets"]) == 7
+
+
+def test_summarize_nothing():
+    data = summarize("empty", []).to_json()
+    assert data["total"] == 0 and data["histogram"]["buckets"] == []
