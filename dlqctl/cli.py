@@ -130,7 +130,7 @@ _COMMON = [
                 case_sensitive=False,
                 envvar="DLQCTL_OUTPUT",
                 show_envvar=False,
-                help="table, json or jsonl (default: DLQCTL_OUTPUT, else table on a terminal, else json).",
+                help="table, json or jsonl (default $DLQCTL_OUTPUT; a terminal: table; else json).",
                 rich_help_panel=_OUTPUT_PANEL,
             ),
         ],

@@ -42,9 +42,10 @@ def run_demo(run_command: Callable[[Sequence[str]], int], order_count: int = 160
         )
         fail_jobs(aws, stack, 4)
         render.narrate(
-            f"{len(events)} orders: {traffic.processed} processed, {traffic.function_failures} failed "
-            f"in the function (after {1 + 2} tries each), {traffic.delivery_failures} not delivered "
-            "by the rule; 4 payout jobs failed in another team's queue"
+            f"{len(events)} orders: {traffic.processed} processed, "
+            f"{traffic.function_failures} failed in the function (3 tries each), "
+            f"{traffic.delivery_failures} not delivered by the rule; "
+            "4 payout jobs failed in another team's queue"
         )
 
         render.step("4. The page: which DLQs have messages, and what feeds them?")

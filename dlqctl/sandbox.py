@@ -178,7 +178,7 @@ def invoke_async(
             with contextlib.redirect_stdout(io.StringIO()):
                 handler(event, None)
             return None
-        except Exception as exc:  # an unhandled error in the function, as Lambda sees it
+        except Exception as exc:  # noqa: BLE001 - any unhandled error fails the invocation
             error = exc
     return error
 
