@@ -22,8 +22,8 @@ test: $(STAMP)
 
 ## lint: ruff (lint + format check) and mypy
 lint: $(STAMP)
-	$(BIN)/ruff check dlqctl tests bench
-	$(BIN)/ruff format --check dlqctl tests bench
+	$(BIN)/ruff check dlqctl tests
+	$(BIN)/ruff format --check dlqctl tests
 	$(BIN)/mypy
 
 clean:
