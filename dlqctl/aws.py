@@ -21,7 +21,10 @@ from dlqctl.models import (
     Arn,
     BatchOutcome,
     EntryFailure,
+    EntryResult,
+    EventEntry,
     MessageAttribute,
+    MoveTask,
     OutgoingMessage,
     QueueAttributes,
     QueueRef,
@@ -249,6 +252,10 @@ class Deletion:
     failed: tuple[tuple[str, str], ...]
 
 
+class PurgeInProgress(DlqctlError):
+    """SQS refused a purge because one ran less than 60 seconds ago."""
+
+
 class Sqs(_Service):
     """SQS operations named for what dlqctl does with them."""
 
@@ -399,6 +406,43 @@ class Sqs(_Service):
             },
         )
 
+    def purge(self, queue: QueueRef) -> None:
+        """``PurgeQueue``: deletes every message, in flight too; once per 60 seconds."""
+        try:
+            with self.errors(f"purging queue {queue.name}"):
+                self.client.purge_queue(QueueUrl=queue.url)
+        except DlqctlError as exc:
+            if "PurgeQueueInProgress" in exc.message:
+                raise PurgeInProgress(
+                    f"queue {queue.name} was purged less than 60 seconds ago",
+                    "SQS allows one purge per 60 seconds: wait a minute and run it again",
+                ) from exc
+            raise
+
+    def start_move_task(
+        self, queue: QueueRef, *, destination_arn: str | None, max_per_second: int | None
+    ) -> str:
+        """``StartMessageMoveTask`` from a DLQ (to its sources when no destination is given)."""
+        kwargs: dict[str, Any] = {"SourceArn": queue.arn}
+        if destination_arn:
+            kwargs["DestinationArn"] = destination_arn
+        if max_per_second:
+            kwargs["MaxNumberOfMessagesPerSecond"] = max_per_second
+        with self.errors(f"starting a message move task from {queue.name}"):
+            return str(self.client.start_message_move_task(**kwargs)["TaskHandle"])
+
+    def move_tasks(self, queue: QueueRef) -> list[MoveTask]:
+        """The most recent message move tasks of a DLQ (at most 10, newest first)."""
+        with self.errors(f"listing message move tasks of {queue.name}"):
+            response = self.client.list_message_move_tasks(SourceArn=queue.arn, MaxResults=10)
+        return [MoveTask.from_api(item) for item in response.get("Results", [])]
+
+    def cancel_move_task(self, task_handle: str) -> int:
+        """Cancel a running move task; returns how many messages it had moved."""
+        with self.errors("cancelling the message move task"):
+            response = self.client.cancel_message_move_task(TaskHandle=task_handle)
+        return int(response.get("ApproximateNumberOfMessagesMoved", 0))
+
     def create(self, name: str, attributes: dict[str, str] | None = None) -> QueueRef:
         """Create (or find) a queue; used by the sandbox and the bundled stack's tooling."""
         with self.errors(f"creating queue {name}"):
@@ -428,6 +472,17 @@ class DeadLetterPointer:
 
 class Lambda(_Service):
     service = "lambda"
+
+    def invoke_async(self, function: str, payload: bytes) -> str:
+        """Queue an async invocation (``InvocationType=Event``); returns its request ID."""
+        with self.errors(f"invoking function {function}"):
+            response = self.client.invoke(
+                FunctionName=function, InvocationType="Event", Payload=payload
+            )
+        status = int(response.get("StatusCode", 0))
+        if status != 202:
+            raise DlqctlError(f"function {function} did not accept the event (HTTP {status})")
+        return str(response.get("ResponseMetadata", {}).get("RequestId", ""))
 
     def dead_letter_pointers(self) -> Iterator[DeadLetterPointer]:
         """Functions (every version) with a DeadLetterConfig or an on-failure destination."""
@@ -468,6 +523,32 @@ class Events(_Service):
             if not token:
                 return
             kwargs["NextToken"] = token
+
+    def put_events(self, entries: Sequence[EventEntry]) -> list[EntryResult]:
+        """``PutEvents`` (≤10 entries): one result per entry, in order, even on HTTP 200."""
+        request = [entry.to_api() for entry in entries]
+        with self.errors("putting events"):
+            response = self.client.put_events(Entries=request)
+        results = response.get("Entries", [])
+        if len(results) != len(request):
+            raise DlqctlError(
+                f"PutEvents answered {len(results)} results for {len(request)} entries",
+                "nothing was deleted; run again",
+            )
+        return [
+            EntryResult(
+                item.get("EventId"),
+                None if item.get("EventId") else str(item.get("ErrorCode") or "Unknown"),
+                str(item.get("ErrorMessage") or ""),
+            )
+            for item in results
+        ]
+
+    def bus_exists(self, bus: str) -> str:
+        """The bus's ARN; NotFoundError when there is no such bus."""
+        name = Arn.parse(bus).name if bus.startswith("arn:") else bus  # type: ignore[union-attr]
+        with self.errors(f"event bus {bus}"):
+            return str(self.client.describe_event_bus(Name=name)["Arn"])
 
     def create_bus(self, name: str) -> str:
         """Create an event bus (or find it); returns its ARN."""

@@ -13,13 +13,26 @@ import typer
 from typer.core import TyperGroup
 
 from dlqctl import __version__, render
+from dlqctl.archive import export_messages, import_messages, open_export_file
 from dlqctl.aws import Aws, Connection
 from dlqctl.discovery import find_dead_letter_queues
 from dlqctl.envelopes import KINDS
-from dlqctl.errors import DlqctlError, ExitCode
+from dlqctl.errors import DlqctlError, ExitCode, NotFoundError, PartialFailure, UsageError
 from dlqctl.filters import Selection, build_selection
+from dlqctl.redrive import (
+    EVENT_MAX_BYTES,
+    BusDestination,
+    Destination,
+    QueueDestination,
+    RedriveOptions,
+    SourceDestination,
+    check_destination_differs,
+    lambda_sources_of,
+    redrive,
+)
+from dlqctl.remove import delete_messages
 from dlqctl.render import OutputFormat
-from dlqctl.scan import QueueScan, default_hold_seconds, open_queue, selected_views
+from dlqctl.scan import OpenQueue, QueueScan, default_hold_seconds, open_queue, selected_views
 from dlqctl.summary import summarize
 
 T = TypeVar("T")
@@ -401,6 +414,437 @@ def summary(
         render.summary_view(result)
     else:
         render.emit_json(result.to_json())
+
+
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking.")]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Show what would be done; change nothing.")
+]
+LimitOption = Annotated[
+    int | None, typer.Option("--limit", "-n", min=1, help="Act on at most N messages.")
+]
+RateOption = Annotated[
+    float | None,
+    typer.Option("--rate", min=0.1, help="At most N messages per second."),
+]
+
+
+def _confirm(plan: str, *, yes: bool) -> None:
+    """Ask before a destructive step; without a terminal and without --yes, refuse."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"not confirmed: {plan}", "pass --yes to confirm (no terminal to ask on)")
+    if not render.confirm(f"{plan}. Continue?"):
+        raise UsageError("not confirmed; nothing was changed")
+
+
+def _plan_text(action: str, opened: OpenQueue, selection: Selection, limit: int | None) -> str:
+    scope = f"up to {opened.attributes.visible:,} message(s)"
+    if limit is not None:
+        scope = f"up to {min(limit, opened.attributes.visible):,} message(s)"
+    text = f"{action} {scope} of {opened.queue.name}"
+    if selection.expression:
+        text += f" matching {selection.expression}"
+    return text
+
+
+def _finish(data: dict[str, Any], complete: bool, ctx: Ctx, title: str, what: str) -> None:
+    """Show a result; a partial one ends with exit code 5."""
+    if ctx.output is OutputFormat.TABLE:
+        render.outcome(data, title=title)
+    else:
+        render.emit_json(data)
+    if not complete:
+        raise PartialFailure(
+            f"{what}: not everything selected was done",
+            "the messages not done are still in the queue; the result lists each with its reason",
+        )
+
+
+def _warn_all(opened: OpenQueue) -> None:
+    for warning in opened.warnings:
+        render.warn(warning)
+
+
+@command("redrive", selection=True)
+def redrive_command(
+    ctx: Ctx,
+    selection: Selection,
+    queue: QueueArg,
+    to_bus: Annotated[
+        str | None, typer.Option("--to-bus", help="Replay events to this bus (name or ARN).")
+    ] = None,
+    to_queue: Annotated[
+        str | None, typer.Option("--to-queue", help="Move messages to this queue.")
+    ] = None,
+    to_source: Annotated[
+        bool, typer.Option("--to-source", help="Send each message back where it came from.")
+    ] = False,
+    source: Annotated[
+        str | None, typer.Option("--source", help="Event source to put (rewrites the event's).")
+    ] = None,
+    detail_type: Annotated[
+        str | None, typer.Option("--detail-type", help="Detail-type to put (rewrites).")
+    ] = None,
+    new_time: Annotated[
+        bool, typer.Option("--new-time", help="Let EventBridge stamp the time of the replay.")
+    ] = False,
+    max_event_bytes: Annotated[
+        int, typer.Option("--max-event-bytes", min=1024, help="Largest PutEvents entry.")
+    ] = EVENT_MAX_BYTES,
+    group_id: Annotated[
+        str | None, typer.Option("--group-id", help="Group for messages sent to a FIFO queue.")
+    ] = None,
+    server_side: Annotated[
+        bool,
+        typer.Option("--server-side", help="Start an SQS message move task (SQS-fed DLQs)."),
+    ] = False,
+    limit: LimitOption = None,
+    rate: RateOption = None,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    hold: HoldOption = None,
+    wait: WaitOption = 1,
+) -> None:
+    """Replay messages to a bus, move them to a queue, or send them back to their source.
+
+    A message is deleted from the DLQ only after its destination acknowledged it.
+    """
+    if sum((to_bus is not None, to_queue is not None, to_source)) != 1:
+        raise UsageError(
+            "choose exactly one destination", "pass --to-bus BUS, --to-queue QUEUE or --to-source"
+        )
+    opened = open_queue(ctx.aws, queue)
+    _warn_all(opened)
+    if server_side:
+        _start_move_task(ctx, opened, selection, to_bus, to_queue, limit, rate, dry_run, yes)
+        return
+    destination: Destination
+    if to_bus is not None:
+        ctx.aws.events.bus_exists(to_bus)
+        destination = BusDestination(
+            ctx.aws,
+            to_bus,
+            source=source,
+            detail_type=detail_type,
+            new_time=new_time,
+            max_event_bytes=max_event_bytes,
+        )
+    elif to_queue is not None:
+        target, attributes = ctx.aws.sqs.resolve(to_queue)
+        check_destination_differs(opened.queue, target)
+        destination = QueueDestination(ctx.aws, target, attributes, group_id=group_id)
+    else:
+        destination = SourceDestination(
+            ctx.aws, opened, _lambda_sources(ctx, opened), group_id=group_id
+        )
+    if not dry_run:
+        _confirm(
+            _plan_text(f"Redrive to {destination.description}:", opened, selection, limit),
+            yes=yes,
+        )
+    options = RedriveOptions(
+        limit=limit, dry_run=dry_run, rate=rate, hold_seconds=hold, wait_seconds=wait
+    )
+    total = opened.attributes.visible if limit is None else min(limit, opened.attributes.visible)
+    with render.progress(
+        f"Redriving {opened.queue.name}", total, enabled=ctx.output is OutputFormat.TABLE
+    ) as advance:
+        result = redrive(ctx.aws, opened, destination, selection, options, advance)
+    _finish(result.to_json(), result.complete, ctx, "Redrive", "redrive")
+
+
+def _lambda_sources(ctx: Ctx, opened: OpenQueue) -> list[str]:
+    try:
+        return lambda_sources_of(ctx.aws, opened.queue)
+    except DlqctlError as exc:
+        render.warn(f"cannot look up the functions that feed {opened.queue.name}: {exc.message}")
+        return []
+
+
+def _start_move_task(
+    ctx: Ctx,
+    opened: OpenQueue,
+    selection: Selection,
+    to_bus: str | None,
+    to_queue: str | None,
+    limit: int | None,
+    rate: float | None,
+    dry_run: bool,
+    yes: bool,
+) -> None:
+    if to_bus is not None or not selection.is_everything or limit is not None:
+        raise UsageError(
+            "--server-side moves the whole queue to SQS queues",
+            "use it with --to-source or --to-queue, without filters or --limit",
+        )
+    destination_arn = ctx.aws.sqs.resolve(to_queue)[0].arn if to_queue else None
+    if not opened.context.sqs_source_arns and destination_arn is None:
+        raise UsageError(
+            f"no SQS queue sends its failures to {opened.queue.name}",
+            "a message move task works only for DLQs of SQS queues; redrive without --server-side",
+        )
+    where = destination_arn or "their original source queues"
+    plan = (
+        f"Start a message move task of all {opened.attributes.visible:,} message(s) "
+        f"of {opened.queue.name} to {where}"
+    )
+    if dry_run:
+        render.info(f"Dry run: {plan}")
+        return
+    _confirm(plan, yes=yes)
+    handle = ctx.aws.sqs.start_move_task(
+        opened.queue,
+        destination_arn=destination_arn,
+        max_per_second=int(rate) if rate else None,
+    )
+    data = {
+        "task_handle": handle,
+        "source_arn": opened.queue.arn,
+        "destination_arn": destination_arn,
+    }
+    if ctx.output is OutputFormat.TABLE:
+        render.info(
+            f"Started message move task {handle}; follow it with: dlqctl moves {opened.queue.name}"
+        )
+    else:
+        render.emit_json(data)
+
+
+@command("moves")
+def moves(
+    ctx: Ctx,
+    queue: QueueArg,
+    cancel: Annotated[bool, typer.Option("--cancel", help="Cancel the running move task.")] = False,
+    yes: YesOption = False,
+) -> None:
+    """List a DLQ's SQS message move tasks, or cancel the running one."""
+    opened = open_queue(ctx.aws, queue)
+    tasks = ctx.aws.sqs.move_tasks(opened.queue)
+    if cancel:
+        running = [task for task in tasks if task.status == "RUNNING" and task.task_handle]
+        if not running:
+            raise NotFoundError(f"no running move task for {opened.queue.name}")
+        _confirm(f"Cancel the move task of {opened.queue.name}", yes=yes)
+        moved = ctx.aws.sqs.cancel_move_task(running[0].task_handle or "")
+        data: dict[str, Any] = {"cancelled": running[0].task_handle, "moved": moved}
+        if ctx.output is OutputFormat.TABLE:
+            render.info(f"Cancelled; {moved:,} message(s) had been moved (they stay moved)")
+        else:
+            render.emit_json(data)
+        return
+    records = [task.to_json() for task in tasks]
+    if ctx.output is OutputFormat.TABLE:
+        render.move_tasks_table(records)
+    else:
+        render.emit_records(records, ctx.output)
+
+
+@command("delete", selection=True)
+def delete(
+    ctx: Ctx,
+    selection: Selection,
+    queue: QueueArg,
+    message_ids: Annotated[
+        list[str] | None, typer.Option("--id", help="Delete this message ID (repeatable).")
+    ] = None,
+    limit: LimitOption = None,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    hold: HoldOption = None,
+    wait: WaitOption = 1,
+) -> None:
+    """Delete selected messages (by filter or --id) after confirmation."""
+    ids = message_ids or []
+    if not ids and selection.is_everything:
+        raise UsageError(
+            "delete needs --id or a filter", "to empty the whole queue, use dlqctl purge"
+        )
+    opened = open_queue(ctx.aws, queue)
+    _warn_all(opened)
+    if not dry_run:
+        what = f"Delete {len(ids)} message ID(s) from" if ids else "Delete"
+        _confirm(_plan_text(what, opened, selection, limit), yes=yes)
+    with render.progress(
+        f"Deleting from {opened.queue.name}", None, enabled=ctx.output is OutputFormat.TABLE
+    ) as advance:
+        result = delete_messages(
+            ctx.aws,
+            opened,
+            selection,
+            message_ids=ids,
+            limit=limit,
+            dry_run=dry_run,
+            hold_seconds=hold,
+            wait_seconds=wait,
+            progress=advance,
+        )
+    _finish(result.to_json(), result.complete, ctx, "Delete", "delete")
+
+
+@command("purge", selection=True)
+def purge(
+    ctx: Ctx,
+    selection: Selection,
+    queue: QueueArg,
+    archive: Annotated[
+        str | None,
+        typer.Option("--archive", help="Export every message to FILE first (JSON lines)."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace FILE.")] = False,
+    yes: YesOption = False,
+    hold: HoldOption = None,
+    wait: WaitOption = 1,
+) -> None:
+    """Empty a queue. Asks you to type its name, unless --yes.
+
+    With --archive, each message is deleted only once it is safely in the file (so whatever
+    is purged is archived); with a filter, purge deletes just the selected messages.
+    """
+    opened = open_queue(ctx.aws, queue)
+    _warn_all(opened)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"not confirmed: purge {opened.queue.name}",
+                "pass --yes to confirm (no terminal to ask on)",
+            )
+        typed = render.ask(
+            f"This deletes {_plan_text('', opened, selection, None).strip()}. "
+            f"Type the queue name to confirm:"
+        )
+        if typed != opened.queue.name:
+            raise UsageError("not confirmed; nothing was changed")
+    if archive is not None:
+        with (
+            open_export_file(archive, overwrite=overwrite) as handle,
+            render.progress(f"Archiving {opened.queue.name}", opened.attributes.visible) as advance,
+        ):
+            result = export_messages(
+                ctx.aws,
+                opened,
+                selection,
+                handle,
+                name=archive,
+                delete=True,
+                hold_seconds=hold,
+                wait_seconds=wait,
+                progress=advance,
+            )
+        _finish(result.to_json(), not result.failures, ctx, "Purge (archived)", "purge")
+        return
+    if not selection.is_everything:
+        deleted = delete_messages(ctx.aws, opened, selection, hold_seconds=hold, wait_seconds=wait)
+        _finish(deleted.to_json(), deleted.complete, ctx, "Purge (selected)", "purge")
+        return
+    ctx.aws.sqs.purge(opened.queue)
+    data = {
+        "queue": opened.queue.name,
+        "purged": True,
+        "approximate_messages": opened.attributes.visible,
+    }
+    if ctx.output is OutputFormat.TABLE:
+        render.info(
+            f"Purge of {opened.queue.name} started; SQS takes up to 60 seconds to finish it"
+        )
+    else:
+        render.emit_json(data)
+
+
+@command("export", selection=True)
+def export(
+    ctx: Ctx,
+    selection: Selection,
+    queue: QueueArg,
+    file: Annotated[str, typer.Argument(help="Output file (JSON lines), or - for stdout.")],
+    delete_exported: Annotated[
+        bool, typer.Option("--delete", help="Delete each message once it is synced to the file.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace FILE.")] = False,
+    limit: LimitOption = None,
+    yes: YesOption = False,
+    hold: HoldOption = None,
+    wait: WaitOption = 1,
+) -> None:
+    """Write messages to a JSON-lines file, with all that is needed to send them again."""
+    opened = open_queue(ctx.aws, queue)
+    _warn_all(opened)
+    if delete_exported:
+        if file == "-":
+            raise UsageError("--delete needs a file, not stdout", "give a file name")
+        _confirm(_plan_text(f"Export to {file} and delete", opened, selection, limit), yes=yes)
+    handle = sys.stdout if file == "-" else open_export_file(file, overwrite=overwrite)
+    try:
+        with render.progress(
+            f"Exporting {opened.queue.name}", opened.attributes.visible, enabled=file != "-"
+        ) as advance:
+            result = export_messages(
+                ctx.aws,
+                opened,
+                selection,
+                handle,
+                name=file,
+                delete=delete_exported,
+                limit=limit,
+                hold_seconds=hold,
+                wait_seconds=wait,
+                progress=advance,
+            )
+    finally:
+        if handle is not sys.stdout:
+            handle.close()
+    if file == "-":
+        render.info(f"{result.exported} message(s) exported")
+        if result.failures:
+            raise PartialFailure(f"{len(result.failures)} message(s) failed")
+        return
+    _finish(result.to_json(), not result.failures, ctx, "Export", "export")
+
+
+@command("import", selection=True)
+def import_command(
+    ctx: Ctx,
+    selection: Selection,
+    file: Annotated[str, typer.Argument(help="An export file (JSON lines), or - for stdin.")],
+    queue: Annotated[
+        str | None, typer.Argument(help="Queue to send the messages to.", show_default=False)
+    ] = None,
+    to_bus: Annotated[
+        str | None, typer.Option("--to-bus", help="Replay the events to this bus instead.")
+    ] = None,
+    source: Annotated[str | None, typer.Option("--source", help="Event source to put.")] = None,
+    detail_type: Annotated[
+        str | None, typer.Option("--detail-type", help="Detail-type to put.")
+    ] = None,
+    new_time: Annotated[bool, typer.Option("--new-time", help="Use the replay's time.")] = False,
+    group_id: Annotated[
+        str | None, typer.Option("--group-id", help="Group for a FIFO queue.")
+    ] = None,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Send an export file's messages to a queue (or their events to a bus)."""
+    if (queue is None) == (to_bus is None):
+        raise UsageError("give a QUEUE or --to-bus, not both", "see 'dlqctl import --help'")
+    destination: Destination
+    if to_bus is not None:
+        ctx.aws.events.bus_exists(to_bus)
+        destination = BusDestination(
+            ctx.aws, to_bus, source=source, detail_type=detail_type, new_time=new_time
+        )
+    else:
+        target, attributes = ctx.aws.sqs.resolve(queue or "")
+        destination = QueueDestination(ctx.aws, target, attributes, group_id=group_id)
+    try:
+        handle = sys.stdin if file == "-" else open(file, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise UsageError(f"cannot read {file}: {exc.strerror}", "check the path") from exc
+    with (
+        handle,
+        render.progress("Importing", None, enabled=ctx.output is OutputFormat.TABLE) as advance,
+    ):
+        result = import_messages(handle, destination, selection, dry_run=dry_run, progress=advance)
+    _finish(result.to_json(), result.complete, ctx, "Import", "import")
 
 
 def _run_in_process(argv: Sequence[str]) -> int:

@@ -357,3 +357,94 @@ class BatchOutcome:
 
     accepted: Mapping[str, str]
     failed: Mapping[str, EntryFailure]
+
+
+@dataclass(frozen=True)
+class EventEntry:
+    """One ``PutEvents`` entry rebuilt from a DLQ message."""
+
+    bus: str
+    source: str
+    detail_type: str
+    detail: str
+    resources: tuple[str, ...] = ()
+    time: datetime | None = None
+
+    def size(self) -> int:
+        """The entry size as EventBridge computes it (Time counts 14 bytes)."""
+        return (
+            14
+            + len(self.source.encode())
+            + len(self.detail_type.encode())
+            + len(self.detail.encode())
+            + sum(len(resource.encode()) for resource in self.resources)
+        )
+
+    def to_api(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "EventBusName": self.bus,
+            "Source": self.source,
+            "DetailType": self.detail_type,
+            "Detail": self.detail,
+        }
+        if self.resources:
+            entry["Resources"] = list(self.resources)
+        if self.time is not None:
+            entry["Time"] = self.time
+        return entry
+
+    def to_json(self) -> dict[str, JsonValue]:
+        """The entry as ``--dry-run -o json`` shows it."""
+        data = self.to_api()
+        if self.time is not None:
+            data["Time"] = iso_utc(self.time)
+        return data
+
+
+@dataclass(frozen=True)
+class EntryResult:
+    """What PutEvents said about one entry: an event ID, or an error code and message."""
+
+    event_id: str | None
+    error_code: str | None = None
+    error_message: str = ""
+
+
+@dataclass(frozen=True)
+class MoveTask:
+    """An SQS message move task, from ``ListMessageMoveTasks``."""
+
+    status: str
+    task_handle: str | None
+    source_arn: str
+    destination_arn: str | None
+    moved: int
+    to_move: int | None
+    failure_reason: str | None
+    started_at: datetime | None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> MoveTask:
+        started = data.get("StartedTimestamp")
+        return cls(
+            status=str(data.get("Status", "")),
+            task_handle=data.get("TaskHandle"),
+            source_arn=str(data.get("SourceArn", "")),
+            destination_arn=data.get("DestinationArn"),
+            moved=int(data.get("ApproximateNumberOfMessagesMoved", 0)),
+            to_move=data.get("ApproximateNumberOfMessagesToMove"),
+            failure_reason=data.get("FailureReason"),
+            started_at=datetime.fromtimestamp(int(started) / 1000, tz=UTC) if started else None,
+        )
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {
+            "status": self.status,
+            "task_handle": self.task_handle,
+            "source_arn": self.source_arn,
+            "destination_arn": self.destination_arn,
+            "moved": self.moved,
+            "to_move": self.to_move,
+            "failure_reason": self.failure_reason,
+            "started_at": iso_utc(self.started_at),
+        }

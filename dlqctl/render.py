@@ -265,3 +265,52 @@ def command_line(argv: Sequence[str]) -> None:
 
     words = [f'"{word}"' if "'" in word and '"' not in word else shlex.quote(word) for word in argv]
     _stderr().print(f"[bold]$ {escape(' '.join(words))}[/bold]")
+
+
+def outcome(data: Mapping[str, Any], *, title: str) -> None:
+    """A command's result as a person reads it: the counts, then each failure."""
+    console = _stdout()
+    counts = ", ".join(
+        f"{key.replace('_', ' ')} {value:,}"
+        if isinstance(value, int) and not isinstance(value, bool)
+        else f"{key.replace('_', ' ')} {value}"
+        for key, value in data.items()
+        if key not in {"failures", "entries", "not_found"} and value not in (None, False)
+    )
+    console.print(f"[bold]{escape(title)}[/bold]: {escape(counts)}")
+    failures = data.get("failures") or []
+    if failures:
+        table = Table(title=f"{len(failures)} not done", title_justify="left")
+        table.add_column("Message ID", no_wrap=True)
+        table.add_column("Reason", overflow="fold")
+        for failure in failures[:200]:
+            table.add_row(escape(str(failure["message_id"])), escape(str(failure["reason"])))
+        if len(failures) > 200:
+            table.caption = f"{len(failures) - 200} more in --output json"
+        console.print(table)
+    missing = data.get("not_found") or []
+    if missing:
+        console.print(f"Not found: {escape(', '.join(missing))}")
+    entries = data.get("entries") or []
+    if entries:
+        console.print(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} would be sent:")
+        for entry in entries[:20]:
+            console.print(f"  {escape(str(entry['message_id']))} → {escape(str(entry['target']))}")
+        if len(entries) > 20:
+            console.print(f"  … {len(entries) - 20} more (all of them with -o json)")
+
+
+def move_tasks_table(tasks: Sequence[Mapping[str, Any]]) -> None:
+    table = Table(title=f"{len(tasks)} move task(s)", title_justify="left")
+    for name in ("Status", "Moved", "To move", "Started", "Destination", "Failure"):
+        table.add_column(name)
+    for task in tasks:
+        table.add_row(
+            task["status"],
+            str(task["moved"]),
+            str(task["to_move"] if task["to_move"] is not None else "-"),
+            str(task["started_at"] or "-"),
+            escape(str(task["destination_arn"] or "(original sources)")),
+            escape(str(task["failure_reason"] or "")),
+        )
+    _stdout().print(table)

@@ -195,6 +195,31 @@ def peek_warnings(queue: QueueRef, attributes: QueueAttributes) -> list[str]:
     return warnings
 
 
+def selected_batches(
+    scan: QueueScan,
+    selection: Selection,
+    *,
+    context: QueueContext | None = None,
+    limit: int | None = None,
+) -> Iterator[list[MessageView]]:
+    """Decode each receive's messages and yield those the selection matches, up to ``limit``.
+
+    Messages that do not match stay held by the scan and are released with the rest.
+    """
+    matched = 0
+    if limit is not None and limit <= 0:
+        return
+    for batch in scan.batches():
+        views = [decode(message, context) for message in batch]
+        chosen = [view for view in views if selection.matches(view.to_json())]
+        if limit is not None:
+            chosen = chosen[: limit - matched]
+        matched += len(chosen)
+        yield chosen
+        if limit is not None and matched >= limit:
+            return
+
+
 def selected_views(
     scan: QueueScan,
     selection: Selection,
@@ -202,21 +227,9 @@ def selected_views(
     context: QueueContext | None = None,
     limit: int | None = None,
 ) -> Iterator[MessageView]:
-    """Decode each message the scan brings and yield those the selection matches, up to ``limit``.
-
-    Messages that do not match stay held by the scan and are released with the rest.
-    """
-    matched = 0
-    if limit is not None and limit <= 0:
-        return
-    for message in scan.messages():
-        view = decode(message, context)
-        if not selection.matches(view.to_json()):
-            continue
-        yield view
-        matched += 1
-        if limit is not None and matched >= limit:
-            return
+    """Like ``selected_batches``, one message at a time."""
+    for batch in selected_batches(scan, selection, context=context, limit=limit):
+        yield from batch
 
 
 @dataclass(frozen=True)

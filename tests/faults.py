@@ -12,6 +12,7 @@ import re
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -34,6 +35,7 @@ class FaultProxy:
         self.upstream = upstream.rstrip("/")
         self.rules: list[Rule] = []
         self.calls: list[tuple[str, str]] = []
+        self.rewrites: list[tuple[str, str, Callable[[dict[str, Any]], None]]] = []
         self._lock = threading.Lock()
         proxy = self
 
@@ -49,11 +51,16 @@ class FaultProxy:
                 if rule is not None:
                     self._send_error(service, rule)
                     return
+                body = proxy.rewritten(service, operation, body)
                 request = urllib.request.Request(
                     proxy.upstream + self.path,
                     data=body if self.command not in ("GET", "HEAD") else None,
                     method=self.command,
-                    headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
+                    headers={
+                        k: v
+                        for k, v in self.headers.items()
+                        if k.lower() not in {"host", "content-length"}
+                    },
                 )
                 try:
                     with urllib.request.urlopen(request, timeout=60) as response:
@@ -120,6 +127,23 @@ class FaultProxy:
                     rule.hits += 1
                     return rule
         return None
+
+    def rewrite(
+        self, service: str, operation: str, change: Callable[[dict[str, Any]], None]
+    ) -> None:
+        """Change the JSON request body of ``operation`` before the endpoint sees it."""
+        with self._lock:
+            self.rewrites.append((service, operation, change))
+
+    def rewritten(self, service: str, operation: str, body: bytes) -> bytes:
+        with self._lock:
+            changes = [c for s, o, c in self.rewrites if s == service and o == operation]
+        if not changes:
+            return body
+        data = json.loads(body)
+        for change in changes:
+            change(data)
+        return json.dumps(data).encode()
 
     def fail(
         self,

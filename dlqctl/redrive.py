@@ -1,0 +1,565 @@
+"""Replaying DLQ messages to a bus, a queue or their sources.
+
+The rule everything here keeps: a message leaves the DLQ only after its destination
+acknowledged it (an ``EventId``, a new ``MessageId``, an accepted invocation). Messages that
+fail, are skipped or do not match stay held until the run ends and are then made visible again.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from dlqctl.aws import SQS_BATCH, Aws
+from dlqctl.envelopes import LAMBDA_DESTINATION, LAMBDA_DLQ
+from dlqctl.errors import DlqctlError, UsageError
+from dlqctl.filters import Selection
+from dlqctl.models import (
+    EventEntry,
+    JsonValue,
+    MessageAttribute,
+    MessageView,
+    OutgoingMessage,
+    QueueAttributes,
+    QueueRef,
+)
+from dlqctl.scan import OpenQueue, QueueScan, default_hold_seconds, selected_batches
+
+EVENTS_BATCH = 10
+EVENT_MAX_BYTES = 262144
+"""PutEvents' documented limit for an entry and for a whole request (256 KiB)."""
+SQS_BATCH_MAX_BYTES = 1048576
+RETRYABLE_EVENT_CODES = frozenset({"InternalFailure", "ThrottlingException"})
+MAX_ENTRY_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A message turned into what its destination will be sent."""
+
+    view: MessageView
+    payload: Any
+    size: int
+    target: str
+
+    def to_json(self) -> dict[str, JsonValue]:
+        payload = self.payload
+        if isinstance(payload, EventEntry):
+            entry: JsonValue = payload.to_json()
+        elif isinstance(payload, OutgoingMessage):
+            entry = {
+                "MessageBody": payload.body,
+                "MessageAttributes": {
+                    name: attribute.to_json()
+                    for name, attribute in payload.message_attributes.items()
+                },
+                "MessageGroupId": payload.group_id,
+                "MessageDeduplicationId": payload.deduplication_id,
+            }
+        else:
+            entry = payload
+        return {"message_id": self.view.message_id, "target": self.target, "entry": entry}
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A message that will not be sent: skipped (nothing to send) or failed (invalid entry)."""
+
+    reason: str
+    skipped: bool = True
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The destination's answer for one message."""
+
+    accepted: bool
+    reason: str = ""
+
+
+class Destination(Protocol):
+    """Where a redrive sends messages."""
+
+    description: str
+
+    def plan(self, view: MessageView) -> Planned | Rejected: ...
+
+    def deliver(self, planned: Sequence[Planned]) -> dict[str, Delivery]: ...
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(min(5.0, 0.2 * 2**attempt))
+
+
+def _size_batches(
+    planned: Sequence[Planned], count: int, max_bytes: int
+) -> Iterator[list[Planned]]:
+    """Consecutive batches of at most ``count`` entries and ``max_bytes`` in total."""
+    batch: list[Planned] = []
+    total = 0
+    for item in planned:
+        if batch and (len(batch) >= count or total + item.size > max_bytes):
+            yield batch
+            batch, total = [], 0
+        batch.append(item)
+        total += item.size
+    if batch:
+        yield batch
+
+
+def _parse_time(value: JsonValue) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+class BusDestination:
+    """Replays each message's event to an EventBridge bus with PutEvents."""
+
+    def __init__(
+        self,
+        aws: Aws,
+        bus: str,
+        *,
+        source: str | None = None,
+        detail_type: str | None = None,
+        new_time: bool = False,
+        max_event_bytes: int = EVENT_MAX_BYTES,
+    ) -> None:
+        self.aws = aws
+        self.bus = bus
+        self.source = source
+        self.detail_type = detail_type
+        self.new_time = new_time
+        self.max_event_bytes = max_event_bytes
+        self.description = f"event bus {bus}"
+
+    def plan(self, view: MessageView) -> Planned | Rejected:
+        event = view.event
+        if isinstance(event, dict):
+            source = self.source or str(event.get("source", ""))
+            detail_type = self.detail_type or str(event.get("detail-type", ""))
+            detail: JsonValue = event.get("detail")
+            resources = tuple(str(item) for item in event.get("resources") or ())
+            moment = None if self.new_time else _parse_time(event.get("time"))
+        elif self.source and self.detail_type and view.json is not None:
+            source, detail_type, resources, moment = self.source, self.detail_type, (), None
+            detail = view.json if isinstance(view.json, dict) else {"body": view.json}
+        else:
+            return Rejected(
+                f"no EventBridge event in this {view.kind} message; "
+                "give --source and --detail-type to send its JSON body as the detail"
+            )
+        if source.startswith("aws."):
+            return Rejected(
+                f"source {source} cannot be put on a bus (AWS rejects aws.* sources); "
+                "rewrite it with --source"
+            )
+        if not source or not detail_type:
+            return Rejected("the event has no source or detail-type")
+        entry = EventEntry(
+            bus=self.bus,
+            source=source,
+            detail_type=detail_type,
+            detail=json.dumps(detail if detail is not None else {}, separators=(",", ":")),
+            resources=resources,
+            time=moment,
+        )
+        if entry.size() > self.max_event_bytes:
+            return Rejected(
+                f"EntryTooLarge: the event is {entry.size():,} bytes, over the "
+                f"{self.max_event_bytes:,}-byte PutEvents limit (--max-event-bytes)",
+                skipped=False,
+            )
+        return Planned(view, entry, entry.size(), self.bus)
+
+    def deliver(self, planned: Sequence[Planned]) -> dict[str, Delivery]:
+        results: dict[str, Delivery] = {}
+        pending = list(planned)
+        for attempt in range(MAX_ENTRY_ATTEMPTS):
+            retry: list[Planned] = []
+            for batch in _size_batches(pending, EVENTS_BATCH, self.max_event_bytes):
+                answers = self.aws.events.put_events([item.payload for item in batch])
+                for item, answer in zip(batch, answers, strict=True):
+                    if answer.event_id:
+                        results[item.view.message_id] = Delivery(True, answer.event_id)
+                        continue
+                    results[item.view.message_id] = Delivery(
+                        False, f"{answer.error_code}: {answer.error_message}"
+                    )
+                    if answer.error_code in RETRYABLE_EVENT_CODES:
+                        retry.append(item)
+            if not retry:
+                break
+            pending = retry
+            if attempt + 1 < MAX_ENTRY_ATTEMPTS:
+                _backoff(attempt)
+        return results
+
+
+def _sendable_attributes(view: MessageView) -> dict[str, MessageAttribute]:
+    """Message attributes SQS accepts on send (it refuses empty list-valued ones)."""
+    return {
+        name: attribute
+        for name, attribute in view.message.message_attributes.items()
+        if attribute.string_value is not None or attribute.binary_value is not None
+    }
+
+
+class QueueDestination:
+    """Moves messages to an SQS queue with SendMessageBatch, body and attributes unchanged."""
+
+    def __init__(
+        self,
+        aws: Aws,
+        queue: QueueRef,
+        attributes: QueueAttributes,
+        *,
+        group_id: str | None = None,
+    ) -> None:
+        self.aws = aws
+        self.queue = queue
+        self.attributes = attributes
+        self.group_id = group_id
+        self.description = f"queue {queue.name}"
+
+    def plan(self, view: MessageView) -> Planned | Rejected:
+        system = view.message.attributes
+        message = OutgoingMessage(
+            entry_id=view.message_id,
+            body=view.message.body,
+            message_attributes=_sendable_attributes(view),
+        )
+        if self.attributes.fifo:
+            group = system.get("MessageGroupId") or self.group_id
+            if not group:
+                return Rejected(
+                    f"{self.queue.name} is FIFO and this message has no group; pass --group-id",
+                    skipped=False,
+                )
+            dedup = system.get("MessageDeduplicationId") or view.message_id
+            message = replace(message, group_id=group, deduplication_id=dedup)
+        if message.size() > self.attributes.maximum_message_size:
+            return Rejected(
+                f"MessageTooLarge: {message.size():,} bytes, over {self.queue.name}'s "
+                f"MaximumMessageSize of {self.attributes.maximum_message_size:,}",
+                skipped=False,
+            )
+        return Planned(view, message, message.size(), self.queue.name)
+
+    def deliver(self, planned: Sequence[Planned]) -> dict[str, Delivery]:
+        results: dict[str, Delivery] = {}
+        pending = list(planned)
+        for attempt in range(MAX_ENTRY_ATTEMPTS):
+            retry: list[Planned] = []
+            for batch in _size_batches(pending, SQS_BATCH, SQS_BATCH_MAX_BYTES):
+                by_entry = {str(index): item for index, item in enumerate(batch)}
+                outcome = self.aws.sqs.send(
+                    self.queue,
+                    [replace(item.payload, entry_id=key) for key, item in by_entry.items()],
+                )
+                for key, new_id in outcome.accepted.items():
+                    results[by_entry[key].view.message_id] = Delivery(True, new_id)
+                for key, failure in outcome.failed.items():
+                    item = by_entry[key]
+                    results[item.view.message_id] = Delivery(
+                        False, f"{failure.code}: {failure.message}"
+                    )
+                    if not failure.sender_fault:
+                        retry.append(item)
+            if not retry:
+                break
+            pending = retry
+            if attempt + 1 < MAX_ENTRY_ATTEMPTS:
+                _backoff(attempt)
+        return results
+
+
+class FunctionDestination:
+    """Invokes a Lambda function asynchronously with a message's original payload."""
+
+    def __init__(self, aws: Aws, function_arn: str) -> None:
+        self.aws = aws
+        self.function_arn = function_arn
+        self.description = f"function {function_arn}"
+
+    def deliver(self, planned: Sequence[Planned]) -> dict[str, Delivery]:
+        results: dict[str, Delivery] = {}
+        for item in planned:
+            try:
+                request_id = self.aws.lambda_.invoke_async(self.function_arn, item.payload)
+            except DlqctlError as exc:
+                if exc.exit_code in (3, 4):
+                    raise
+                results[item.view.message_id] = Delivery(False, exc.message)
+                continue
+            results[item.view.message_id] = Delivery(True, request_id)
+        return results
+
+
+class SourceDestination:
+    """Sends each message back where it came from: its SQS source queue or its function."""
+
+    description = "each message's source"
+
+    def __init__(
+        self,
+        aws: Aws,
+        opened: OpenQueue,
+        lambda_sources: Sequence[str] = (),
+        *,
+        group_id: str | None = None,
+    ) -> None:
+        self.aws = aws
+        self.opened = opened
+        self.lambda_sources = tuple(lambda_sources)
+        self.group_id = group_id
+        self._queues: dict[str, QueueDestination] = {}
+        self._functions: dict[str, FunctionDestination] = {}
+
+    def _queue(self, arn: str) -> QueueDestination:
+        if arn not in self._queues:
+            queue, attributes = self.aws.sqs.resolve(arn)
+            self._queues[arn] = QueueDestination(
+                self.aws, queue, attributes, group_id=self.group_id
+            )
+        return self._queues[arn]
+
+    def _function(self, arn: str) -> FunctionDestination:
+        # The qualifier ($LATEST, a version) is kept: that is the code that failed.
+        if arn not in self._functions:
+            self._functions[arn] = FunctionDestination(self.aws, arn)
+        return self._functions[arn]
+
+    def plan(self, view: MessageView) -> Planned | Rejected:
+        source_queue = view.origin.get("source_queue_arn")
+        if source_queue:
+            return self._queue(source_queue).plan(view)
+        function = None
+        payload: JsonValue = None
+        if view.kind == LAMBDA_DESTINATION:
+            function = view.origin.get("function_arn")
+            payload = view.event
+        elif view.kind == LAMBDA_DLQ and len(self.lambda_sources) == 1:
+            function = self.lambda_sources[0]
+            payload = view.json
+        if function and view.kind in (LAMBDA_DESTINATION, LAMBDA_DLQ):
+            body = (
+                json.dumps(payload).encode()
+                if view.kind == LAMBDA_DESTINATION
+                else view.message.body.encode()
+            )
+            return Planned(view, body, len(body), function)
+        return Rejected(
+            f"the source of this {view.kind} message is not known; use --to-queue or --to-bus"
+        )
+
+    def deliver(self, planned: Sequence[Planned]) -> dict[str, Delivery]:
+        results: dict[str, Delivery] = {}
+        by_target: dict[str, list[Planned]] = {}
+        for item in planned:
+            by_target.setdefault(item.target, []).append(item)
+        for target, items in by_target.items():
+            if isinstance(items[0].payload, OutgoingMessage):
+                destination: Any = next(
+                    queue for queue in self._queues.values() if queue.queue.name == target
+                )
+            else:
+                destination = self._function(target)
+            results.update(destination.deliver(items))
+        return results
+
+
+def lambda_sources_of(aws: Aws, queue: QueueRef) -> list[str]:
+    """Functions whose DeadLetterConfig names this queue (for re-invoking Lambda DLQ messages)."""
+    return [
+        pointer.arn
+        for pointer in aws.lambda_.dead_letter_pointers()
+        if pointer.type == "lambda" and pointer.target_arn == queue.arn
+    ]
+
+
+@dataclass(frozen=True)
+class Failure:
+    message_id: str
+    reason: str
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {"message_id": self.message_id, "reason": self.reason}
+
+
+@dataclass
+class RedriveResult:
+    """What a redrive (or import) did; ``to_json`` is its stable JSON form."""
+
+    destination: str
+    selected: int = 0
+    redriven: int = 0
+    failed: int = 0
+    skipped: int = 0
+    dry_run: bool = False
+    failures: list[Failure] = field(default_factory=list)
+    entries: list[dict[str, JsonValue]] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return self.failed == 0 and self.skipped == 0
+
+    def reject(self, message_id: str, reason: str, *, skipped: bool) -> None:
+        if skipped:
+            self.skipped += 1
+        else:
+            self.failed += 1
+        self.failures.append(Failure(message_id, reason))
+
+    def to_json(self) -> dict[str, JsonValue]:
+        data: dict[str, JsonValue] = {
+            "destination": self.destination,
+            "selected": self.selected,
+            "redriven": self.redriven,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "dry_run": self.dry_run,
+            "failures": [failure.to_json() for failure in self.failures],
+        }
+        if self.dry_run:
+            data["entries"] = self.entries
+        return data
+
+
+class Pacer:
+    """Keeps a run at or under ``rate`` messages per second (no limit when rate is None)."""
+
+    def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.clock = clock
+        self._next = clock()
+
+    def wait(self, count: int) -> None:
+        if not self.rate or count <= 0:
+            return
+        now = self.clock()
+        if self._next > now:
+            time.sleep(self._next - now)
+        self._next = max(now, self._next) + count / self.rate
+
+
+@contextmanager
+def interrupt_after_block() -> Iterator[None]:
+    """Let the block (send → delete) finish before a Ctrl-C takes effect."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt
+
+
+def deliver_batch(
+    destination: Destination, planned: Sequence[Planned]
+) -> tuple[list[MessageView], list[tuple[MessageView, str]]]:
+    """Send planned messages; returns the acknowledged views and the refused ones with reasons."""
+    if not planned:
+        return [], []
+    answers = destination.deliver(planned)
+    accepted: list[MessageView] = []
+    refused: list[tuple[MessageView, str]] = []
+    for item in planned:
+        answer = answers.get(item.view.message_id, Delivery(False, "no answer for this entry"))
+        if answer.accepted:
+            accepted.append(item.view)
+        else:
+            refused.append((item.view, answer.reason))
+    return accepted, refused
+
+
+@dataclass
+class RedriveOptions:
+    """How a redrive walks and paces itself."""
+
+    limit: int | None = None
+    dry_run: bool = False
+    rate: float | None = None
+    hold_seconds: int | None = None
+    wait_seconds: int = 1
+
+
+def redrive(
+    aws: Aws,
+    opened: OpenQueue,
+    destination: Destination,
+    selection: Selection,
+    options: RedriveOptions,
+    progress: Callable[[int], None] = lambda count: None,
+) -> RedriveResult:
+    """Walk the DLQ once and send what the selection picks; delete only what was acknowledged.
+
+    The walk is bounded by the number of messages visible when it starts and never sends a
+    message twice in one run, so messages that fail again and come back are not replayed in a
+    loop. Everything not deleted is made visible again when the run ends, also on errors.
+    """
+    result = RedriveResult(destination=destination.description, dry_run=options.dry_run)
+    pacer = Pacer(options.rate)
+    queue = opened.queue
+    hold = options.hold_seconds or default_hold_seconds(opened.attributes.visible)
+    with QueueScan(
+        aws.sqs,
+        queue,
+        hold_seconds=hold,
+        wait_seconds=options.wait_seconds,
+        max_messages=opened.attributes.visible,
+    ) as scan:
+        for chosen in selected_batches(
+            scan, selection, context=opened.context, limit=options.limit
+        ):
+            result.selected += len(chosen)
+            planned: list[Planned] = []
+            for view in chosen:
+                plan = destination.plan(view)
+                if isinstance(plan, Rejected):
+                    result.reject(view.message_id, plan.reason, skipped=plan.skipped)
+                else:
+                    planned.append(plan)
+            if options.dry_run:
+                result.entries.extend(item.to_json() for item in planned)
+            elif planned:
+                pacer.wait(len(planned))
+                with interrupt_after_block():
+                    accepted, refused = deliver_batch(destination, planned)
+                    deletion = aws.sqs.delete(queue, [view.message for view in accepted])
+                    scan.forget(deletion.deleted)
+                result.redriven += len(deletion.deleted)
+                for view, reason in refused:
+                    result.reject(view.message_id, reason, skipped=False)
+                for message_id, code in deletion.failed:
+                    result.reject(
+                        message_id,
+                        f"delivered, but deleting it from the DLQ failed ({code}); it will "
+                        "become visible again, so a rerun would send it a second time",
+                        skipped=False,
+                    )
+            progress(len(chosen))
+    return result
+
+
+def check_destination_differs(source: QueueRef, destination: QueueRef) -> None:
+    if source.arn == destination.arn:
+        raise UsageError(
+            f"{source.name} is both the DLQ and the destination",
+            "choose another --to-queue",
+        )

@@ -1,0 +1,82 @@
+"""Deleting selected messages from a DLQ: by filter or by message ID, bounded like a redrive."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from dlqctl.aws import Aws
+from dlqctl.filters import Selection
+from dlqctl.models import JsonValue
+from dlqctl.redrive import Failure, interrupt_after_block
+from dlqctl.scan import OpenQueue, QueueScan, default_hold_seconds, selected_batches
+
+
+@dataclass
+class DeleteResult:
+    """What ``delete`` did; ``to_json`` is its stable JSON form."""
+
+    selected: int = 0
+    deleted: int = 0
+    not_found: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.failures and not self.not_found
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {
+            "selected": self.selected,
+            "deleted": self.deleted,
+            "not_found": self.not_found,
+            "dry_run": self.dry_run,
+            "failures": [failure.to_json() for failure in self.failures],
+        }
+
+
+def delete_messages(
+    aws: Aws,
+    opened: OpenQueue,
+    selection: Selection,
+    *,
+    message_ids: Sequence[str] = (),
+    limit: int | None = None,
+    dry_run: bool = False,
+    hold_seconds: int | None = None,
+    wait_seconds: int = 1,
+    progress: Callable[[int], None] = lambda count: None,
+) -> DeleteResult:
+    """Walk the queue once and delete the messages selected (and named by ID, when given).
+
+    IDs that were not found in the walk are reported, so a typo never looks like success.
+    """
+    result = DeleteResult(dry_run=dry_run)
+    wanted = set(message_ids)
+    with QueueScan(
+        aws.sqs,
+        opened.queue,
+        hold_seconds=hold_seconds or default_hold_seconds(opened.attributes.visible),
+        wait_seconds=wait_seconds,
+        max_messages=opened.attributes.visible,
+    ) as scan:
+        for chosen in selected_batches(scan, selection, context=opened.context, limit=limit):
+            if wanted:
+                chosen = [view for view in chosen if view.message_id in wanted]
+                wanted.difference_update(view.message_id for view in chosen)
+            result.selected += len(chosen)
+            if chosen and not dry_run:
+                with interrupt_after_block():
+                    deletion = aws.sqs.delete(opened.queue, [view.message for view in chosen])
+                    scan.forget(deletion.deleted)
+                result.deleted += len(deletion.deleted)
+                result.failures.extend(
+                    Failure(message_id, f"delete failed: {code}")
+                    for message_id, code in deletion.failed
+                )
+            progress(len(chosen))
+            if message_ids and not wanted:
+                break
+    result.not_found = sorted(wanted)
+    return result

@@ -1,0 +1,396 @@
+"""redrive: replays reach the bus's targets, queue moves keep attributes, nothing is lost."""
+
+from __future__ import annotations
+
+import json
+
+from dlqctl import emulate
+from dlqctl.errors import ExitCode
+from dlqctl.models import MessageAttribute, OutgoingMessage
+from tests.helpers import counts, create_queue, put
+
+RULE = "arn:aws:events:us-east-1:123456789012:rule/shop/orders"
+FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:process"
+
+
+def bus_with_queue_target(boto, endpoint, bus="shop"):
+    """A bus whose rule copies every shop.* event to a queue, so replays can be read back."""
+    target = create_queue(endpoint, "replayed")
+    events = boto("events")
+    events.create_event_bus(Name=bus)
+    events.put_rule(
+        Name="all", EventBusName=bus, EventPattern=json.dumps({"source": [{"prefix": "shop"}]})
+    )
+    events.put_targets(Rule="all", EventBusName=bus, Targets=[{"Id": "q", "Arn": target.arn}])
+    return target
+
+
+def drain(boto, queue):
+    sqs = boto("sqs")
+    bodies = []
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=queue.url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", [])
+        if not messages:
+            return bodies
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_redrive_to_bus_replays_every_kind_that_carries_an_event(cli, boto, fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    target = bus_with_queue_target(boto, fresh_endpoint)
+    originals = [
+        emulate.event({"orderId": "o-1", "amount": 5}, resources=["arn:aws:s3:::bucket"]),
+        emulate.event({"orderId": "o-2"}, detail_type="OrderCancelled"),
+        emulate.event({"orderId": "o-3"}, source="shop.payments"),
+    ]
+    put(
+        fresh_endpoint,
+        dlq,
+        [
+            emulate.lambda_dlq(originals[0], "boom"),
+            emulate.eventbridge_dlq(
+                originals[1],
+                rule_arn=RULE,
+                target_arn=FUNCTION,
+                error_code="TIMEOUT",
+                error_message="t",
+            ),
+            emulate.lambda_destination(
+                originals[2], function_arn=FUNCTION, error_type="E", error_message="m"
+            ),
+        ],
+    )
+    result = cli("redrive", "orders-dlq", "--to-bus", "shop", "--yes", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json() == {
+        "destination": "event bus shop",
+        "selected": 3,
+        "redriven": 3,
+        "failed": 0,
+        "skipped": 0,
+        "dry_run": False,
+        "failures": [],
+    }
+    assert counts(fresh_endpoint, dlq) == (0, 0)
+    replayed = {event["detail"]["orderId"]: event for event in drain(boto, target)}
+    assert set(replayed) == {"o-1", "o-2", "o-3"}
+    for original in originals:
+        event = replayed[original["detail"]["orderId"]]
+        assert event["source"] == original["source"]
+        assert event["detail-type"] == original["detail-type"]
+        assert event["detail"] == original["detail"]
+        assert event["id"] != original["id"]
+    assert replayed["o-1"]["resources"] == ["arn:aws:s3:::bucket"]
+
+
+def test_messages_without_an_event_are_skipped_and_stay(cli, boto, fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    target = bus_with_queue_target(boto, fresh_endpoint)
+    ids = put(
+        fresh_endpoint,
+        dlq,
+        [
+            OutgoingMessage("m", '{"plain": true}'),
+            OutgoingMessage("m", "not json"),
+            emulate.lambda_dlq(emulate.event({"orderId": "x"}, source="aws.s3"), "boom"),
+            emulate.lambda_dlq(emulate.event({"orderId": "ok"}), "boom"),
+        ],
+    )
+    result = cli("redrive", "orders-dlq", "--to-bus", "shop", "--yes", "-o", "json")
+    assert result.exit_code == ExitCode.PARTIAL == 5
+    data = result.json()
+    assert (data["selected"], data["redriven"], data["skipped"], data["failed"]) == (4, 1, 3, 0)
+    reasons = {failure["message_id"]: failure["reason"] for failure in data["failures"]}
+    assert "--source and --detail-type" in reasons[ids[0]]
+    assert "aws.* sources" in reasons[ids[2]]
+    assert "Error: redrive: not everything selected was done" in result.stderr
+    assert counts(fresh_endpoint, dlq) == (3, 0)
+    assert [event["detail"]["orderId"] for event in drain(boto, target)] == ["ok"]
+
+    # Wrapping plain JSON bodies as the detail sends the one that is JSON.
+    result = cli(
+        "redrive",
+        "orders-dlq",
+        "--to-bus",
+        "shop",
+        "--source",
+        "shop.replay",
+        "--detail-type",
+        "Replayed",
+        "--kind",
+        "unknown",
+        "--yes",
+        "-o",
+        "json",
+    )
+    data = result.json()
+    assert (data["selected"], data["redriven"], data["skipped"]) == (2, 1, 1)
+    [event] = drain(boto, target)
+    assert event["source"] == "shop.replay"
+    assert event["detail"] == {"plain": True}
+    assert counts(fresh_endpoint, dlq) == (2, 0)
+
+
+def test_redrive_to_bus_partial_failure_leaves_the_failed_entry(
+    cli_via, faults, boto, fresh_endpoint
+):
+    """One entry's Detail is corrupted on the wire: the endpoint fails it alone (MalformedDetail)."""
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    target = bus_with_queue_target(boto, fresh_endpoint)
+    ids = put(
+        fresh_endpoint,
+        dlq,
+        [
+            emulate.lambda_dlq(emulate.event({"orderId": name}), "e")
+            for name in ("good", "poison", "fine")
+        ],
+    )
+
+    def corrupt(request):
+        for entry in request["Entries"]:
+            if "poison" in entry["Detail"]:
+                entry["Detail"] = "{not json"
+
+    faults.rewrite("events", "PutEvents", corrupt)
+    result = cli_via("redrive", "orders-dlq", "--to-bus", "shop", "--yes", "-o", "json")
+    assert result.exit_code == ExitCode.PARTIAL
+    data = result.json()
+    assert (data["selected"], data["redriven"], data["failed"]) == (3, 2, 1)
+    assert data["failures"][0]["message_id"] == ids[1]
+    assert data["failures"][0]["reason"].startswith("MalformedDetail")
+    assert faults.count("events", "PutEvents") == 1  # not retryable: sent once
+    assert counts(fresh_endpoint, dlq) == (1, 0)
+    assert sorted(event["detail"]["orderId"] for event in drain(boto, target)) == ["fine", "good"]
+
+
+def test_send_partial_failure_keeps_the_refused_message(cli_via, faults, fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "jobs-dlq")
+    jobs = create_queue(fresh_endpoint, "jobs")
+    ids = put(fresh_endpoint, dlq, [OutgoingMessage("m", body) for body in ("a", "poison", "c")])
+
+    def invalid_delay(request):
+        for entry in request["Entries"]:
+            if entry["MessageBody"] == "poison":
+                entry["DelaySeconds"] = 9999
+
+    faults.rewrite("sqs", "SendMessageBatch", invalid_delay)
+    result = cli_via("redrive", "jobs-dlq", "--to-queue", "jobs", "--yes", "-o", "json")
+    assert result.exit_code == ExitCode.PARTIAL
+    data = result.json()
+    assert (data["redriven"], data["failed"]) == (2, 1)
+    assert data["failures"][0]["message_id"] == ids[1]
+    assert "InvalidParameterValue" in data["failures"][0]["reason"]
+    assert counts(fresh_endpoint, dlq) == (1, 0)
+    assert counts(fresh_endpoint, jobs) == (2, 0)
+
+
+def test_delete_failure_after_delivery_is_reported(cli_via, faults, fresh_endpoint):
+    """Delivered but not deleted: the message is still in the DLQ and the result says so."""
+    dlq = create_queue(fresh_endpoint, "jobs-dlq")
+    jobs = create_queue(fresh_endpoint, "jobs")
+    put(fresh_endpoint, dlq, [OutgoingMessage("m", body) for body in ("a", "b", "c")])
+
+    def stale_handle(request):
+        request["Entries"][0]["ReceiptHandle"] = "stale"
+
+    faults.rewrite("sqs", "DeleteMessageBatch", stale_handle)
+    result = cli_via("redrive", "jobs-dlq", "--to-queue", "jobs", "--yes", "-o", "json")
+    assert result.exit_code == ExitCode.PARTIAL
+    data = result.json()
+    assert (data["redriven"], data["failed"]) == (2, 1)
+    assert (
+        "deleting it from the DLQ failed (ReceiptHandleIsInvalid)" in data["failures"][0]["reason"]
+    )
+    assert counts(fresh_endpoint, dlq) == (1, 0)
+    assert counts(fresh_endpoint, jobs) == (3, 0)
+
+
+def test_throttled_sends_are_retried(cli_via, faults, fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "jobs-dlq")
+    jobs = create_queue(fresh_endpoint, "jobs")
+    put(fresh_endpoint, dlq, [OutgoingMessage("m", f"{n}") for n in range(10)])
+    faults.fail("sqs", "SendMessageBatch", "ThrottlingException", times=2)
+    faults.fail("sqs", "DeleteMessageBatch", "ThrottlingException", times=1)
+    result = cli_via("redrive", "jobs-dlq", "--to-queue", "jobs", "--yes", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["redriven"] == 10
+    assert counts(fresh_endpoint, dlq) == (0, 0)
+    assert counts(fresh_endpoint, jobs) == (10, 0)
+
+
+def test_throttling_that_never_ends_loses_nothing(cli_via, faults, fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "jobs-dlq")
+    jobs = create_queue(fresh_endpoint, "jobs")
+    put(fresh_endpoint, dlq, [OutgoingMessage("m", f"{n}") for n in range(4)])
+    faults.fail("sqs", "SendMessageBatch", "ThrottlingException")
+    result = cli_via("redrive", "jobs-dlq", "--to-queue", "jobs", "--yes")
+    assert result.exit_code != 0
+    assert "throttled" in result.stderr
+    assert counts(fresh_endpoint, dlq) == (4, 0)
+    assert counts(fresh_endpoint, jobs) == (0, 0)
+
+
+def test_unknown_bus_is_not_found_and_changes_nothing(cli, fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    put(fresh_endpoint, dlq, [emulate.lambda_dlq(emulate.event({}), "e")])
+    result = cli("redrive", "orders-dlq", "--to-bus", "nope", "--yes")
+    assert result.exit_code == ExitCode.NOT_FOUND
+    assert counts(fresh_endpoint, dlq) == (1, 0)
+
+
+def test_dry_run_and_refused_confirmation_change_nothing(cli, boto, fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    target = bus_with_queue_target(boto, fresh_endpoint)
+    put(fresh_endpoint, dlq, [emulate.lambda_dlq(emulate.event({"n": n}), "e") for n in range(4)])
+
+    dry = cli("redrive", "orders-dlq", "--to-bus", "shop", "--dry-run", "-o", "json")
+    assert dry.exit_code == 0, dry.stderr
+    data = dry.json()
+    assert data["dry_run"] is True and data["redriven"] == 0 and data["selected"] == 4
+    assert sorted(entry["entry"]["Detail"] for entry in data["entries"]) == [
+        f'{{"n":{n}}}' for n in range(4)
+    ]
+    assert all(entry["entry"]["Source"] == "shop.orders" for entry in data["entries"])
+
+    refused = cli("redrive", "orders-dlq", "--to-bus", "shop")  # no terminal, no --yes
+    assert refused.exit_code == ExitCode.USAGE
+    assert "pass --yes" in refused.stderr
+
+    assert counts(fresh_endpoint, dlq) == (4, 0)
+    assert drain(boto, target) == []
+
+
+def test_choose_exactly_one_destination(cli):
+    assert cli("redrive", "q", "--yes").exit_code == ExitCode.USAGE
+    assert cli("redrive", "q", "--to-bus", "b", "--to-source", "--yes").exit_code == ExitCode.USAGE
+
+
+def test_redrive_to_queue_keeps_body_and_attributes(cli, boto, fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "jobs-dlq")
+    create_queue(fresh_endpoint, "jobs")
+    attributes = {
+        "tenant": MessageAttribute("String", "acme"),
+        "priority": MessageAttribute("Number", "7"),
+        "blob": MessageAttribute("Binary", binary_value=b"\x00\x01\xff"),
+    }
+    put(fresh_endpoint, dlq, [OutgoingMessage("m", f"job {n}", attributes) for n in range(12)])
+    result = cli("redrive", "jobs-dlq", "--to-queue", "jobs", "--yes", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["redriven"] == 12
+    assert counts(fresh_endpoint, dlq) == (0, 0)
+    sqs = boto("sqs")
+    url = sqs.get_queue_url(QueueName="jobs")["QueueUrl"]
+    seen = []
+    while True:
+        batch = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=1
+        ).get("Messages", [])
+        if not batch:
+            break
+        for message in batch:
+            seen.append(message["Body"])
+            assert message["MessageAttributes"]["tenant"] == {
+                "StringValue": "acme",
+                "DataType": "String",
+            }
+            assert message["MessageAttributes"]["priority"] == {
+                "StringValue": "7",
+                "DataType": "Number",
+            }
+            assert message["MessageAttributes"]["blob"]["BinaryValue"] == b"\x00\x01\xff"
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert sorted(seen) == sorted(f"job {n}" for n in range(12))
+
+
+def test_redrive_to_a_fifo_queue_needs_a_group(cli, boto, fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "jobs-dlq")
+    create_queue(fresh_endpoint, "jobs.fifo", FifoQueue="true")
+    put(fresh_endpoint, dlq, [OutgoingMessage("m", f"job {n}") for n in range(3)])
+    refused = cli("redrive", "jobs-dlq", "--to-queue", "jobs.fifo", "--yes", "-o", "json")
+    assert refused.exit_code == ExitCode.PARTIAL
+    assert refused.json()["failed"] == 3
+    assert "--group-id" in refused.json()["failures"][0]["reason"]
+    assert counts(fresh_endpoint, dlq) == (3, 0)
+    result = cli(
+        "redrive",
+        "jobs-dlq",
+        "--to-queue",
+        "jobs.fifo",
+        "--group-id",
+        "replay",
+        "--yes",
+        "-o",
+        "json",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["redriven"] == 3
+    url = boto("sqs").get_queue_url(QueueName="jobs.fifo")["QueueUrl"]
+    messages = boto("sqs").receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+    )["Messages"]
+    assert [m["Body"] for m in messages] == ["job 0", "job 1", "job 2"]
+    assert {m["Attributes"]["MessageGroupId"] for m in messages} == {"replay"}
+
+
+def test_oversize_message_fails_alone(cli, fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "jobs-dlq")
+    create_queue(fresh_endpoint, "small", MaximumMessageSize="1024")
+    ids = put(
+        fresh_endpoint, dlq, [OutgoingMessage("m", "x" * 2000), OutgoingMessage("m", "small")]
+    )
+    result = cli("redrive", "jobs-dlq", "--to-queue", "small", "--yes", "-o", "json")
+    assert result.exit_code == ExitCode.PARTIAL
+    data = result.json()
+    assert data["redriven"] == 1
+    assert data["failures"][0]["message_id"] == ids[0]
+    assert "MessageTooLarge" in data["failures"][0]["reason"]
+    assert counts(fresh_endpoint, dlq) == (1, 0)
+
+
+def test_bounded_redrive_of_messages_that_keep_failing_terminates(cli, fresh_endpoint):
+    """Redriving a DLQ into the queue that feeds it straight back must stop after one pass."""
+    dlq = create_queue(fresh_endpoint, "loop-dlq")
+    create_queue(
+        fresh_endpoint,
+        "loop",
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq.arn, "maxReceiveCount": "1"}),
+    )
+    put(fresh_endpoint, dlq, [OutgoingMessage("m", f"{n}") for n in range(5)])
+    result = cli("redrive", "loop-dlq", "--to-queue", "loop", "--yes", "-o", "json")
+    assert result.exit_code == 0
+    assert result.json()["selected"] == 5
+    assert result.json()["redriven"] == 5
+
+
+def test_filter_and_limit_select_and_release_the_rest(cli, boto, fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    target = bus_with_queue_target(boto, fresh_endpoint)
+    put(
+        fresh_endpoint,
+        dlq,
+        [
+            emulate.lambda_dlq(emulate.event({"n": n}), "timeout" if n % 2 else "invalid")
+            for n in range(10)
+        ],
+    )
+    result = cli(
+        "redrive",
+        "orders-dlq",
+        "--to-bus",
+        "shop",
+        "--error-contains",
+        "timeout",
+        "--limit",
+        "3",
+        "--yes",
+        "-o",
+        "json",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["redriven"] == 3
+    assert counts(fresh_endpoint, dlq) == (7, 0)
+    assert all(event["detail"]["n"] % 2 for event in drain(boto, target))
