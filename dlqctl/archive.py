@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import stat
@@ -117,7 +118,10 @@ def _write_durably(handle: IO[str], lines: list[str]) -> None:
     try:
         handle.writelines(lines)
         handle.flush()
-        descriptor = handle.fileno()
+        try:
+            descriptor = handle.fileno()
+        except io.UnsupportedOperation:
+            return  # an in-memory stream: nothing on disk to sync
         if stat.S_ISREG(os.fstat(descriptor).st_mode):
             os.fsync(descriptor)
     except OSError as exc:

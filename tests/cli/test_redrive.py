@@ -138,7 +138,7 @@ def test_messages_without_an_event_are_skipped_and_stay(cli, boto, fresh_endpoin
 def test_redrive_to_bus_partial_failure_leaves_the_failed_entry(
     cli_via, faults, boto, fresh_endpoint
 ):
-    """One entry's Detail is corrupted on the wire: the endpoint fails it alone (MalformedDetail)."""
+    """One Detail is corrupted on the wire: the endpoint fails that entry alone."""
     dlq = create_queue(fresh_endpoint, "orders-dlq")
     target = bus_with_queue_target(boto, fresh_endpoint)
     ids = put(

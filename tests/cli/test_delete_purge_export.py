@@ -1,0 +1,180 @@
+"""delete, purge, export and import against the real endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+from dlqctl import emulate
+from dlqctl.errors import ExitCode
+from dlqctl.models import MessageAttribute, OutgoingMessage
+from tests.helpers import counts, create_queue, put
+
+
+def seed(endpoint, name="orders-dlq", count=6):
+    queue = create_queue(endpoint, name)
+    messages = [
+        emulate.lambda_dlq(emulate.event({"n": n}), "timeout" if n % 2 else "invalid order")
+        for n in range(count)
+    ]
+    return queue, put(endpoint, queue, messages)
+
+
+def test_delete_by_filter(cli, fresh_endpoint):
+    queue, ids = seed(fresh_endpoint)
+    result = cli("delete", "orders-dlq", "--error-contains", "invalid", "--yes", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json() == {"selected": 3, "deleted": 3, "not_found": [], "dry_run": False, "failures": []}
+    left = {view["message_id"] for view in cli("peek", "orders-dlq", "--all", "-o", "json").json()}
+    assert left == {ids[1], ids[3], ids[5]}
+
+
+def test_delete_by_id_reports_ids_not_found(cli, fresh_endpoint):
+    queue, ids = seed(fresh_endpoint)
+    result = cli("delete", "orders-dlq", "--id", ids[0], "--id", "no-such-id", "--yes", "-o", "json")
+    assert result.exit_code == ExitCode.PARTIAL
+    data = result.json()
+    assert data["deleted"] == 1
+    assert data["not_found"] == ["no-such-id"]
+    assert counts(fresh_endpoint, queue) == (5, 0)
+
+
+def test_delete_needs_a_selection_and_a_confirmation(cli, fresh_endpoint):
+    queue, _ = seed(fresh_endpoint)
+    assert cli("delete", "orders-dlq", "--yes").exit_code == ExitCode.USAGE
+    refused = cli("delete", "orders-dlq", "--kind", "lambda-dlq")
+    assert refused.exit_code == ExitCode.USAGE
+    dry = cli("delete", "orders-dlq", "--kind", "lambda-dlq", "--dry-run", "-o", "json")
+    assert dry.json()["selected"] == 6
+    assert dry.json()["deleted"] == 0
+    assert counts(fresh_endpoint, queue) == (6, 0)
+
+
+def test_purge(cli, fresh_endpoint):
+    queue, _ = seed(fresh_endpoint)
+    refused = cli("purge", "orders-dlq")
+    assert refused.exit_code == ExitCode.USAGE
+    assert counts(fresh_endpoint, queue) == (6, 0)
+    result = cli("purge", "orders-dlq", "--yes", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["purged"] is True
+    assert counts(fresh_endpoint, queue) == (0, 0)
+
+
+def test_purge_in_progress_is_one_clear_line(cli_via, faults, fresh_endpoint):
+    seed(fresh_endpoint)
+    faults.fail("sqs", "PurgeQueue", "AWS.SimpleQueueService.PurgeQueueInProgress", status=403)
+    result = cli_via("purge", "orders-dlq", "--yes")
+    assert result.exit_code == ExitCode.UNEXPECTED
+    assert "purged less than 60 seconds ago" in result.stderr
+    assert "wait a minute" in result.stderr
+
+
+def test_purge_with_archive_deletes_only_what_is_archived(cli, fresh_endpoint, tmp_path):
+    queue, ids = seed(fresh_endpoint)
+    archive = tmp_path / "archive.jsonl"
+    result = cli("purge", "orders-dlq", "--archive", str(archive), "--yes", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["exported"] == 6
+    assert result.json()["deleted"] == 6
+    lines = archive.read_text().splitlines()
+    assert sorted(json.loads(line)["message_id"] for line in lines) == sorted(ids)
+    assert counts(fresh_endpoint, queue) == (0, 0)
+
+
+def test_purge_with_a_filter_is_a_selective_delete(cli, fresh_endpoint):
+    queue, _ = seed(fresh_endpoint)
+    result = cli("purge", "orders-dlq", "--error-contains", "timeout", "--yes", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["deleted"] == 3
+    assert counts(fresh_endpoint, queue) == (3, 0)
+
+
+def test_export_is_private_and_non_destructive(cli, fresh_endpoint, tmp_path):
+    queue, ids = seed(fresh_endpoint)
+    path = tmp_path / "out.jsonl"
+    result = cli("export", "orders-dlq", str(path), "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["exported"] == 6
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert sorted(record["message_id"] for record in records) == sorted(ids)
+    record = records[0]
+    assert record["kind"] == "lambda-dlq"
+    assert record["sqs"]["message_attributes"]["ErrorCode"] == {"DataType": "Number", "StringValue": "200"}
+    assert counts(fresh_endpoint, queue) == (6, 0)
+    again = cli("export", "orders-dlq", str(path))
+    assert again.exit_code == ExitCode.USAGE
+    assert "--overwrite" in again.stderr
+
+
+def test_export_to_stdout_with_filter(cli, fresh_endpoint):
+    seed(fresh_endpoint)
+    result = cli("export", "orders-dlq", "-", "--error-contains", "timeout")
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 3
+
+
+def test_export_delete_removes_what_was_written(cli, fresh_endpoint, tmp_path):
+    queue, _ = seed(fresh_endpoint)
+    path = tmp_path / "moved.jsonl"
+    result = cli("export", "orders-dlq", str(path), "--delete", "--kind", "lambda-dlq", "--limit", "4", "--yes", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["deleted"] == 4
+    assert len(path.read_text().splitlines()) == 4
+    assert counts(fresh_endpoint, queue) == (2, 0)
+
+
+def test_round_trip_restores_bodies_and_attributes(cli, boto, fresh_endpoint, tmp_path):
+    queue = create_queue(fresh_endpoint, "orders-dlq")
+    attributes = {
+        "tenant": MessageAttribute("String", "acme"),
+        "amount": MessageAttribute("Number", "12.50"),
+        "raw": MessageAttribute("Binary", binary_value=b"\x00\xffbytes"),
+        "unicode": MessageAttribute("String.custom", "grüße ✓"),
+    }
+    bodies = ["plain", '{"json": [1, 2]}', "ünïcödé ✓", "x" * 5000]
+    put(fresh_endpoint, queue, [OutgoingMessage("m", body, attributes) for body in bodies])
+    path = tmp_path / "archive.jsonl"
+    assert cli("export", "orders-dlq", str(path)).exit_code == 0
+    assert cli("purge", "orders-dlq", "--yes").exit_code == 0
+    assert counts(fresh_endpoint, queue) == (0, 0)
+    result = cli("import", str(path), "orders-dlq", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["redriven"] == 4
+
+    sqs = boto("sqs")
+    restored = {}
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=1).get("Messages", [])
+        if not batch:
+            break
+        for message in batch:
+            restored[message["Body"]] = message["MessageAttributes"]
+            sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
+    assert sorted(restored) == sorted(bodies)
+    for attrs in restored.values():
+        assert attrs["tenant"] == {"StringValue": "acme", "DataType": "String"}
+        assert attrs["amount"] == {"StringValue": "12.50", "DataType": "Number"}
+        assert attrs["raw"] == {"BinaryValue": b"\x00\xffbytes", "DataType": "Binary"}
+        assert attrs["unicode"] == {"StringValue": "grüße ✓", "DataType": "String.custom"}
+
+
+def test_import_to_bus_and_bad_lines(cli, boto, fresh_endpoint, tmp_path):
+    seed(fresh_endpoint, count=3)
+    path = tmp_path / "events.jsonl"
+    assert cli("export", "orders-dlq", str(path)).exit_code == 0
+    with path.open("a") as handle:
+        handle.write("this is not json\n")
+    events = boto("events")
+    events.create_event_bus(Name="shop")
+    target = create_queue(fresh_endpoint, "replayed")
+    events.put_rule(Name="all", EventBusName="shop", EventPattern='{"source": ["shop.orders"]}')
+    events.put_targets(Rule="all", EventBusName="shop", Targets=[{"Id": "q", "Arn": target.arn}])
+    result = cli("import", str(path), "--to-bus", "shop", "-o", "json")
+    assert result.exit_code == ExitCode.PARTIAL
+    data = result.json()
+    assert (data["selected"], data["redriven"], data["skipped"]) == (4, 3, 1)
+    assert data["failures"] == [{"message_id": "line 4", "reason": "not a dlqctl export record"}]
+    assert counts(fresh_endpoint, target) == (3, 0)
