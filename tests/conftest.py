@@ -72,6 +72,13 @@ def fresh_endpoint(endpoint: str) -> str:
     if _is_moto(endpoint):
         request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
         urllib.request.urlopen(request, timeout=10).read()
+        # No Docker here: let Lambda accept invocations without trying to run the code.
+        config = urllib.request.Request(
+            f"{endpoint}/moto-api/config",
+            data=json.dumps({"lambda": {"use_docker": False}}).encode(),
+            method="POST",
+        )
+        urllib.request.urlopen(config, timeout=10).read()
     return endpoint
 
 

@@ -7,11 +7,11 @@ so a test can produce throttling or access denied for one API while everything e
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import threading
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,8 +33,11 @@ class Rule:
 class FaultProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.rstrip("/")
+        parsed = urllib.parse.urlsplit(self.upstream)
+        self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
         self.rules: list[Rule] = []
         self.calls: list[tuple[str, str]] = []
+        self.bodies: list[tuple[str, str, bytes]] = []
         self.rewrites: list[tuple[str, str, Callable[[dict[str, Any]], None]]] = []
         self._lock = threading.Lock()
         proxy = self
@@ -52,25 +55,24 @@ class FaultProxy:
                     self._send_error(service, rule)
                     return
                 body = proxy.rewritten(service, operation, body)
-                request = urllib.request.Request(
-                    proxy.upstream + self.path,
-                    data=body if self.command not in ("GET", "HEAD") else None,
-                    method=self.command,
-                    headers={
-                        k: v
-                        for k, v in self.headers.items()
-                        if k.lower() not in {"host", "content-length"}
-                    },
-                )
+                # http.client, not urllib: urllib would add a form Content-Type that the
+                # request did not have, and the endpoint would read the body as a form.
+                connection = http.client.HTTPConnection(proxy.host, proxy.port, timeout=60)
                 try:
-                    with urllib.request.urlopen(request, timeout=60) as response:
-                        status, headers, payload = (
-                            response.status,
-                            response.headers,
-                            response.read(),
-                        )
-                except urllib.error.HTTPError as error:
-                    status, headers, payload = error.code, error.headers, error.read()
+                    connection.request(
+                        self.command,
+                        self.path,
+                        body=body if self.command not in ("GET", "HEAD") else None,
+                        headers={
+                            k: v
+                            for k, v in self.headers.items()
+                            if k.lower() not in {"host", "content-length"}
+                        },
+                    )
+                    response = connection.getresponse()
+                    status, headers, payload = response.status, response.headers, response.read()
+                finally:
+                    connection.close()
                 self.send_response(status)
                 for key, value in headers.items():
                     if key.lower() not in {"transfer-encoding", "connection", "content-length"}:
@@ -116,6 +118,7 @@ class FaultProxy:
             operation = path
         with self._lock:
             self.calls.append((service, operation))
+            self.bodies.append((service, operation, body))
         return service, operation
 
     def match(self, service: str, operation: str) -> Rule | None:

@@ -25,14 +25,22 @@ def test_delete_by_filter(cli, fresh_endpoint):
     queue, ids = seed(fresh_endpoint)
     result = cli("delete", "orders-dlq", "--error-contains", "invalid", "--yes", "-o", "json")
     assert result.exit_code == 0, result.stderr
-    assert result.json() == {"selected": 3, "deleted": 3, "not_found": [], "dry_run": False, "failures": []}
+    assert result.json() == {
+        "selected": 3,
+        "deleted": 3,
+        "not_found": [],
+        "dry_run": False,
+        "failures": [],
+    }
     left = {view["message_id"] for view in cli("peek", "orders-dlq", "--all", "-o", "json").json()}
     assert left == {ids[1], ids[3], ids[5]}
 
 
 def test_delete_by_id_reports_ids_not_found(cli, fresh_endpoint):
     queue, ids = seed(fresh_endpoint)
-    result = cli("delete", "orders-dlq", "--id", ids[0], "--id", "no-such-id", "--yes", "-o", "json")
+    result = cli(
+        "delete", "orders-dlq", "--id", ids[0], "--id", "no-such-id", "--yes", "-o", "json"
+    )
     assert result.exit_code == ExitCode.PARTIAL
     data = result.json()
     assert data["deleted"] == 1
@@ -102,7 +110,10 @@ def test_export_is_private_and_non_destructive(cli, fresh_endpoint, tmp_path):
     assert sorted(record["message_id"] for record in records) == sorted(ids)
     record = records[0]
     assert record["kind"] == "lambda-dlq"
-    assert record["sqs"]["message_attributes"]["ErrorCode"] == {"DataType": "Number", "StringValue": "200"}
+    assert record["sqs"]["message_attributes"]["ErrorCode"] == {
+        "DataType": "Number",
+        "StringValue": "200",
+    }
     assert counts(fresh_endpoint, queue) == (6, 0)
     again = cli("export", "orders-dlq", str(path))
     assert again.exit_code == ExitCode.USAGE
@@ -119,7 +130,19 @@ def test_export_to_stdout_with_filter(cli, fresh_endpoint):
 def test_export_delete_removes_what_was_written(cli, fresh_endpoint, tmp_path):
     queue, _ = seed(fresh_endpoint)
     path = tmp_path / "moved.jsonl"
-    result = cli("export", "orders-dlq", str(path), "--delete", "--kind", "lambda-dlq", "--limit", "4", "--yes", "-o", "json")
+    result = cli(
+        "export",
+        "orders-dlq",
+        str(path),
+        "--delete",
+        "--kind",
+        "lambda-dlq",
+        "--limit",
+        "4",
+        "--yes",
+        "-o",
+        "json",
+    )
     assert result.exit_code == 0, result.stderr
     assert result.json()["deleted"] == 4
     assert len(path.read_text().splitlines()) == 4
@@ -147,7 +170,12 @@ def test_round_trip_restores_bodies_and_attributes(cli, boto, fresh_endpoint, tm
     sqs = boto("sqs")
     restored = {}
     while True:
-        batch = sqs.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=1).get("Messages", [])
+        batch = sqs.receive_message(
+            QueueUrl=queue.url,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=1,
+        ).get("Messages", [])
         if not batch:
             break
         for message in batch:
