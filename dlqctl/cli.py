@@ -866,8 +866,7 @@ def demo(
     """Run a narrated DLQ incident on an embedded local AWS endpoint (no account needed)."""
     from dlqctl.demo import run_demo
 
-    code = _run(lambda: run_demo(_run_in_process, orders), debug)
-    raise typer.Exit(code)
+    _run(lambda: run_demo(_run_in_process, orders), debug)
 
 
 def _version(value: bool) -> None:

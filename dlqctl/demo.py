@@ -3,66 +3,123 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from dlqctl import render
 from dlqctl.aws import Aws, Connection
+from dlqctl.errors import DlqctlError
 from dlqctl.sandbox import (
     deploy_demo_stack,
     fail_jobs,
     order_events,
-    run_traffic,
+    process_inbox,
+    publish,
     start_local_endpoint,
 )
 
 REGION = "us-east-1"
+_DEMO_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "demo",
+    "AWS_SECRET_ACCESS_KEY": "demo",
+    "AWS_REGION": REGION,
+    "AWS_DEFAULT_REGION": REGION,
+    "DLQCTL_OUTPUT": "table",
+}
+
+
+class DemoFailed(DlqctlError):
+    """A step of the demo did not do what it should."""
 
 
 def run_demo(run_command: Callable[[Sequence[str]], int], order_count: int = 160) -> int:
     """Run the incident end to end; ``run_command`` runs one dlqctl command line.
 
-    Returns 0 when every step did what it should, else the first failing command's exit code.
+    Returns 0 when every step did what it should; raises DemoFailed otherwise.
     """
     render.step("1. A local AWS endpoint (moto's server), no account needed")
     endpoint = start_local_endpoint()
-    saved = {name: os.environ.get(name) for name in _DEMO_ENVIRONMENT}
+    names = [*_DEMO_ENVIRONMENT, "AWS_ENDPOINT_URL", "AWS_PROFILE"]
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.pop("AWS_PROFILE", None)
     os.environ.update({**_DEMO_ENVIRONMENT, "AWS_ENDPOINT_URL": endpoint.url})
+    workdir = Path(tempfile.mkdtemp(prefix="dlqctl-demo-"))
+
+    def run(*argv: str, expect: int = 0) -> None:
+        render.command_line(["dlqctl", *argv])
+        code = run_command(argv)
+        if code != expect:
+            raise DemoFailed(f"'dlqctl {' '.join(argv)}' exited {code}, expected {expect}")
+
     try:
         render.narrate(f"export AWS_ENDPOINT_URL={endpoint.url} AWS_REGION={REGION}")
         aws = Aws(Connection(region=REGION, endpoint_url=endpoint.url))
 
-        render.step("2. The stack: bus 'shop' → rule → order-processor, failures → orders-dlq")
+        render.step("2. The stack: bus 'shop' → rule → order-processor; failures → orders-dlq")
         stack = deploy_demo_stack(aws, REGION)
-        render.narrate(f"rule {stack.rule_arn}\n  DLQ {stack.dlq.url}")
+        render.narrate(f"rule {stack.rule_arn}\nDLQ  {stack.dlq.url}")
 
-        render.step("3. 02:58 a release of order-processor accepts only schemaVersion 2")
+        render.step("3. A release of order-processor that accepts only schemaVersion 2 goes out")
         events = order_events(order_count)
-        traffic = run_traffic(
-            aws, stack, events, accepted_versions="2", undeliverable={5, 6, 7, 40}
-        )
+        published = publish(aws, stack, events)
+        traffic = process_inbox(aws, stack, accepted_versions="2", undeliverable=4)
         fail_jobs(aws, stack, 4)
         render.narrate(
-            f"{len(events)} orders: {traffic.processed} processed, "
+            f"{published} orders on the bus: {traffic.processed} processed, "
             f"{traffic.function_failures} failed in the function (3 tries each), "
-            f"{traffic.delivery_failures} not delivered by the rule; "
-            "4 payout jobs failed in another team's queue"
+            f"{traffic.delivery_failures} not delivered (the rule lost its invoke permission "
+            "for a moment); and 4 payout jobs failed in another team's queue"
         )
 
-        render.step("4. The page: which DLQs have messages, and what feeds them?")
-        steps: list[list[str]] = [
-            ["dlqctl", "list"],
-            ["dlqctl", "summary", "orders-dlq"],
-            ["dlqctl", "peek", "orders-dlq", "--error-contains", "schemaVersion", "--limit", "5"],
-            ["dlqctl", "peek", "orders-dlq", "--filter", "kind=='eventbridge-dlq'", "--limit", "3"],
-            ["dlqctl", "peek", "orders-dlq", "--filter", "event.detail.currency=='JPY'"],
-        ]
-        for argv in steps:
-            render.command_line(argv)
-            code = run_command(argv[1:])
-            if code != 0:
-                render.error(f"demo step failed with exit code {code}: {' '.join(argv)}")
-                return code
-        render.step("Done: every message is still in the DLQ, untouched")
+        render.step("4. The page: what is in the DLQs, where from, and why?")
+        run("list")
+        run("summary", "orders-dlq")
+        run("peek", "orders-dlq", "--error-contains", "schemaVersion", "--limit", "3")
+        run("peek", "orders-dlq", "--kind", "eventbridge-dlq", "--limit", "2")
+
+        render.step("5. The fix: roll back to a release that accepts schemaVersion 1 and 2")
+        render.narrate("ACCEPTED_SCHEMA_VERSIONS=1,2; the invoke permission is back too")
+
+        render.step("6. Replay what failed because of the release (dry run first)")
+        run(
+            "redrive",
+            "orders-dlq",
+            "--to-bus",
+            "shop",
+            "--error-contains",
+            "schemaVersion",
+            "--dry-run",
+        )
+        run(
+            "redrive",
+            "orders-dlq",
+            "--to-bus",
+            "shop",
+            "--error-contains",
+            "schemaVersion",
+            "--yes",
+        )
+        run("redrive", "orders-dlq", "--to-bus", "shop", "--kind", "eventbridge-dlq", "--yes")
+        replayed = process_inbox(aws, stack, accepted_versions="1,2")
+        render.narrate(
+            f"the processor took {replayed.processed} replayed orders; "
+            f"{replayed.function_failures} failed again (invalid orders: the fix cannot help)"
+        )
+
+        render.step("7. What is left is bad data: keep a copy for the team, then clear it")
+        run("summary", "orders-dlq")
+        left = aws.sqs.attributes(stack.dlq).visible
+        archive = workdir / "invalid-orders.jsonl"
+        run("export", "orders-dlq", str(archive), "--delete", "--yes")
+        run("list")
+        remaining = aws.sqs.attributes(stack.dlq)
+        if remaining.visible or remaining.in_flight:
+            raise DemoFailed(f"orders-dlq still holds {remaining.visible + remaining.in_flight}")
+        render.step(
+            f"Done: orders-dlq is empty, {replayed.processed} orders recovered, "
+            f"{left} invalid ones archived in {archive}"
+        )
         return 0
     finally:
         endpoint.stop()
@@ -71,13 +128,3 @@ def run_demo(run_command: Callable[[Sequence[str]], int], order_count: int = 160
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-_DEMO_ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "demo",
-    "AWS_SECRET_ACCESS_KEY": "demo",
-    "AWS_REGION": REGION,
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_ENDPOINT_URL": "",
-    "DLQCTL_OUTPUT": "table",
-}

@@ -294,10 +294,10 @@ def outcome(data: Mapping[str, Any], *, title: str) -> None:
     entries = data.get("entries") or []
     if entries:
         console.print(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} would be sent:")
-        for entry in entries[:20]:
+        for entry in entries[:5]:
             console.print(f"  {escape(str(entry['message_id']))} → {escape(str(entry['target']))}")
-        if len(entries) > 20:
-            console.print(f"  … {len(entries) - 20} more (all of them with -o json)")
+        if len(entries) > 5:
+            console.print(f"  … {len(entries) - 5} more (each entry in full with -o json)")
 
 
 def move_tasks_table(tasks: Sequence[Mapping[str, Any]]) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 from dlqctl import emulate
 from dlqctl.aws import SQS_BATCH, Aws
 from dlqctl.errors import DlqctlError
-from dlqctl.models import OutgoingMessage, QueueRef
+from dlqctl.models import EventEntry, OutgoingMessage, QueueRef
 
 INFRA_DIR = Path(__file__).resolve().parent.parent / "infra"
 ACCOUNT = "123456789012"
@@ -83,39 +83,39 @@ def load_processor() -> ModuleType:
 
 @dataclass(frozen=True)
 class DemoStack:
-    """The resources of the demo: a bus and rule feeding the processor, and the DLQs."""
+    """The demo's resources: a bus whose rule feeds the processor, its DLQ, and the shim queue."""
 
     bus: str
     bus_arn: str
     rule_arn: str
     function_arn: str
     dlq: QueueRef
-    processed: QueueRef
+    inbox: QueueRef
     jobs: QueueRef
     jobs_dlq: QueueRef
 
 
 def deploy_demo_stack(aws: Aws, region: str) -> DemoStack:
-    """Create the demo's resources directly through the APIs."""
+    """Create the demo's resources directly through the APIs.
+
+    On AWS the rule ``orders-to-processor`` targets the function. The local endpoint cannot
+    deliver to (or even route to) a Lambda target, so here the rule targets the queue
+    ``processor-inbox`` in the function's place, with the DLQ as the target's DeadLetterConfig,
+    and ``process_inbox`` runs the handler on what arrives: every event really passes through
+    the bus and its rule.
+    """
     function_arn = f"arn:aws:lambda:{region}:{ACCOUNT}:function:order-processor"
+    pattern = json.dumps({"source": ["shop.orders"], "detail-type": ["OrderPlaced"]})
     dlq = aws.sqs.create("orders-dlq", {"MessageRetentionPeriod": "1209600"})
-    processed = aws.sqs.create("orders-processed")
+    inbox = aws.sqs.create("processor-inbox")
     bus_arn = aws.events.create_bus("shop")
     rule_arn = aws.events.put_rule_to_target(
         bus="shop",
         rule="orders-to-processor",
-        pattern=json.dumps({"source": ["shop.orders"]}),
+        pattern=pattern,
         target_id="processor",
-        target_arn=function_arn,
+        target_arn=inbox.arn,
         dead_letter_arn=dlq.arn,
-    )
-    # The processor's successes are observable: a second rule copies the events to a queue.
-    aws.events.put_rule_to_target(
-        bus="shop",
-        rule="orders-audit",
-        pattern=json.dumps({"source": ["shop.orders"]}),
-        target_id="audit",
-        target_arn=processed.arn,
     )
     jobs_dlq = aws.sqs.create("payouts-dlq")
     jobs = aws.sqs.create(
@@ -126,7 +126,7 @@ def deploy_demo_stack(aws: Aws, region: str) -> DemoStack:
             )
         },
     )
-    return DemoStack("shop", bus_arn, rule_arn, function_arn, dlq, processed, jobs, jobs_dlq)
+    return DemoStack("shop", bus_arn, rule_arn, function_arn, dlq, inbox, jobs, jobs_dlq)
 
 
 def order_events(count: int, *, seed: int = 7, region: str = "us-east-1") -> list[dict[str, Any]]:
@@ -157,6 +157,24 @@ def order_events(count: int, *, seed: int = 7, region: str = "us-east-1") -> lis
             )
         )
     return events
+
+
+def publish(aws: Aws, stack: DemoStack, events: list[dict[str, Any]]) -> int:
+    """Put events on the bus as a producer would; returns how many the bus accepted."""
+    accepted = 0
+    for start in range(0, len(events), 10):
+        entries = [
+            EventEntry(
+                bus=stack.bus,
+                source=event["source"],
+                detail_type=event["detail-type"],
+                detail=json.dumps(event["detail"]),
+                time=datetime.fromisoformat(event["time"].replace("Z", "+00:00")),
+            )
+            for event in events[start : start + 10]
+        ]
+        accepted += sum(1 for result in aws.events.put_events(entries) if result.event_id)
+    return accepted
 
 
 @dataclass
@@ -194,55 +212,70 @@ def _send_all(aws: Aws, queue: QueueRef, messages: list[OutgoingMessage]) -> Non
             raise DlqctlError(f"could not write to {queue.name}: {dict(outcome.failed)}")
 
 
-def run_traffic(
+def process_inbox(
     aws: Aws,
     stack: DemoStack,
-    events: list[dict[str, Any]],
     *,
     accepted_versions: str,
-    undeliverable: set[int] | None = None,
+    undeliverable: int = 0,
 ) -> Traffic:
-    """Deliver events to the processor as EventBridge and Lambda would, failures to the DLQ."""
+    """Deliver the rule's events to the processor as EventBridge and Lambda would.
+
+    The first ``undeliverable`` events fail delivery (the rule may not invoke the function) and
+    go to the DLQ with EventBridge's attributes; the others run the handler with Lambda's async
+    retries, and final failures go to the DLQ with Lambda's attributes.
+    """
     processor = load_processor()
     traffic = Traffic()
-    failures: list[OutgoingMessage] = []
     previous = os.environ.get("ACCEPTED_SCHEMA_VERSIONS")
     os.environ["ACCEPTED_SCHEMA_VERSIONS"] = accepted_versions
     try:
-        for index, event in enumerate(events):
-            if undeliverable and index in undeliverable:
-                traffic.delivery_failures += 1
-                failures.append(
-                    emulate.eventbridge_dlq(
-                        event,
-                        rule_arn=stack.rule_arn,
-                        target_arn=stack.function_arn,
-                        error_code="NO_PERMISSIONS",
-                        error_message=(
-                            "Lambda function order-processor is not authorized to be invoked "
-                            "by events.amazonaws.com"
-                        ),
-                        retry_attempts=0,
-                    )
-                )
-                continue
-            error = invoke_async(processor.handler, event)
-            if error is None:
-                traffic.processed += 1
-            else:
-                traffic.function_failures += 1
-                failures.append(emulate.lambda_dlq(event, str(error)))
+        while True:
+            received = aws.sqs.receive(
+                stack.inbox, max_messages=SQS_BATCH, wait_seconds=1, hold_seconds=60
+            )
+            if not received:
+                break
+            failures: list[OutgoingMessage] = []
+            for message in received:
+                event = json.loads(message.body)
+                if traffic.delivery_failures < undeliverable:
+                    traffic.delivery_failures += 1
+                    failures.append(_delivery_failure(stack, event))
+                    continue
+                error = invoke_async(processor.handler, event)
+                if error is None:
+                    traffic.processed += 1
+                else:
+                    traffic.function_failures += 1
+                    failures.append(emulate.lambda_dlq(event, str(error)))
+            _send_all(aws, stack.dlq, failures)
+            aws.sqs.delete(stack.inbox, received)
     finally:
         if previous is None:
             os.environ.pop("ACCEPTED_SCHEMA_VERSIONS", None)
         else:
             os.environ["ACCEPTED_SCHEMA_VERSIONS"] = previous
-    _send_all(aws, stack.dlq, failures)
     return traffic
 
 
+def _delivery_failure(stack: DemoStack, event: dict[str, Any]) -> OutgoingMessage:
+    return emulate.eventbridge_dlq(
+        event,
+        rule_arn=stack.rule_arn,
+        target_arn=stack.function_arn,
+        error_code="NO_PERMISSIONS",
+        error_message=(
+            "Lambda function order-processor is not authorized to be invoked "
+            "by events.amazonaws.com"
+        ),
+        retry_attempts=0,
+    )
+
+
 def fail_jobs(aws: Aws, stack: DemoStack, count: int) -> None:
-    """Payout jobs whose consumer fails: one receive each, then SQS moves them to the DLQ."""
+    """Payout jobs whose consumer fails: each receive without a delete is a failed attempt, and
+    past ``maxReceiveCount`` SQS itself moves the message to the DLQ."""
     _send_all(
         aws,
         stack.jobs,
@@ -251,7 +284,6 @@ def fail_jobs(aws: Aws, stack: DemoStack, count: int) -> None:
             for n in range(count)
         ],
     )
-    # Each receive with no hold is a failed attempt; past maxReceiveCount SQS moves the message.
     for _ in range(2 * count + 2):
         if not aws.sqs.receive(stack.jobs, max_messages=SQS_BATCH, wait_seconds=0, hold_seconds=0):
             break

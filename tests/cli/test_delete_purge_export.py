@@ -22,7 +22,7 @@ def seed(endpoint, name="orders-dlq", count=6):
 
 
 def test_delete_by_filter(cli, fresh_endpoint):
-    queue, ids = seed(fresh_endpoint)
+    _, ids = seed(fresh_endpoint)
     result = cli("delete", "orders-dlq", "--error-contains", "invalid", "--yes", "-o", "json")
     assert result.exit_code == 0, result.stderr
     assert result.json() == {
