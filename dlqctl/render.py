@@ -270,14 +270,20 @@ def command_line(argv: Sequence[str]) -> None:
 def outcome(data: Mapping[str, Any], *, title: str) -> None:
     """A command's result as a person reads it: the counts, then each failure."""
     console = _stdout()
-    counts = ", ".join(
-        f"{key.replace('_', ' ')} {value:,}"
-        if isinstance(value, int) and not isinstance(value, bool)
-        else f"{key.replace('_', ' ')} {value}"
-        for key, value in data.items()
-        if key not in {"failures", "entries", "not_found"} and value not in (None, False)
-    )
-    console.print(f"[bold]{escape(title)}[/bold]: {escape(counts)}")
+    parts = []
+    for key, value in data.items():
+        if key in {"failures", "entries", "not_found", "dry_run"} or value is None:
+            continue
+        label = key.replace("_", " ")
+        if isinstance(value, bool):
+            parts.append(label if value else f"not {label}")
+        elif isinstance(value, int):
+            parts.append(f"{label} {value:,}")
+        else:
+            parts.append(f"{label} {value}")
+    if data.get("dry_run"):
+        title += " (dry run: nothing was changed)"
+    console.print(f"[bold]{escape(title)}[/bold]: {escape(', '.join(parts))}")
     failures = data.get("failures") or []
     if failures:
         table = Table(title=f"{len(failures)} not done", title_justify="left")

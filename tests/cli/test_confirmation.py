@@ -1,0 +1,67 @@
+"""Destructive commands ask at a terminal: only an explicit yes (or the queue's name) proceeds."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+import time
+
+from dlqctl.errors import ExitCode
+from dlqctl.models import OutgoingMessage
+from tests.conftest import REGION
+from tests.helpers import counts, create_queue, put
+
+
+def run_at_terminal(args, answer, endpoint):
+    """Run dlqctl with a pseudo-terminal on stdin, type ``answer`` at the prompt."""
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dlqctl", *args],
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    os.close(terminal)
+    time.sleep(0.5)
+    os.write(controller, (answer + "\n").encode())
+    try:
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        os.close(controller)
+    return process.returncode, stdout, stderr
+
+
+def test_answering_no_changes_nothing(fresh_endpoint):
+    queue = create_queue(fresh_endpoint, "jobs-dlq")
+    create_queue(fresh_endpoint, "jobs")
+    put(fresh_endpoint, queue, [OutgoingMessage("m", "x")] * 2)
+    code, _, stderr = run_at_terminal(["redrive", "jobs-dlq", "--to-queue", "jobs"], "n", fresh_endpoint)
+    assert code == ExitCode.USAGE
+    assert "not confirmed; nothing was changed" in stderr
+    assert counts(fresh_endpoint, queue) == (2, 0)
+
+
+def test_answering_yes_proceeds(fresh_endpoint):
+    queue = create_queue(fresh_endpoint, "jobs-dlq")
+    jobs = create_queue(fresh_endpoint, "jobs")
+    put(fresh_endpoint, queue, [OutgoingMessage("m", "x")] * 2)
+    code, _, stderr = run_at_terminal(["redrive", "jobs-dlq", "--to-queue", "jobs", "-o", "json"], "y", fresh_endpoint)
+    assert code == 0, stderr
+    assert counts(fresh_endpoint, queue) == (0, 0)
+    assert counts(fresh_endpoint, jobs) == (2, 0)
+
+
+def test_purge_wants_the_queue_name_typed(fresh_endpoint):
+    queue = create_queue(fresh_endpoint, "jobs-dlq")
+    put(fresh_endpoint, queue, [OutgoingMessage("m", "x")] * 2)
+    code, _, _ = run_at_terminal(["purge", "jobs-dlq"], "y", fresh_endpoint)
+    assert code == ExitCode.USAGE
+    assert counts(fresh_endpoint, queue) == (2, 0)
+    code, _, stderr = run_at_terminal(["purge", "jobs-dlq", "-o", "json"], "jobs-dlq", fresh_endpoint)
+    assert code == 0, stderr
+    assert counts(fresh_endpoint, queue) == (0, 0)

@@ -1,0 +1,119 @@
+"""PutEvents entry failures: retryable codes are retried, others never (botocore Stubber).
+
+The local endpoint cannot make one entry of a request fail with ThrottlingException, so this
+is pinned at the AWS boundary with the exact requests AWS would receive.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from botocore.stub import ANY, Stubber
+
+from dlqctl import redrive
+from dlqctl.aws import Aws, Connection
+from dlqctl.envelopes import decode
+from dlqctl.models import MessageAttribute, ReceivedMessage
+
+
+def lambda_failure(index: int) -> ReceivedMessage:
+    body = (
+        '{"version": "0", "id": "e%d", "source": "shop.orders", "detail-type": "OrderPlaced",'
+        ' "time": "2026-11-27T03:00:00Z", "resources": [], "detail": {"n": %d}}' % (index, index)
+    )
+    return ReceivedMessage(
+        message_id=f"m{index}",
+        receipt_handle=f"h{index}",
+        body=body,
+        attributes={"SentTimestamp": "1795700000000"},
+        message_attributes={
+            "RequestID": MessageAttribute("String", "r"),
+            "ErrorCode": MessageAttribute("Number", "200"),
+            "ErrorMessage": MessageAttribute("String", "boom"),
+        },
+    )
+
+
+@pytest.fixture
+def stubbed(monkeypatch):
+    monkeypatch.setattr(redrive, "_backoff", lambda attempt: None)
+    aws = Aws(Connection(region="us-east-1", endpoint_url="http://127.0.0.1:9"))
+    with Stubber(aws.client("events")) as stubber:
+        yield aws, stubber
+        stubber.assert_no_pending_responses()
+
+
+def entry(n):
+    return {
+        "EventBusName": "shop",
+        "Source": "shop.orders",
+        "DetailType": "OrderPlaced",
+        "Detail": '{"n":%d}' % n,
+        "Time": datetime(2026, 11, 27, 3, 0, tzinfo=UTC),
+    }
+
+
+def test_throttled_entries_are_retried_alone_and_others_are_not(stubbed):
+    aws, stubber = stubbed
+    destination = redrive.BusDestination(aws, "shop")
+    planned = [destination.plan(decode(lambda_failure(n))) for n in range(3)]
+    stubber.add_response(
+        "put_events",
+        {
+            "FailedEntryCount": 2,
+            "Entries": [
+                {"EventId": "ev0"},
+                {"ErrorCode": "ThrottlingException", "ErrorMessage": "slow down"},
+                {"ErrorCode": "AccessDeniedException", "ErrorMessage": "no"},
+            ],
+        },
+        {"Entries": [entry(0), entry(1), entry(2)]},
+    )
+    stubber.add_response(
+        "put_events",
+        {"FailedEntryCount": 0, "Entries": [{"EventId": "ev1"}]},
+        {"Entries": [entry(1)]},
+    )
+    results = destination.deliver(planned)
+    assert results["m0"] == redrive.Delivery(True, "ev0")
+    assert results["m1"] == redrive.Delivery(True, "ev1")
+    assert results["m2"] == redrive.Delivery(False, "AccessDeniedException: no")
+
+
+def test_retryable_failures_give_up_after_the_last_attempt(stubbed):
+    aws, stubber = stubbed
+    destination = redrive.BusDestination(aws, "shop")
+    planned = [destination.plan(decode(lambda_failure(0)))]
+    for _ in range(redrive.MAX_ENTRY_ATTEMPTS):
+        stubber.add_response(
+            "put_events",
+            {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "x"}]},
+            {"Entries": ANY},
+        )
+    results = destination.deliver(planned)
+    assert results["m0"] == redrive.Delivery(False, "InternalFailure: x")
+
+
+def test_requests_respect_the_size_limit():
+    aws = Aws(Connection(region="us-east-1", endpoint_url="http://127.0.0.1:9"))
+    destination = redrive.BusDestination(aws, "shop", max_event_bytes=4096)
+    planned = [destination.plan(decode(lambda_failure(n))) for n in range(30)]
+    batches = list(redrive._size_batches(planned, 10, 300))
+    assert all(sum(item.size for item in batch) <= 300 for batch in batches)
+    assert sum(len(batch) for batch in batches) == 30
+    assert all(len(batch) <= 10 for batch in batches)
+
+
+def test_an_entry_too_large_fails_alone():
+    aws = Aws(Connection(region="us-east-1", endpoint_url="http://127.0.0.1:9"))
+    destination = redrive.BusDestination(aws, "shop", max_event_bytes=1024)
+    big = lambda_failure(1)
+    big = ReceivedMessage(
+        big.message_id, big.receipt_handle, big.body.replace('{"n": 1}', '{"n": "%s"}' % ("x" * 2000)),
+        big.attributes, big.message_attributes,
+    )
+    plan = destination.plan(decode(big))
+    assert isinstance(plan, redrive.Rejected)
+    assert not plan.skipped
+    assert plan.reason.startswith("EntryTooLarge")
