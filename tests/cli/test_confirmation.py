@@ -40,7 +40,9 @@ def test_answering_no_changes_nothing(fresh_endpoint):
     queue = create_queue(fresh_endpoint, "jobs-dlq")
     create_queue(fresh_endpoint, "jobs")
     put(fresh_endpoint, queue, [OutgoingMessage("m", "x")] * 2)
-    code, _, stderr = run_at_terminal(["redrive", "jobs-dlq", "--to-queue", "jobs"], "n", fresh_endpoint)
+    code, _, stderr = run_at_terminal(
+        ["redrive", "jobs-dlq", "--to-queue", "jobs"], "n", fresh_endpoint
+    )
     assert code == ExitCode.USAGE
     assert "not confirmed; nothing was changed" in stderr
     assert counts(fresh_endpoint, queue) == (2, 0)
@@ -50,7 +52,9 @@ def test_answering_yes_proceeds(fresh_endpoint):
     queue = create_queue(fresh_endpoint, "jobs-dlq")
     jobs = create_queue(fresh_endpoint, "jobs")
     put(fresh_endpoint, queue, [OutgoingMessage("m", "x")] * 2)
-    code, _, stderr = run_at_terminal(["redrive", "jobs-dlq", "--to-queue", "jobs", "-o", "json"], "y", fresh_endpoint)
+    code, _, stderr = run_at_terminal(
+        ["redrive", "jobs-dlq", "--to-queue", "jobs", "-o", "json"], "y", fresh_endpoint
+    )
     assert code == 0, stderr
     assert counts(fresh_endpoint, queue) == (0, 0)
     assert counts(fresh_endpoint, jobs) == (2, 0)
@@ -62,6 +66,8 @@ def test_purge_wants_the_queue_name_typed(fresh_endpoint):
     code, _, _ = run_at_terminal(["purge", "jobs-dlq"], "y", fresh_endpoint)
     assert code == ExitCode.USAGE
     assert counts(fresh_endpoint, queue) == (2, 0)
-    code, _, stderr = run_at_terminal(["purge", "jobs-dlq", "-o", "json"], "jobs-dlq", fresh_endpoint)
+    code, _, stderr = run_at_terminal(
+        ["purge", "jobs-dlq", "-o", "json"], "jobs-dlq", fresh_endpoint
+    )
     assert code == 0, stderr
     assert counts(fresh_endpoint, queue) == (0, 0)

@@ -6,6 +6,7 @@ is pinned at the AWS boundary with the exact requests AWS would receive.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -18,9 +19,16 @@ from dlqctl.models import MessageAttribute, ReceivedMessage
 
 
 def lambda_failure(index: int) -> ReceivedMessage:
-    body = (
-        '{"version": "0", "id": "e%d", "source": "shop.orders", "detail-type": "OrderPlaced",'
-        ' "time": "2026-11-27T03:00:00Z", "resources": [], "detail": {"n": %d}}' % (index, index)
+    body = json.dumps(
+        {
+            "version": "0",
+            "id": f"e{index}",
+            "source": "shop.orders",
+            "detail-type": "OrderPlaced",
+            "time": "2026-11-27T03:00:00Z",
+            "resources": [],
+            "detail": {"n": index},
+        }
     )
     return ReceivedMessage(
         message_id=f"m{index}",
@@ -49,7 +57,7 @@ def entry(n):
         "EventBusName": "shop",
         "Source": "shop.orders",
         "DetailType": "OrderPlaced",
-        "Detail": '{"n":%d}' % n,
+        "Detail": json.dumps({"n": n}, separators=(",", ":")),
         "Time": datetime(2026, 11, 27, 3, 0, tzinfo=UTC),
     }
 
@@ -88,7 +96,10 @@ def test_retryable_failures_give_up_after_the_last_attempt(stubbed):
     for _ in range(redrive.MAX_ENTRY_ATTEMPTS):
         stubber.add_response(
             "put_events",
-            {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "x"}]},
+            {
+                "FailedEntryCount": 1,
+                "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "x"}],
+            },
             {"Entries": ANY},
         )
     results = destination.deliver(planned)
@@ -110,8 +121,11 @@ def test_an_entry_too_large_fails_alone():
     destination = redrive.BusDestination(aws, "shop", max_event_bytes=1024)
     big = lambda_failure(1)
     big = ReceivedMessage(
-        big.message_id, big.receipt_handle, big.body.replace('{"n": 1}', '{"n": "%s"}' % ("x" * 2000)),
-        big.attributes, big.message_attributes,
+        big.message_id,
+        big.receipt_handle,
+        big.body.replace('{"n": 1}', json.dumps({"n": "x" * 2000})),
+        big.attributes,
+        big.message_attributes,
     )
     plan = destination.plan(decode(big))
     assert isinstance(plan, redrive.Rejected)
