@@ -25,7 +25,7 @@ from dlqctl.redrive import (
     deliver_batch,
     interrupt_after_block,
 )
-from dlqctl.scan import OpenQueue, QueueScan, default_hold_seconds, selected_batches
+from dlqctl.scan import OpenQueue, selected_batches, walk
 
 EXPORT_FORMAT = 1
 _SYSTEM_KEPT = ("MessageGroupId", "MessageDeduplicationId", "SentTimestamp", "SequenceNumber")
@@ -147,13 +147,7 @@ def export_messages(
     """Write one JSON line per selected message; with ``delete``, delete each batch only
     after its lines are flushed and synced to disk."""
     result = ExportResult(file=name)
-    with QueueScan(
-        aws.sqs,
-        opened.queue,
-        hold_seconds=hold_seconds or default_hold_seconds(opened.attributes.visible),
-        wait_seconds=wait_seconds,
-        max_messages=opened.attributes.visible,
-    ) as scan:
+    with walk(aws, opened, hold_seconds=hold_seconds, wait_seconds=wait_seconds) as scan:
         for chosen in selected_batches(scan, selection, context=opened.context, limit=limit):
             _write_durably(
                 handle,
@@ -162,8 +156,7 @@ def export_messages(
             result.exported += len(chosen)
             if delete and chosen:
                 with interrupt_after_block():
-                    deletion = aws.sqs.delete(opened.queue, [view.message for view in chosen])
-                    scan.forget(deletion.deleted)
+                    deletion = scan.delete([view.message for view in chosen])
                 result.deleted += len(deletion.deleted)
                 result.failures.extend(
                     Failure(message_id, f"exported, but delete failed: {code}")

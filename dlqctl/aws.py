@@ -187,7 +187,10 @@ class Aws:
         """A cached low-level client for ``service`` with dlqctl's retry and pool settings."""
         if service not in self._clients:
             config = Config(
-                retries={"mode": "adaptive", "max_attempts": 8},
+                retries={
+                    "mode": os.environ.get("AWS_RETRY_MODE") or "adaptive",  # type: ignore[typeddict-item]
+                    "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS") or 8),
+                },
                 max_pool_connections=self.connection.max_pool_connections,
                 connect_timeout=10,
                 read_timeout=40,

@@ -32,7 +32,7 @@ from dlqctl.redrive import (
 )
 from dlqctl.remove import delete_messages
 from dlqctl.render import OutputFormat
-from dlqctl.scan import OpenQueue, QueueScan, default_hold_seconds, open_queue, selected_views
+from dlqctl.scan import OpenQueue, open_queue, selected_views, walk
 from dlqctl.summary import summarize
 
 T = TypeVar("T")
@@ -362,12 +362,7 @@ def peek(
         opened.attributes.visible if maximum is None else min(maximum, opened.attributes.visible)
     )
     with (
-        QueueScan(
-            ctx.aws.sqs,
-            opened.queue,
-            hold_seconds=hold or default_hold_seconds(opened.attributes.visible),
-            wait_seconds=wait,
-        ) as scan,
+        walk(ctx.aws, opened, hold_seconds=hold, wait_seconds=wait, bounded=False) as scan,
         render.progress(
             f"Peeking {opened.queue.name}", expected, enabled=maximum is None
         ) as advance,
@@ -398,12 +393,7 @@ def summary(
     for warning in opened.warnings:
         render.warn(warning)
     with (
-        QueueScan(
-            ctx.aws.sqs,
-            opened.queue,
-            hold_seconds=hold or default_hold_seconds(opened.attributes.visible),
-            wait_seconds=wait,
-        ) as scan,
+        walk(ctx.aws, opened, hold_seconds=hold, wait_seconds=wait, bounded=False) as scan,
         render.progress(f"Reading {opened.queue.name}", opened.attributes.visible) as advance,
     ):
         result = summarize(

@@ -30,7 +30,7 @@ from dlqctl.models import (
     QueueAttributes,
     QueueRef,
 )
-from dlqctl.scan import OpenQueue, QueueScan, default_hold_seconds, selected_batches
+from dlqctl.scan import OpenQueue, selected_batches, walk
 
 EVENTS_BATCH = 10
 EVENT_MAX_BYTES = 262144
@@ -515,14 +515,8 @@ def redrive(
     """
     result = RedriveResult(destination=destination.description, dry_run=options.dry_run)
     pacer = Pacer(options.rate)
-    queue = opened.queue
-    hold = options.hold_seconds or default_hold_seconds(opened.attributes.visible)
-    with QueueScan(
-        aws.sqs,
-        queue,
-        hold_seconds=hold,
-        wait_seconds=options.wait_seconds,
-        max_messages=opened.attributes.visible,
+    with walk(
+        aws, opened, hold_seconds=options.hold_seconds, wait_seconds=options.wait_seconds
     ) as scan:
         for chosen in selected_batches(
             scan, selection, context=opened.context, limit=options.limit
@@ -541,8 +535,7 @@ def redrive(
                 pacer.wait(len(planned))
                 with interrupt_after_block():
                     accepted, refused = deliver_batch(destination, planned)
-                    deletion = aws.sqs.delete(queue, [view.message for view in accepted])
-                    scan.forget(deletion.deleted)
+                    deletion = scan.delete([view.message for view in accepted])
                 result.redriven += len(deletion.deleted)
                 for view, reason in refused:
                     result.reject(view.message_id, reason, skipped=False)

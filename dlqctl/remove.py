@@ -9,7 +9,7 @@ from dlqctl.aws import Aws
 from dlqctl.filters import Selection
 from dlqctl.models import JsonValue
 from dlqctl.redrive import Failure, interrupt_after_block
-from dlqctl.scan import OpenQueue, QueueScan, default_hold_seconds, selected_batches
+from dlqctl.scan import OpenQueue, selected_batches, walk
 
 
 @dataclass
@@ -54,13 +54,7 @@ def delete_messages(
     """
     result = DeleteResult(dry_run=dry_run)
     wanted = set(message_ids)
-    with QueueScan(
-        aws.sqs,
-        opened.queue,
-        hold_seconds=hold_seconds or default_hold_seconds(opened.attributes.visible),
-        wait_seconds=wait_seconds,
-        max_messages=opened.attributes.visible,
-    ) as scan:
+    with walk(aws, opened, hold_seconds=hold_seconds, wait_seconds=wait_seconds) as scan:
         for chosen in selected_batches(scan, selection, context=opened.context, limit=limit):
             if wanted:
                 chosen = [view for view in chosen if view.message_id in wanted]
@@ -68,8 +62,7 @@ def delete_messages(
             result.selected += len(chosen)
             if chosen and not dry_run:
                 with interrupt_after_block():
-                    deletion = aws.sqs.delete(opened.queue, [view.message for view in chosen])
-                    scan.forget(deletion.deleted)
+                    deletion = scan.delete([view.message for view in chosen])
                 result.deleted += len(deletion.deleted)
                 result.failures.extend(
                     Failure(message_id, f"delete failed: {code}")

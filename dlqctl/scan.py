@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
-from dlqctl.aws import SQS_BATCH, Aws, Sqs
+from dlqctl.aws import SQS_BATCH, Aws, Deletion, Sqs
 from dlqctl.envelopes import QueueContext, decode
 from dlqctl.errors import DlqctlError
 from dlqctl.filters import Selection
@@ -151,6 +151,14 @@ class QueueScan:
         self._expiry.extend((expires, message_id) for message_id in due)
         self.stats.renewed += len(due)
 
+    def delete(self, messages: Sequence[ReceivedMessage]) -> Deletion:
+        """Delete held messages from the queue and stop holding those that were deleted."""
+        if not messages:
+            return Deletion((), ())
+        deletion = self.sqs.delete(self.queue, messages)
+        self.forget(deletion.deleted)
+        return deletion
+
     def forget(self, message_ids: list[str] | tuple[str, ...]) -> None:
         """Stop holding messages that were deleted (they must not be released)."""
         for message_id in message_ids:
@@ -175,6 +183,24 @@ class QueueScan:
         failed = self.sqs.change_visibility(self.queue, handles, 0)
         self.stats.released += len(handles) - len(failed)
         self.stats.release_failures += len(failed)
+
+
+def walk(
+    aws: Aws,
+    opened: OpenQueue,
+    *,
+    hold_seconds: int | None = None,
+    wait_seconds: int = 1,
+    bounded: bool = True,
+) -> QueueScan:
+    """A scan of an opened queue; ``bounded`` stops after the messages visible at the start."""
+    return QueueScan(
+        aws.sqs,
+        opened.queue,
+        hold_seconds=hold_seconds or default_hold_seconds(opened.attributes.visible),
+        wait_seconds=wait_seconds,
+        max_messages=opened.attributes.visible if bounded else None,
+    )
 
 
 def peek_warnings(queue: QueueRef, attributes: QueueAttributes) -> list[str]:

@@ -222,7 +222,8 @@ def test_throttled_sends_are_retried(cli_via, faults, fresh_endpoint):
     assert counts(fresh_endpoint, jobs) == (10, 0)
 
 
-def test_throttling_that_never_ends_loses_nothing(cli_via, faults, fresh_endpoint):
+def test_throttling_that_never_ends_loses_nothing(cli_via, faults, fresh_endpoint, monkeypatch):
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
     dlq = create_queue(fresh_endpoint, "jobs-dlq")
     jobs = create_queue(fresh_endpoint, "jobs")
     put(fresh_endpoint, dlq, [OutgoingMessage("m", f"{n}") for n in range(4)])
