@@ -156,6 +156,18 @@ def _attribute_to_api(attribute: MessageAttribute) -> dict[str, Any]:
     return data
 
 
+def _retries() -> Any:
+    """Adaptive retries, 8 attempts, unless AWS_RETRY_MODE / AWS_MAX_ATTEMPTS say otherwise."""
+    mode = os.environ.get("AWS_RETRY_MODE") or "adaptive"
+    if mode not in ("legacy", "standard", "adaptive"):
+        raise UsageError(f"AWS_RETRY_MODE {mode!r} is not a retry mode", "use standard or adaptive")
+    try:
+        attempts = int(os.environ.get("AWS_MAX_ATTEMPTS") or 8)
+    except ValueError as exc:
+        raise UsageError("AWS_MAX_ATTEMPTS is not a number", "set it to e.g. 5") from exc
+    return {"mode": mode, "max_attempts": attempts}
+
+
 class Aws:
     """One session and its clients, built from a ``Connection``; hands out the service wrappers."""
 
@@ -187,10 +199,7 @@ class Aws:
         """A cached low-level client for ``service`` with dlqctl's retry and pool settings."""
         if service not in self._clients:
             config = Config(
-                retries={
-                    "mode": os.environ.get("AWS_RETRY_MODE") or "adaptive",  # type: ignore[typeddict-item]
-                    "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS") or 8),
-                },
+                retries=_retries(),
                 max_pool_connections=self.connection.max_pool_connections,
                 connect_timeout=10,
                 read_timeout=40,
