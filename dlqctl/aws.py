@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -233,6 +234,19 @@ class Aws:
     @cached_property
     def cloudwatch(self) -> CloudWatch:
         return CloudWatch(self)
+
+    @cached_property
+    def cloudformation(self) -> CloudFormation:
+        return CloudFormation(self)
+
+    @cached_property
+    def s3(self) -> S3:
+        return S3(self)
+
+    def account_id(self) -> str:
+        """The account the credentials belong to (``GetCallerIdentity``)."""
+        with _aws_errors("the caller identity"):
+            return str(self.client("sts").get_caller_identity()["Account"])
 
 
 class _Service:
@@ -485,6 +499,34 @@ class DeadLetterPointer:
 class Lambda(_Service):
     service = "lambda"
 
+    def event_source_mappings(self, queue_arn: str) -> list[SourceMapping]:
+        """Event source mappings that read the queue, with their functions' environments."""
+        mappings: list[SourceMapping] = []
+        with self.errors("event source mappings"):
+            paginator = self.client.get_paginator("list_event_source_mappings")
+            for page in paginator.paginate(EventSourceArn=queue_arn):
+                for item in page.get("EventSourceMappings", []):
+                    function = self.client.get_function_configuration(
+                        FunctionName=item["FunctionArn"]
+                    )
+                    mappings.append(
+                        SourceMapping(
+                            uuid=item["UUID"],
+                            function_arn=item["FunctionArn"],
+                            state=str(item.get("State", "")),
+                            environment=dict(
+                                (function.get("Environment") or {}).get("Variables") or {}
+                            ),
+                        )
+                    )
+        return mappings
+
+    def set_mapping_enabled(self, uuid: str, enabled: bool) -> str:
+        """Enable or disable an event source mapping; returns its new state."""
+        with self.errors(f"event source mapping {uuid}"):
+            response = self.client.update_event_source_mapping(UUID=uuid, Enabled=enabled)
+        return str(response.get("State", ""))
+
     def invoke_async(self, function: str, payload: bytes) -> str:
         """Queue an async invocation (``InvocationType=Event``); returns its request ID."""
         with self.errors(f"invoking function {function}"):
@@ -649,6 +691,173 @@ class Sns(_Service):
                         yield DeadLetterPointer(
                             "sns", arn, target, detail=subscription.get("TopicArn")
                         )
+
+
+@dataclass(frozen=True)
+class SourceMapping:
+    """A Lambda event source mapping on a queue, and its function's environment variables."""
+
+    uuid: str
+    function_arn: str
+    state: str
+    environment: dict[str, str]
+
+
+class S3(_Service):
+    service = "s3"
+
+    def ensure_bucket(self, bucket: str) -> None:
+        """Create the bucket unless it exists (and is ours)."""
+        with self.errors(f"bucket {bucket}"):
+            try:
+                self.client.head_bucket(Bucket=bucket)
+                return
+            except botocore.exceptions.ClientError as exc:
+                if error_code(exc) not in {"404", "NoSuchBucket", "NotFound"}:
+                    raise
+            kwargs: dict[str, Any] = {"Bucket": bucket}
+            if self.aws.region != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.aws.region}
+            self.client.create_bucket(**kwargs)
+
+    def put(self, bucket: str, key: str, data: bytes) -> None:
+        with self.errors(f"s3://{bucket}/{key}"):
+            self.client.put_object(Bucket=bucket, Key=key, Body=data)
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """A CloudFormation stack's state, outputs and parameters."""
+
+    name: str
+    status: str
+    reason: str | None
+    outputs: dict[str, str]
+    parameters: dict[str, str]
+
+
+@dataclass(frozen=True)
+class StackResource:
+    logical_id: str
+    type: str
+    physical_id: str
+    status: str
+
+
+@dataclass(frozen=True)
+class StackEvent:
+    logical_id: str
+    status: str
+    reason: str | None
+
+
+class CloudFormation(_Service):
+    service = "cloudformation"
+
+    def stack(self, name: str) -> StackInfo | None:
+        """The stack, or None when there is none of that name (or it was deleted)."""
+        try:
+            with self.errors(f"stack {name}"):
+                stacks = self.client.describe_stacks(StackName=name).get("Stacks", [])
+        except DlqctlError as exc:
+            if "does not exist" in exc.message:
+                return None
+            raise
+        if not stacks or stacks[0].get("StackStatus") == "DELETE_COMPLETE":
+            return None
+        stack = stacks[0]
+        return StackInfo(
+            name=name,
+            status=str(stack.get("StackStatus", "")),
+            reason=stack.get("StackStatusReason"),
+            outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []},
+            parameters={
+                p["ParameterKey"]: p.get("ParameterValue", "")
+                for p in stack.get("Parameters") or []
+            },
+        )
+
+    def create_change_set(
+        self,
+        stack: str,
+        change_set: str,
+        *,
+        template: str,
+        parameters: dict[str, str],
+        create: bool,
+    ) -> list[str] | None:
+        """Create a change set and wait for it; returns its changes, or None when there are none."""
+        with self.errors(f"change set for stack {stack}"):
+            try:
+                self.client.create_change_set(
+                    StackName=stack,
+                    ChangeSetName=change_set,
+                    ChangeSetType="CREATE" if create else "UPDATE",
+                    TemplateBody=template,
+                    Parameters=[
+                        {"ParameterKey": key, "ParameterValue": value}
+                        for key, value in parameters.items()
+                    ],
+                    Capabilities=["CAPABILITY_IAM"],
+                )
+            except botocore.exceptions.ClientError as exc:
+                if "No updates are to be performed" in str(exc):
+                    return None
+                raise
+            while True:
+                described = self.client.describe_change_set(
+                    StackName=stack, ChangeSetName=change_set
+                )
+                status = described.get("Status")
+                if status in ("CREATE_COMPLETE", "FAILED"):
+                    break
+                time.sleep(1)
+            if status == "FAILED":
+                reason = str(described.get("StatusReason", ""))
+                self.client.delete_change_set(StackName=stack, ChangeSetName=change_set)
+                if "didn't contain changes" in reason or "No updates" in reason:
+                    return None
+                raise DlqctlError(f"change set for stack {stack} failed: {reason}")
+        changes = [item["ResourceChange"] for item in described.get("Changes", [])]
+        return [
+            f"{c.get('Action')} {c.get('LogicalResourceId')} ({c.get('ResourceType')})"
+            for c in changes
+        ]
+
+    def execute_change_set(self, stack: str, change_set: str) -> None:
+        with self.errors(f"change set for stack {stack}"):
+            self.client.execute_change_set(StackName=stack, ChangeSetName=change_set)
+
+    def delete(self, stack: str) -> None:
+        with self.errors(f"stack {stack}"):
+            self.client.delete_stack(StackName=stack)
+
+    def resources(self, stack: str) -> list[StackResource]:
+        with self.errors(f"resources of stack {stack}"):
+            paginator = self.client.get_paginator("list_stack_resources")
+            return [
+                StackResource(
+                    str(item.get("LogicalResourceId", "")),
+                    str(item.get("ResourceType", "")),
+                    str(item.get("PhysicalResourceId", "")),
+                    str(item.get("ResourceStatus", "")),
+                )
+                for page in paginator.paginate(StackName=stack)
+                for item in page.get("StackResourceSummaries", [])
+            ]
+
+    def events(self, stack: str, limit: int = 100) -> list[StackEvent]:
+        """The stack's most recent events, newest first."""
+        with self.errors(f"events of stack {stack}"):
+            response = self.client.describe_stack_events(StackName=stack)
+        return [
+            StackEvent(
+                str(item.get("LogicalResourceId", "")),
+                str(item.get("ResourceStatus", "")),
+                item.get("ResourceStatusReason"),
+            )
+            for item in response.get("StackEvents", [])[:limit]
+        ]
 
 
 class CloudWatch(_Service):

@@ -179,6 +179,25 @@ class ReceivedMessage:
             },
         )
 
+    @classmethod
+    def from_lambda_record(cls, record: Mapping[str, Any]) -> ReceivedMessage:
+        """A message as Lambda's SQS event source mapping delivers it (camelCase keys)."""
+        attributes: dict[str, MessageAttribute] = {}
+        for name, value in (record.get("messageAttributes") or {}).items():
+            binary = value.get("binaryValue")
+            attributes[name] = MessageAttribute(
+                data_type=str(value.get("dataType", "String")),
+                string_value=value.get("stringValue"),
+                binary_value=base64.b64decode(binary) if binary is not None else None,
+            )
+        return cls(
+            message_id=str(record["messageId"]),
+            receipt_handle=str(record.get("receiptHandle", "")),
+            body=str(record.get("body", "")),
+            attributes={key: str(value) for key, value in (record.get("attributes") or {}).items()},
+            message_attributes=attributes,
+        )
+
     @property
     def receive_count(self) -> int:
         return _int_attribute(self.attributes, "ApproximateReceiveCount")

@@ -1,0 +1,248 @@
+"""Deploying the bundled stack (``infra/``) with CloudFormation, and reading its state."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dlqctl.aws import Aws, StackEvent, StackInfo, StackResource
+from dlqctl.errors import DlqctlError, NotFoundError
+from dlqctl.models import JsonValue
+
+INFRA_DIR = Path(__file__).resolve().parent.parent / "infra"
+TEMPLATE = INFRA_DIR / "template.yaml"
+FUNCTIONS = INFRA_DIR / "functions"
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_STACK = "dlqctl-orders"
+# The modules the redriver runs: the replay code of ``dlqctl redrive --to-bus``, without the CLI.
+REDRIVER_MODULES = (
+    "__init__.py",
+    "aws.py",
+    "envelopes.py",
+    "errors.py",
+    "filters.py",
+    "models.py",
+    "redrive.py",
+    "scan.py",
+)
+_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+_DONE = ("_COMPLETE", "_FAILED")
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """The template's parameters that dlqctl sets."""
+
+    bus_name: str = "shop"
+    dlq_name: str = "orders-dlq"
+    processor_name: str = "order-processor"
+    redriver_name: str = "orders-dlq-redriver"
+    event_source: str = "shop.orders"
+    detail_type: str = "OrderPlaced"
+    accepted_schema_versions: str = "1,2"
+    alarm_topic_arn: str = ""
+    sandbox: bool = False
+
+    def parameters(self) -> dict[str, str]:
+        return {
+            "BusName": self.bus_name,
+            "DlqName": self.dlq_name,
+            "ProcessorName": self.processor_name,
+            "RedriverName": self.redriver_name,
+            "EventSource": self.event_source,
+            "DetailType": self.detail_type,
+            "AcceptedSchemaVersions": self.accepted_schema_versions,
+            "AlarmTopicArn": self.alarm_topic_arn,
+            "Sandbox": "true" if self.sandbox else "false",
+        }
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        raise DlqctlError(
+            f"the bundled stack is missing: {path}",
+            "run dlqctl from a checkout of its repository (pip install -e .)",
+        )
+    return path
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    """A deterministic zip: the same sources always give the same bytes (and S3 key)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, files[name])
+    return buffer.getvalue()
+
+
+def package_processor() -> bytes:
+    return _zip({"processor.py": _require(FUNCTIONS / "processor.py").read_bytes()})
+
+
+def package_redriver() -> bytes:
+    files = {"redriver.py": _require(FUNCTIONS / "redriver.py").read_bytes()}
+    for module in REDRIVER_MODULES:
+        files[f"dlqctl/{module}"] = (PACKAGE_DIR / module).read_bytes()
+    return _zip(files)
+
+
+def _key(name: str, package: bytes) -> str:
+    return f"dlqctl/{name}-{hashlib.sha256(package).hexdigest()[:16]}.zip"
+
+
+@dataclass
+class StackReport:
+    """What ``stack deploy`` or ``stack status`` found; ``to_json`` is its stable JSON form."""
+
+    name: str
+    status: str
+    reason: str | None = None
+    changes: list[str] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+    resources: list[StackResource] = field(default_factory=list)
+    failures: list[StackEvent] = field(default_factory=list)
+    dlq_visible: int | None = None
+    dlq_in_flight: int | None = None
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {
+            "stack": self.name,
+            "status": self.status,
+            "reason": self.reason,
+            "changes": self.changes,
+            "outputs": self.outputs,
+            "resources": [
+                {
+                    "logical_id": resource.logical_id,
+                    "type": resource.type,
+                    "physical_id": resource.physical_id,
+                    "status": resource.status,
+                }
+                for resource in self.resources
+            ],
+            "failures": [
+                {"resource": event.logical_id, "status": event.status, "reason": event.reason}
+                for event in self.failures
+            ],
+            "dlq": {"visible": self.dlq_visible, "in_flight": self.dlq_in_flight},
+        }
+
+
+def wait_for_stack(
+    aws: Aws,
+    name: str,
+    on_status: Callable[[str], None] = lambda status: None,
+    timeout_seconds: float = 1800,
+) -> StackInfo | None:
+    """Poll until the stack's status is final; None when the stack is gone (deleted)."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        stack = aws.cloudformation.stack(name)
+        if stack is None:
+            return None
+        on_status(stack.status)
+        if stack.status.endswith(_DONE):
+            return stack
+        if time.monotonic() > deadline:
+            raise DlqctlError(f"stack {name} still {stack.status} after {timeout_seconds:.0f}s")
+        time.sleep(2)
+
+
+def deploy(
+    aws: Aws,
+    name: str,
+    settings: StackSettings,
+    *,
+    bucket: str | None = None,
+    on_status: Callable[[str], None] = lambda status: None,
+) -> StackReport:
+    """Package the functions, upload them, and create or update the stack via a change set."""
+    template = _require(TEMPLATE).read_text()
+    bucket = bucket or f"dlqctl-artifacts-{aws.account_id()}-{aws.region}"
+    aws.s3.ensure_bucket(bucket)
+    packages = {"ProcessorCodeKey": package_processor(), "RedriverCodeKey": package_redriver()}
+    parameters = {"CodeBucket": bucket, **settings.parameters()}
+    for parameter, package in packages.items():
+        key = _key(parameter.removesuffix("CodeKey").lower(), package)
+        aws.s3.put(bucket, key, package)
+        parameters[parameter] = key
+    existing = aws.cloudformation.stack(name)
+    if existing is not None and existing.status.endswith("_IN_PROGRESS"):
+        raise DlqctlError(
+            f"stack {name} is busy ({existing.status})", "wait for it, then run deploy again"
+        )
+    if existing is not None and existing.status == "ROLLBACK_COMPLETE":
+        raise DlqctlError(
+            f"stack {name} failed to create and was rolled back",
+            f"delete it with 'dlqctl stack destroy --stack-name {name}', then deploy again",
+        )
+    change_set = f"dlqctl-{int(time.time())}"
+    changes = aws.cloudformation.create_change_set(
+        name, change_set, template=template, parameters=parameters, create=existing is None
+    )
+    if changes is None:
+        report = status(aws, name)
+        report.reason = "no changes: the stack is up to date"
+        return report
+    aws.cloudformation.execute_change_set(name, change_set)
+    final = wait_for_stack(aws, name, on_status)
+    report = status(aws, name)
+    report.changes = changes
+    if final is None or not final.status.endswith("COMPLETE") or "ROLLBACK" in final.status:
+        report.failures = [
+            event for event in aws.cloudformation.events(name) if event.status.endswith("_FAILED")
+        ]
+        raise StackFailed(report)
+    return report
+
+
+class StackFailed(DlqctlError):
+    """The stack did not reach a good state; the report lists the failing resources."""
+
+    def __init__(self, report: StackReport) -> None:
+        reasons = "; ".join(
+            f"{event.logical_id}: {event.reason}" for event in report.failures[:3]
+        ) or (report.reason or "no reason given")
+        super().__init__(
+            f"stack {report.name} is {report.status}: {reasons}",
+            "see 'dlqctl stack status' for every resource",
+        )
+        self.report = report
+
+
+def status(aws: Aws, name: str) -> StackReport:
+    """The stack's state, outputs and resources, and the depth of its DLQ."""
+    stack = aws.cloudformation.stack(name)
+    if stack is None:
+        raise NotFoundError(f"stack {name} not found", "deploy it with 'dlqctl stack deploy'")
+    report = StackReport(
+        name=name,
+        status=stack.status,
+        reason=stack.reason,
+        outputs=stack.outputs,
+        resources=aws.cloudformation.resources(name),
+    )
+    dlq_name = stack.parameters.get("DlqName")
+    if dlq_name:
+        try:
+            _, attributes = aws.sqs.resolve(dlq_name)
+            report.dlq_visible, report.dlq_in_flight = attributes.visible, attributes.in_flight
+        except NotFoundError:
+            pass
+    return report
+
+
+def destroy(aws: Aws, name: str, on_status: Callable[[str], None] = lambda s: None) -> str:
+    """Delete the stack and wait; returns the final status."""
+    if aws.cloudformation.stack(name) is None:
+        raise NotFoundError(f"stack {name} not found", "check --stack-name and --region")
+    aws.cloudformation.delete(name)
+    final = wait_for_stack(aws, name, on_status)
+    return "DELETE_COMPLETE" if final is None else final.status
