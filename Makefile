@@ -25,6 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check dlqctl tests
 	$(BIN)/ruff format --check dlqctl tests
 	$(BIN)/mypy
+	$(BIN)/cfn-lint infra/template.yaml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

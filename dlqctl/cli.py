@@ -2,6 +2,7 @@
 
 import functools
 import inspect
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -16,6 +17,7 @@ from dlqctl import __version__, render
 from dlqctl.archive import export_messages, import_messages, open_export_file
 from dlqctl.aws import Aws, Connection
 from dlqctl.discovery import find_dead_letter_queues
+from dlqctl.drain import drain, find_redriver
 from dlqctl.envelopes import KINDS
 from dlqctl.errors import DlqctlError, ExitCode, NotFoundError, PartialFailure, UsageError
 from dlqctl.filters import Selection, build_selection
@@ -32,7 +34,18 @@ from dlqctl.redrive import (
 )
 from dlqctl.remove import delete_messages
 from dlqctl.render import OutputFormat
+from dlqctl.sandbox import (
+    Traffic,
+    order_events,
+    process_inbox,
+    publish,
+    read_state,
+    sandbox_stack,
+    start_background_endpoint,
+    stop_background_endpoint,
+)
 from dlqctl.scan import OpenQueue, open_queue, selected_views, walk
+from dlqctl.stack import DEFAULT_STACK, StackReport, StackSettings, deploy, destroy, status
 from dlqctl.summary import summarize
 
 T = TypeVar("T")
@@ -245,7 +258,7 @@ def _run(body: Callable[[], T], debug: bool) -> T:
 
 
 def command(
-    name: str, *, selection: bool = False, **settings: Any
+    name: str, *, selection: bool = False, group: typer.Typer | None = None, **settings: Any
 ) -> Callable[[Callable[..., Any]], Any]:
     """Register a command with the shared AWS/output options (and the selection options).
 
@@ -291,7 +304,7 @@ def command(
         del wrapper.__wrapped__
         wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
         wrapper.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
-        app.command(name, **settings)(wrapper)
+        (group or app).command(name, **settings)(wrapper)
         return func
 
     return decorator
@@ -507,8 +520,11 @@ def redrive_command(
         )
     opened = open_queue(ctx.aws, queue)
     _warn_all(opened)
+    if server_side and to_bus is not None:
+        _drain_with_redriver(ctx, opened, selection, to_bus, limit, dry_run, yes)
+        return
     if server_side:
-        _start_move_task(ctx, opened, selection, to_bus, to_queue, limit, rate, dry_run, yes)
+        _start_move_task(ctx, opened, selection, to_queue, limit, rate, dry_run, yes)
         return
     destination: Destination
     if to_bus is not None:
@@ -545,6 +561,44 @@ def redrive_command(
     _finish(result.to_json(), result.complete, ctx, "Redrive", "redrive")
 
 
+def _whole_queue_only(selection: Selection, limit: int | None) -> None:
+    if not selection.is_everything or limit is not None:
+        raise UsageError(
+            "--server-side replays the whole queue",
+            "drop the filters and --limit, or redrive without --server-side",
+        )
+
+
+def _drain_with_redriver(
+    ctx: Ctx,
+    opened: OpenQueue,
+    selection: Selection,
+    bus: str,
+    limit: int | None,
+    dry_run: bool,
+    yes: bool,
+) -> None:
+    _whole_queue_only(selection, limit)
+    mapping = find_redriver(ctx.aws, opened, bus)
+    plan = (
+        f"Enable {mapping.function_arn} to replay all {opened.attributes.visible:,} message(s) "
+        f"of {opened.queue.name} to {bus}, and disable it when the queue is empty"
+    )
+    if dry_run:
+        render.info(f"Dry run: {plan}")
+        return
+    _confirm(plan, yes=yes)
+    with render.progress(f"Draining {opened.queue.name}", None) as advance:
+        result = drain(
+            ctx.aws,
+            opened,
+            mapping,
+            poll_seconds=2,
+            on_remaining=lambda remaining: advance(0),
+        )
+    _finish(result.to_json(), result.drained, ctx, "Server-side redrive", "server-side redrive")
+
+
 def _lambda_sources(ctx: Ctx, opened: OpenQueue) -> list[str]:
     try:
         return lambda_sources_of(ctx.aws, opened.queue)
@@ -557,18 +611,13 @@ def _start_move_task(
     ctx: Ctx,
     opened: OpenQueue,
     selection: Selection,
-    to_bus: str | None,
     to_queue: str | None,
     limit: int | None,
     rate: float | None,
     dry_run: bool,
     yes: bool,
 ) -> None:
-    if to_bus is not None or not selection.is_everything or limit is not None:
-        raise UsageError(
-            "--server-side moves the whole queue to SQS queues",
-            "use it with --to-source or --to-queue, without filters or --limit",
-        )
+    _whole_queue_only(selection, limit)
     destination_arn = ctx.aws.sqs.resolve(to_queue)[0].arn if to_queue else None
     if not opened.context.sqs_source_arns and destination_arn is None:
         raise UsageError(
@@ -835,6 +884,203 @@ def import_command(
     ):
         result = import_messages(handle, destination, selection, dry_run=dry_run, progress=advance)
     _finish(result.to_json(), result.complete, ctx, "Import", "import")
+
+
+stack_app = typer.Typer(
+    cls=TyperGroup,
+    help="Deploy and inspect the bundled stack (bus, rule, functions, DLQ, alarms).",
+    no_args_is_help=True,
+)
+sandbox_app = typer.Typer(
+    cls=TyperGroup,
+    help="A local AWS endpoint in the background with the bundled stack deployed.",
+    no_args_is_help=True,
+)
+app.add_typer(stack_app, name="stack")
+app.add_typer(sandbox_app, name="sandbox")
+
+StackNameOption = Annotated[str, typer.Option("--stack-name", help="CloudFormation stack name.")]
+
+
+def _show_stack(ctx: Ctx, report: StackReport) -> None:
+    if ctx.output is OutputFormat.TABLE:
+        render.stack_view(report.to_json())
+    else:
+        render.emit_json(report.to_json())
+
+
+@command("deploy", group=stack_app)
+def stack_deploy(
+    ctx: Ctx,
+    stack_name: StackNameOption = DEFAULT_STACK,
+    bus_name: Annotated[str, typer.Option("--bus-name")] = "shop",
+    dlq_name: Annotated[str, typer.Option("--dlq-name")] = "orders-dlq",
+    processor_name: Annotated[str, typer.Option("--processor-name")] = "order-processor",
+    redriver_name: Annotated[str, typer.Option("--redriver-name")] = "orders-dlq-redriver",
+    event_source: Annotated[
+        str, typer.Option("--event-source", help="Source the rule matches.")
+    ] = "shop.orders",
+    detail_type: Annotated[
+        str, typer.Option("--detail-type", help="Detail-type the rule matches.")
+    ] = "OrderPlaced",
+    accepted_versions: Annotated[
+        str, typer.Option("--accepted-schema-versions", help="The processor's switch.")
+    ] = "1,2",
+    alarm_topic: Annotated[
+        str, typer.Option("--alarm-topic-arn", help="SNS topic for the DLQ alarms.")
+    ] = "",
+    bucket: Annotated[
+        str | None, typer.Option("--bucket", help="S3 bucket for the function packages.")
+    ] = None,
+    sandbox: Annotated[
+        bool, typer.Option("--sandbox", help="Point the rule at a queue (local endpoints).")
+    ] = False,
+) -> None:
+    """Create or update the stack through a change set, and show its outputs."""
+    settings = StackSettings(
+        bus_name=bus_name,
+        dlq_name=dlq_name,
+        processor_name=processor_name,
+        redriver_name=redriver_name,
+        event_source=event_source,
+        detail_type=detail_type,
+        accepted_schema_versions=accepted_versions,
+        alarm_topic_arn=alarm_topic,
+        sandbox=sandbox,
+    )
+    with render.progress(f"Deploying {stack_name}", None) as advance:
+        report = deploy(
+            ctx.aws, stack_name, settings, bucket=bucket, on_status=lambda status: advance(0)
+        )
+    _show_stack(ctx, report)
+
+
+@command("status", group=stack_app)
+def stack_status(ctx: Ctx, stack_name: StackNameOption = DEFAULT_STACK) -> None:
+    """Show the stack, its resources and outputs, and the DLQ's depth."""
+    _show_stack(ctx, status(ctx.aws, stack_name))
+
+
+@command("destroy", group=stack_app)
+def stack_destroy(
+    ctx: Ctx, stack_name: StackNameOption = DEFAULT_STACK, yes: YesOption = False
+) -> None:
+    """Delete the stack (and with it the DLQ and every message in it), after confirmation."""
+    report = status(ctx.aws, stack_name)
+    waiting = report.dlq_visible or 0
+    _confirm(f"Delete stack {stack_name}, including its DLQ with {waiting:,} message(s)", yes=yes)
+    final = destroy(ctx.aws, stack_name)
+    if ctx.output is OutputFormat.TABLE:
+        render.info(f"Stack {stack_name}: {final}")
+    else:
+        render.emit_json({"stack": stack_name, "status": final})
+
+
+def _sandbox_aws(ctx: Ctx) -> Aws:
+    """The sandbox's endpoint unless --endpoint-url/AWS_ENDPOINT_URL names one."""
+    if ctx.aws.endpoint_url:
+        return ctx.aws
+    state = read_state()
+    if state is None:
+        raise NotFoundError("no sandbox is running", "start one with 'dlqctl sandbox up'")
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "sandbox")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "sandbox")
+    return Aws(Connection(region=ctx.aws.connection.region or "us-east-1", endpoint_url=state.url))
+
+
+@sandbox_app.command("up")
+def sandbox_up(
+    port: Annotated[int | None, typer.Option("--port", help="Loopback port.")] = None,
+    stack_name: StackNameOption = DEFAULT_STACK,
+    debug: Annotated[bool, typer.Option("--debug")] = False,
+) -> None:
+    """Start a local endpoint in the background and deploy the bundled stack into it."""
+
+    def body() -> None:
+        state = start_background_endpoint(port)
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "sandbox")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "sandbox")
+        aws = Aws(Connection(region="us-east-1", endpoint_url=state.url))
+        try:
+            deploy(aws, stack_name, StackSettings(sandbox=True))
+        except BaseException:
+            stop_background_endpoint()
+            raise
+        render.info(
+            f"Sandbox running at {state.url} (pid {state.pid}); stack {stack_name} deployed"
+        )
+        render.info("Use it from this shell with:")
+        sys.stdout.write(
+            f"export AWS_ENDPOINT_URL={state.url} AWS_REGION=us-east-1 "
+            "AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox\n"
+        )
+
+    _run(body, debug)
+
+
+@sandbox_app.command("down")
+def sandbox_down(debug: Annotated[bool, typer.Option("--debug")] = False) -> None:
+    """Stop the background endpoint (everything in it is gone)."""
+
+    def body() -> None:
+        state = stop_background_endpoint()
+        render.info("No sandbox was running" if state is None else f"Stopped {state.url}")
+
+    _run(body, debug)
+
+
+@command("seed", group=sandbox_app)
+def sandbox_seed(
+    ctx: Ctx,
+    orders: Annotated[int, typer.Option("--orders", min=1, max=100000)] = 100,
+    accepted_versions: Annotated[
+        str,
+        typer.Option(
+            "--accept", help="Schema versions the processor accepts (2 = the bad release)."
+        ),
+    ] = "2",
+    undeliverable: Annotated[
+        int, typer.Option("--undeliverable", min=0, help="Events the rule fails to deliver.")
+    ] = 3,
+    stack_name: StackNameOption = DEFAULT_STACK,
+) -> None:
+    """Send order events through the stack; failures land in the DLQ as on AWS."""
+    aws = _sandbox_aws(ctx)
+    stack = sandbox_stack(aws, stack_name)
+    published = publish(aws, stack, order_events(orders))
+    traffic = process_inbox(
+        aws, stack, accepted_versions=accepted_versions, undeliverable=undeliverable
+    )
+    _show_traffic(ctx, published, traffic)
+
+
+@command("process", group=sandbox_app)
+def sandbox_process(
+    ctx: Ctx,
+    accepted_versions: Annotated[
+        str, typer.Option("--accept", help="Schema versions the processor accepts.")
+    ] = "1,2",
+    stack_name: StackNameOption = DEFAULT_STACK,
+) -> None:
+    """Run the processor on what the rule delivered since (for example replays)."""
+    aws = _sandbox_aws(ctx)
+    traffic = process_inbox(
+        aws, sandbox_stack(aws, stack_name), accepted_versions=accepted_versions
+    )
+    _show_traffic(ctx, None, traffic)
+
+
+def _show_traffic(ctx: Ctx, published: int | None, traffic: Traffic) -> None:
+    data = {
+        "published": published,
+        "processed": traffic.processed,
+        "function_failures": traffic.function_failures,
+        "delivery_failures": traffic.delivery_failures,
+    }
+    if ctx.output is OutputFormat.TABLE:
+        render.outcome(data, title="Traffic")
+    else:
+        render.emit_json(data)
 
 
 def _run_in_process(argv: Sequence[str]) -> int:

@@ -11,13 +11,15 @@ from dlqctl import render
 from dlqctl.aws import Aws, Connection
 from dlqctl.errors import DlqctlError
 from dlqctl.sandbox import (
-    deploy_demo_stack,
+    create_payout_queues,
     fail_jobs,
     order_events,
     process_inbox,
     publish,
+    sandbox_stack,
     start_local_endpoint,
 )
+from dlqctl.stack import DEFAULT_STACK, StackSettings, deploy
 
 REGION = "us-east-1"
 _DEMO_ENVIRONMENT = {
@@ -56,15 +58,20 @@ def run_demo(run_command: Callable[[Sequence[str]], int], order_count: int = 160
         render.narrate(f"export AWS_ENDPOINT_URL={endpoint.url} AWS_REGION={REGION}")
         aws = Aws(Connection(region=REGION, endpoint_url=endpoint.url))
 
-        render.step("2. The stack: bus 'shop' → rule → order-processor; failures → orders-dlq")
-        stack = deploy_demo_stack(aws, REGION)
-        render.narrate(f"rule {stack.rule_arn}\nDLQ  {stack.dlq.url}")
+        render.step("2. Deploy the bundled stack: bus → rule → order-processor, failures → DLQ")
+        report = deploy(aws, DEFAULT_STACK, StackSettings(sandbox=True))
+        stack = sandbox_stack(aws, DEFAULT_STACK)
+        render.narrate(
+            f"stack {report.name}: {report.status}, {len(report.changes)} resources\n"
+            f"rule {stack.rule_arn}\nDLQ  {stack.dlq.url}"
+        )
+        payouts = create_payout_queues(aws)
 
         render.step("3. A release of order-processor that accepts only schemaVersion 2 goes out")
         events = order_events(order_count)
         published = publish(aws, stack, events)
         traffic = process_inbox(aws, stack, accepted_versions="2", undeliverable=4)
-        fail_jobs(aws, stack, 4)
+        fail_jobs(aws, payouts, 4)
         render.narrate(
             f"{published} orders on the bus: {traffic.processed} processed, "
             f"{traffic.function_failures} failed in the function (3 tries each), "

@@ -320,3 +320,42 @@ def move_tasks_table(tasks: Sequence[Mapping[str, Any]]) -> None:
             escape(str(task["failure_reason"] or "")),
         )
     _stdout().print(table)
+
+
+def stack_view(data: Mapping[str, Any]) -> None:
+    """A stack's state, outputs, resources and failures."""
+    console = _stdout()
+    line = f"[bold]{escape(data['stack'])}[/bold]: {escape(data['status'])}"
+    if data.get("reason"):
+        line += f" ({escape(str(data['reason']))})"
+    console.print(line)
+    dlq = data.get("dlq") or {}
+    if dlq.get("visible") is not None:
+        console.print(f"DLQ: {dlq['visible']:,} visible, {dlq['in_flight']:,} in flight")
+    for change in data.get("changes") or []:
+        console.print(f"  changed: {escape(change)}")
+    if data.get("outputs"):
+        table = Table(title="Outputs", title_justify="left")
+        table.add_column("Key")
+        table.add_column("Value", overflow="fold")
+        for key, value in data["outputs"].items():
+            table.add_row(escape(key), escape(value))
+        console.print(table)
+    resources = [item for item in data.get("resources") or [] if item["logical_id"]]
+    if resources:
+        table = Table(title="Resources", title_justify="left")
+        for column in ("Resource", "Type", "Status", "Physical ID"):
+            table.add_column(column, overflow="fold")
+        for item in resources:
+            table.add_row(
+                escape(item["logical_id"]),
+                escape(item["type"]),
+                escape(item["status"]),
+                escape(item["physical_id"]),
+            )
+        console.print(table)
+    for failure in data.get("failures") or []:
+        console.print(
+            f"[red]{escape(failure['resource'])}: {escape(failure['status'])}[/red] "
+            f"{escape(str(failure['reason'] or ''))}"
+        )

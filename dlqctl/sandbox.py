@@ -15,7 +15,14 @@ import json
 import logging
 import os
 import random
+import signal
 import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -25,7 +32,7 @@ from typing import Any
 
 from dlqctl import emulate
 from dlqctl.aws import SQS_BATCH, Aws
-from dlqctl.errors import DlqctlError
+from dlqctl.errors import DlqctlError, NotFoundError
 from dlqctl.models import EventEntry, OutgoingMessage, QueueRef
 
 INFRA_DIR = Path(__file__).resolve().parent.parent / "infra"
@@ -59,11 +66,135 @@ def start_local_endpoint(port: int | None = None) -> LocalEndpoint:
             "the local AWS endpoint needs moto's server",
             "install it with: pip install 'dlqctl[server]'",
         ) from exc
+    # The emulator's request log and its notes on resources it skips are not the user's news.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("moto").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"moto\.")
     port = port or _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    return LocalEndpoint(url=f"http://127.0.0.1:{port}", _server=server)
+    url = f"http://127.0.0.1:{port}"
+    configure_local_endpoint(url)
+    return LocalEndpoint(url=url, _server=server)
+
+
+def configure_local_endpoint(url: str) -> None:
+    """Tell moto's server not to look for Docker when a function is invoked (accept only)."""
+    request = urllib.request.Request(
+        f"{url}/moto-api/config",
+        data=json.dumps({"lambda": {"use_docker": False}}).encode(),
+        method="POST",
+    )
+    urllib.request.urlopen(request, timeout=10).read()
+
+
+def state_dir() -> Path:
+    """Where dlqctl keeps state: ``$XDG_STATE_HOME/dlqctl`` (``~/.local/state/dlqctl``)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "dlqctl"
+
+
+@dataclass(frozen=True)
+class SandboxState:
+    """A background sandbox endpoint: its process and URL."""
+
+    pid: int
+    url: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pid": self.pid, "url": self.url}
+
+
+def _state_file() -> Path:
+    return state_dir() / "sandbox.json"
+
+
+def read_state() -> SandboxState | None:
+    """The running sandbox, or None (a stale state file of a dead process is removed)."""
+    path = _state_file()
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    state = SandboxState(int(data["pid"]), str(data["url"]))
+    try:
+        os.kill(state.pid, 0)
+    except ProcessLookupError:
+        path.unlink(missing_ok=True)
+        return None
+    return state
+
+
+def _healthy(url: str) -> bool:
+    try:
+        urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=2).read()
+    except OSError:
+        return False
+    return True
+
+
+def start_background_endpoint(port: int | None = None) -> SandboxState:
+    """Start moto's server in a background process (it outlives this command)."""
+    existing = read_state()
+    if existing is not None:
+        raise DlqctlError(
+            f"a sandbox is already running at {existing.url} (pid {existing.pid})",
+            "use it, or stop it with 'dlqctl sandbox down'",
+        )
+    port = port or _free_port()
+    url = f"http://127.0.0.1:{port}"
+    directory = state_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / "sandbox.log").open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dlqctl.sandbox", "--port", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 30
+    while not _healthy(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise DlqctlError(
+                f"the local endpoint did not start on port {port}",
+                f"see {directory / 'sandbox.log'}",
+            )
+        time.sleep(0.2)
+    configure_local_endpoint(url)
+    state = SandboxState(process.pid, url)
+    _state_file().write_text(json.dumps(state.to_json()))
+    return state
+
+
+def stop_background_endpoint() -> SandboxState | None:
+    """Stop the background endpoint; returns what was stopped, or None when none ran."""
+    state = read_state()
+    if state is None:
+        return None
+    os.kill(state.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(state.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(state.pid, signal.SIGKILL)
+    _state_file().unlink(missing_ok=True)
+    return state
+
+
+def serve(port: int) -> None:
+    """Run moto's server in the foreground until SIGTERM (the background sandbox process)."""
+    endpoint = start_local_endpoint(port)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
+    try:
+        stopped.wait()
+    finally:
+        endpoint.stop()
 
 
 def load_processor() -> ModuleType:
@@ -82,51 +213,59 @@ def load_processor() -> ModuleType:
 
 
 @dataclass(frozen=True)
-class DemoStack:
-    """The demo's resources: a bus whose rule feeds the processor, its DLQ, and the shim queue."""
+class SandboxStack:
+    """The bundled stack as deployed on the local endpoint (with ``Sandbox=true``)."""
 
     bus: str
-    bus_arn: str
     rule_arn: str
     function_arn: str
     dlq: QueueRef
     inbox: QueueRef
-    jobs: QueueRef
-    jobs_dlq: QueueRef
 
 
-def deploy_demo_stack(aws: Aws, region: str) -> DemoStack:
-    """Create the demo's resources directly through the APIs.
+def sandbox_stack(aws: Aws, stack_name: str) -> SandboxStack:
+    """Find the sandbox's resources from the stack's parameters.
 
-    On AWS the rule ``orders-to-processor`` targets the function. The local endpoint cannot
-    deliver to (or even route to) a Lambda target, so here the rule targets the queue
-    ``processor-inbox`` in the function's place, with the DLQ as the target's DeadLetterConfig,
-    and ``process_inbox`` runs the handler on what arrives: every event really passes through
-    the bus and its rule.
+    On AWS the rule ``<processor>-orders`` targets the function. The local endpoint cannot
+    deliver to (or even route to) a Lambda target, so the template's ``Sandbox=true`` points the
+    rule at the queue ``<processor>-sandbox-inbox`` instead, and ``process_inbox`` runs the
+    handler on what arrives: every event still really passes through the bus and its rule.
     """
-    function_arn = f"arn:aws:lambda:{region}:{ACCOUNT}:function:order-processor"
-    pattern = json.dumps({"source": ["shop.orders"], "detail-type": ["OrderPlaced"]})
-    dlq = aws.sqs.create("orders-dlq", {"MessageRetentionPeriod": "1209600"})
-    inbox = aws.sqs.create("processor-inbox")
-    bus_arn = aws.events.create_bus("shop")
-    rule_arn = aws.events.put_rule_to_target(
-        bus="shop",
-        rule="orders-to-processor",
-        pattern=pattern,
-        target_id="processor",
-        target_arn=inbox.arn,
-        dead_letter_arn=dlq.arn,
+    info = aws.cloudformation.stack(stack_name)
+    if info is None:
+        raise NotFoundError(f"stack {stack_name} not found", "run 'dlqctl sandbox up' first")
+    parameters = info.parameters
+    if parameters.get("Sandbox") != "true":
+        raise DlqctlError(
+            f"stack {stack_name} is not a sandbox stack",
+            "sandbox commands work on the stack that 'dlqctl sandbox up' deployed",
+        )
+    region, account = aws.region, aws.account_id()
+    bus, processor = parameters["BusName"], parameters["ProcessorName"]
+    return SandboxStack(
+        bus=bus,
+        rule_arn=f"arn:aws:events:{region}:{account}:rule/{bus}/{processor}-orders",
+        function_arn=f"arn:aws:lambda:{region}:{account}:function:{processor}",
+        dlq=aws.sqs.resolve(parameters["DlqName"])[0],
+        inbox=aws.sqs.resolve(f"{processor}-sandbox-inbox")[0],
     )
-    jobs_dlq = aws.sqs.create("payouts-dlq")
+
+
+@dataclass(frozen=True)
+class PayoutQueues:
+    """Another team's queue and its DLQ, fed by SQS's own redrive."""
+
+    jobs: QueueRef
+    dlq: QueueRef
+
+
+def create_payout_queues(aws: Aws) -> PayoutQueues:
+    dlq = aws.sqs.create("payouts-dlq")
     jobs = aws.sqs.create(
         "payouts",
-        {
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": jobs_dlq.arn, "maxReceiveCount": "1"}
-            )
-        },
+        {"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq.arn, "maxReceiveCount": "1"})},
     )
-    return DemoStack("shop", bus_arn, rule_arn, function_arn, dlq, inbox, jobs, jobs_dlq)
+    return PayoutQueues(jobs, dlq)
 
 
 def order_events(count: int, *, seed: int = 7, region: str = "us-east-1") -> list[dict[str, Any]]:
@@ -159,7 +298,7 @@ def order_events(count: int, *, seed: int = 7, region: str = "us-east-1") -> lis
     return events
 
 
-def publish(aws: Aws, stack: DemoStack, events: list[dict[str, Any]]) -> int:
+def publish(aws: Aws, stack: SandboxStack, events: list[dict[str, Any]]) -> int:
     """Put events on the bus as a producer would; returns how many the bus accepted."""
     accepted = 0
     for start in range(0, len(events), 10):
@@ -214,7 +353,7 @@ def _send_all(aws: Aws, queue: QueueRef, messages: list[OutgoingMessage]) -> Non
 
 def process_inbox(
     aws: Aws,
-    stack: DemoStack,
+    stack: SandboxStack,
     *,
     accepted_versions: str,
     undeliverable: int = 0,
@@ -259,7 +398,7 @@ def process_inbox(
     return traffic
 
 
-def _delivery_failure(stack: DemoStack, event: dict[str, Any]) -> OutgoingMessage:
+def _delivery_failure(stack: SandboxStack, event: dict[str, Any]) -> OutgoingMessage:
     return emulate.eventbridge_dlq(
         event,
         rule_arn=stack.rule_arn,
@@ -273,17 +412,25 @@ def _delivery_failure(stack: DemoStack, event: dict[str, Any]) -> OutgoingMessag
     )
 
 
-def fail_jobs(aws: Aws, stack: DemoStack, count: int) -> None:
+def fail_jobs(aws: Aws, queues: PayoutQueues, count: int) -> None:
     """Payout jobs whose consumer fails: each receive without a delete is a failed attempt, and
     past ``maxReceiveCount`` SQS itself moves the message to the DLQ."""
     _send_all(
         aws,
-        stack.jobs,
+        queues.jobs,
         [
             OutgoingMessage("m", json.dumps({"payoutId": f"po-{n}", "amount": 10 * n}))
             for n in range(count)
         ],
     )
     for _ in range(2 * count + 2):
-        if not aws.sqs.receive(stack.jobs, max_messages=SQS_BATCH, wait_seconds=0, hold_seconds=0):
+        if not aws.sqs.receive(queues.jobs, max_messages=SQS_BATCH, wait_seconds=0, hold_seconds=0):
             break
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="dlqctl's local AWS endpoint (moto's server)")
+    parser.add_argument("--port", type=int, required=True)
+    serve(parser.parse_args().port)

@@ -1,0 +1,105 @@
+"""Server-side replay: let the bundled redriver Lambda drain a DLQ to the bus, then stop it.
+
+``dlqctl redrive QUEUE --to-bus BUS --server-side`` enables the redriver's event source
+mapping, watches the queue until it is empty (or stops shrinking), and disables the mapping
+again, whatever happens. The replay rules are those of ``redrive --to-bus``: the function runs
+the same code and reports every message it could not replay as a batch item failure, so Lambda
+leaves it in the queue.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dlqctl.aws import Aws, SourceMapping
+from dlqctl.errors import NotFoundError
+from dlqctl.models import Arn, JsonValue
+from dlqctl.scan import OpenQueue
+
+REDRIVER_BUS_VARIABLE = "DLQCTL_REDRIVER_BUS"
+
+
+def _bus_name(bus: str) -> str:
+    arn = Arn.parse(bus)
+    return arn.name if arn is not None else bus
+
+
+def find_redriver(aws: Aws, opened: OpenQueue, bus: str) -> SourceMapping:
+    """The redriver mapping that reads this DLQ and replays to ``bus``."""
+    for mapping in aws.lambda_.event_source_mappings(opened.queue.arn):
+        target = mapping.environment.get(REDRIVER_BUS_VARIABLE)
+        if target is not None and _bus_name(target) == _bus_name(bus):
+            return mapping
+    raise NotFoundError(
+        f"no redriver function reads {opened.queue.name} and replays to {bus}",
+        "deploy the bundled stack (dlqctl stack deploy), or redrive without --server-side",
+    )
+
+
+@dataclass
+class DrainResult:
+    """What a server-side drain did; ``to_json`` is its stable JSON form."""
+
+    mapping: str
+    function: str
+    started_with: int
+    remaining: int
+    drained: bool
+    seconds: float
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {
+            "mapping": self.mapping,
+            "function": self.function,
+            "started_with": self.started_with,
+            "remaining": self.remaining,
+            "drained": self.drained,
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def drain(
+    aws: Aws,
+    opened: OpenQueue,
+    mapping: SourceMapping,
+    *,
+    timeout_seconds: float = 3600,
+    stall_seconds: float = 120,
+    poll_seconds: float = 5,
+    on_remaining: Callable[[int], None] = lambda remaining: None,
+    clock: Callable[[], float] = time.monotonic,
+) -> DrainResult:
+    """Enable the mapping until the queue is empty, stops shrinking, or time runs out."""
+    started = clock()
+    start_count = opened.attributes.visible + opened.attributes.in_flight
+    remaining = start_count
+    empty_polls = 0
+    best, best_at = remaining, started
+    aws.lambda_.set_mapping_enabled(mapping.uuid, True)
+    try:
+        while True:
+            attributes = aws.sqs.attributes(opened.queue)
+            remaining = attributes.visible + attributes.in_flight + attributes.delayed
+            on_remaining(remaining)
+            now = clock()
+            # Counts are approximate: call the queue empty only when two polls agree.
+            empty_polls = empty_polls + 1 if remaining == 0 else 0
+            if empty_polls >= 2:
+                break
+            if remaining < best:
+                best, best_at = remaining, now
+            if now - best_at > stall_seconds or now - started > timeout_seconds:
+                break
+            time.sleep(poll_seconds)
+    finally:
+        aws.lambda_.set_mapping_enabled(mapping.uuid, False)
+    return DrainResult(
+        mapping=mapping.uuid,
+        function=mapping.function_arn,
+        started_with=start_count,
+        remaining=remaining,
+        drained=remaining == 0,
+        seconds=clock() - started,
+    )

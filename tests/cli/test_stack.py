@@ -1,0 +1,348 @@
+"""The bundled stack: its template's wiring, a deploy into the local endpoint, the sandbox,
+the redriver function, and the server-side drain.
+
+moto's CloudFormation skips AWS::Lambda::EventInvokeConfig, AWS::SQS::QueuePolicy and
+AWS::CloudWatch::Alarm, and its Lambda does not keep a function's DeadLetterConfig, so those
+parts are checked in the template itself (and by cfn-lint in CI); the rest is checked deployed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from cfnlint.decode import decode_str
+
+from dlqctl import emulate
+from dlqctl.errors import ExitCode
+from dlqctl.models import OutgoingMessage
+from dlqctl.stack import DEFAULT_STACK, TEMPLATE, StackSettings, deploy
+from tests.helpers import aws_for, counts, put
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def template():
+    parsed, matches = decode_str(TEMPLATE.read_text())
+    assert not matches
+    return parsed["Resources"]
+
+
+def test_rule_targets_the_processor_with_retries_and_the_dlq(template):
+    rule = template["OrdersRule"]["Properties"]
+    assert rule["EventPattern"] == {
+        "source": [{"Ref": "EventSource"}],
+        "detail-type": [{"Ref": "DetailType"}],
+    }
+    [target] = rule["Targets"]
+    assert target["Arn"]["Fn::If"][2] == {"Fn::GetAtt": ["Processor", "Arn"]}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["Dlq", "Arn"]}}
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
+
+
+def test_function_has_its_dlq_and_async_retry_settings(template):
+    processor = template["Processor"]["Properties"]
+    assert processor["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": ["Dlq", "Arn"]}}
+    assert processor["Code"] == {
+        "S3Bucket": {"Ref": "CodeBucket"},
+        "S3Key": {"Ref": "ProcessorCodeKey"},
+    }
+    invoke = template["ProcessorInvokeConfig"]["Properties"]
+    assert invoke["MaximumRetryAttempts"] == 2
+    assert 60 <= invoke["MaximumEventAgeInSeconds"] <= 21600
+
+
+def test_dlq_is_encrypted_kept_14_days_and_only_the_rule_and_role_may_send(template):
+    dlq = template["Dlq"]["Properties"]
+    assert dlq["MessageRetentionPeriod"] == 1209600
+    assert dlq["SqsManagedSseEnabled"] is True
+    statements = template["DlqPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert [s["Principal"] for s in statements] == [
+        {"Service": "events.amazonaws.com"},
+        {"AWS": {"Fn::GetAtt": ["ProcessorRole", "Arn"]}},
+    ]
+    assert statements[0]["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["OrdersRule", "Arn"]}}
+    }
+    assert all(s["Action"] == "sqs:SendMessage" for s in statements)
+
+
+def test_alarms_watch_depth_and_age(template):
+    metrics = {
+        template[name]["Properties"]["MetricName"]
+        for name in ("DlqNotEmptyAlarm", "DlqOldestMessageAlarm")
+    }
+    assert metrics == {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"}
+
+
+def test_redriver_mapping_is_disabled_and_reports_item_failures(template):
+    mapping = template["RedriverMapping"]["Properties"]
+    assert mapping["Enabled"] is False
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert template["Redriver"]["Properties"]["Environment"]["Variables"]["DLQCTL_REDRIVER_BUS"]
+
+
+def test_cfn_lint_passes():
+    from cfnlint.api import lint_file
+
+    assert [str(match) for match in lint_file(TEMPLATE)] == []
+
+
+def test_deploy_wires_the_stack_into_the_endpoint(cli, boto, fresh_endpoint):
+    result = cli("stack", "deploy", "--sandbox", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    report = result.json()
+    assert report["status"] == "CREATE_COMPLETE"
+    assert any("Processor (AWS::Lambda::Function)" in change for change in report["changes"])
+
+    events = boto("events")
+    [target] = events.list_targets_by_rule(Rule="order-processor-orders", EventBusName="shop")[
+        "Targets"
+    ]
+    assert target["DeadLetterConfig"]["Arn"].endswith(":orders-dlq")
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
+    sqs = boto("sqs")
+    url = sqs.get_queue_url(QueueName="orders-dlq")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["MessageRetentionPeriod"] == "1209600"
+    lam = boto("lambda")
+    [mapping] = lam.list_event_source_mappings(FunctionName="orders-dlq-redriver")[
+        "EventSourceMappings"
+    ]
+    assert mapping["State"] == "Disabled"
+    assert mapping["EventSourceArn"] == attributes["QueueArn"]
+    redriver = lam.get_function_configuration(FunctionName="orders-dlq-redriver")
+    assert redriver["Environment"]["Variables"] == {"DLQCTL_REDRIVER_BUS": "shop"}
+    assert redriver["Handler"] == "redriver.handler"
+
+    again = cli("stack", "deploy", "--sandbox", "-o", "json")
+    assert again.exit_code == 0
+    assert again.json()["reason"] == "no changes: the stack is up to date"
+    shown = cli("stack", "status", "-o", "json").json()
+    assert shown["dlq"] == {"visible": 0, "in_flight": 0}
+
+    assert cli("stack", "destroy").exit_code == ExitCode.USAGE  # no terminal, no --yes
+    gone = cli("stack", "destroy", "--yes", "-o", "json")
+    assert gone.exit_code == 0, gone.stderr
+    assert cli("stack", "status").exit_code == ExitCode.NOT_FOUND
+
+
+def test_sandbox_seed_writes_dlq_messages_of_the_right_kinds(cli, fresh_endpoint):
+    assert cli("stack", "deploy", "--sandbox").exit_code == 0
+    seeded = cli("sandbox", "seed", "--orders", "40", "--undeliverable", "3", "-o", "json")
+    assert seeded.exit_code == 0, seeded.stderr
+    traffic = seeded.json()
+    assert traffic["published"] == 40
+    assert traffic["delivery_failures"] == 3
+    assert traffic["function_failures"] > 0
+    views = cli("peek", "orders-dlq", "--all", "-o", "json").json()
+    assert len(views) == traffic["function_failures"] + traffic["delivery_failures"]
+    kinds = {view["kind"] for view in views}
+    assert kinds == {"lambda-dlq", "eventbridge-dlq"}
+    rule_failures = [view for view in views if view["kind"] == "eventbridge-dlq"]
+    assert {view["error"]["code"] for view in rule_failures} == {"NO_PERMISSIONS"}
+    assert all(
+        view["origin"]["rule_arn"].endswith("rule/shop/order-processor-orders")
+        for view in rule_failures
+    )
+    lambda_failures = [view for view in views if view["kind"] == "lambda-dlq"]
+    assert all(view["error"]["code"] == "200" for view in lambda_failures)
+    assert any("schemaVersion" in view["error"]["message"] for view in lambda_failures)
+    assert all(view["event"]["source"] == "shop.orders" for view in views)
+
+
+def lambda_record(message: dict) -> dict:
+    """A received SQS message in the shape Lambda's event source mapping passes it on."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": {
+            name: {"dataType": value["DataType"], "stringValue": value.get("StringValue")}
+            for name, value in message.get("MessageAttributes", {}).items()
+        },
+        "eventSource": "aws:sqs",
+    }
+
+
+def load_redriver():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "redriver_under_test", ROOT / "infra" / "functions" / "redriver.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_redriver_once(boto, redriver, queue_url):
+    """What Lambda's mapping does once: receive a batch, invoke, delete what did not fail."""
+    sqs = boto("sqs")
+    batch = sqs.receive_message(
+        QueueUrl=queue_url,
+        MaxNumberOfMessages=10,
+        MessageAttributeNames=["All"],
+        MessageSystemAttributeNames=["All"],
+    ).get("Messages", [])
+    if not batch:
+        return 0, []
+    response = redriver.handler({"Records": [lambda_record(message) for message in batch]})
+    failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+    done = [m for m in batch if m["MessageId"] not in failed]
+    for message in done:
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    for message in batch:
+        if message["MessageId"] in failed:
+            sqs.change_message_visibility(
+                QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+    return len(done), sorted(failed)
+
+
+def audit_queue(boto, endpoint):
+    """A second rule on the bus copies the replays to a queue we can read."""
+    from tests.helpers import create_queue
+
+    audit = create_queue(endpoint, "audit")
+    boto("events").put_rule(
+        Name="audit", EventBusName="shop", EventPattern='{"source": ["shop.orders"]}'
+    )
+    boto("events").put_targets(
+        Rule="audit", EventBusName="shop", Targets=[{"Id": "a", "Arn": audit.arn}]
+    )
+    return audit
+
+
+def test_redriver_handler_replays_and_reports_failures(boto, fresh_endpoint, monkeypatch):
+    aws = aws_for(fresh_endpoint)
+    deploy(aws, DEFAULT_STACK, StackSettings(sandbox=True))
+    audit = audit_queue(boto, fresh_endpoint)
+    dlq, _ = aws.sqs.resolve("orders-dlq")
+    ids = put(
+        fresh_endpoint,
+        dlq,
+        [
+            emulate.lambda_dlq(emulate.event({"orderId": "a"}), "e"),
+            OutgoingMessage("m", "no event here"),
+            emulate.eventbridge_dlq(
+                emulate.event({"orderId": "b"}),
+                rule_arn="r",
+                target_arn="t",
+                error_code="X",
+                error_message="y",
+            ),
+        ],
+    )
+    monkeypatch.setenv("AWS_ENDPOINT_URL", fresh_endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("DLQCTL_REDRIVER_BUS", "shop")
+    done, failed = run_redriver_once(boto, load_redriver(), dlq.url)
+    assert done == 2
+    assert failed == [ids[1]]
+    assert counts(fresh_endpoint, dlq) == (1, 0)
+    assert counts(fresh_endpoint, audit) == (2, 0)
+
+
+def test_server_side_redrive_enables_drains_and_disables(cli, boto, fresh_endpoint, monkeypatch):
+    aws = aws_for(fresh_endpoint)
+    deploy(aws, DEFAULT_STACK, StackSettings(sandbox=True))
+    audit = audit_queue(boto, fresh_endpoint)
+    dlq, _ = aws.sqs.resolve("orders-dlq")
+    put(
+        fresh_endpoint,
+        dlq,
+        [emulate.lambda_dlq(emulate.event({"orderId": f"o{n}"}), "e") for n in range(25)],
+    )
+    monkeypatch.setenv("AWS_ENDPOINT_URL", fresh_endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("DLQCTL_REDRIVER_BUS", "shop")
+    redriver = load_redriver()
+    lam = boto("lambda")
+    [mapping] = lam.list_event_source_mappings(FunctionName="orders-dlq-redriver")[
+        "EventSourceMappings"
+    ]
+    states = []
+    stop = threading.Event()
+
+    def lambda_service():
+        # Stands in for Lambda's poller: it works only while the mapping is enabled.
+        while not stop.is_set():
+            state = lam.get_event_source_mapping(UUID=mapping["UUID"])["State"]
+            states.append(state)
+            if state == "Enabled":
+                run_redriver_once(boto, redriver, dlq.url)
+            time.sleep(0.05)
+
+    worker = threading.Thread(target=lambda_service, daemon=True)
+    worker.start()
+    try:
+        result = cli(
+            "redrive", "orders-dlq", "--to-bus", "shop", "--server-side", "--yes", "-o", "json"
+        )
+    finally:
+        stop.set()
+        worker.join(10)
+    assert result.exit_code == 0, result.stderr
+    data = result.json()
+    assert data["drained"] is True
+    assert data["started_with"] == 25
+    assert data["remaining"] == 0
+    assert "Enabled" in states
+    assert lam.get_event_source_mapping(UUID=mapping["UUID"])["State"] == "Disabled"
+    assert counts(fresh_endpoint, dlq) == (0, 0)
+    assert counts(fresh_endpoint, audit) == (25, 0)
+
+
+def test_server_side_without_a_redriver_is_not_found(cli, fresh_endpoint):
+    from tests.helpers import create_queue
+
+    create_queue(fresh_endpoint, "other-dlq")
+    boto_events = aws_for(fresh_endpoint)
+    boto_events.events.create_bus("shop")
+    result = cli("redrive", "other-dlq", "--to-bus", "shop", "--server-side", "--yes")
+    assert result.exit_code == ExitCode.NOT_FOUND
+    assert "no redriver function reads other-dlq" in result.stderr
+
+
+def test_sandbox_up_seed_and_down(tmp_path):
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    env["XDG_STATE_HOME"] = str(tmp_path)
+
+    def dlqctl(*args, extra=None):
+        return subprocess.run(
+            [sys.executable, "-m", "dlqctl", *args],
+            env={**env, **(extra or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    up = dlqctl("sandbox", "up")
+    try:
+        assert up.returncode == 0, up.stderr
+        exports = dict(
+            item.split("=", 1) for item in up.stdout.strip().removeprefix("export ").split()
+        )
+        assert exports["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+        assert dlqctl("sandbox", "up").returncode != 0  # one at a time
+        seeded = dlqctl("sandbox", "seed", "--orders", "20", "-o", "json")
+        assert seeded.returncode == 0, seeded.stderr
+        listed = dlqctl("list", "-o", "json", extra=exports)
+        assert listed.returncode == 0, listed.stderr
+        [dlq] = [queue for queue in json.loads(listed.stdout) if queue["name"] == "orders-dlq"]
+        assert dlq["visible"] > 0
+    finally:
+        down = dlqctl("sandbox", "down")
+    assert down.returncode == 0
+    assert "Stopped" in down.stderr
+    assert not (tmp_path / "dlqctl" / "sandbox.json").exists()
