@@ -476,6 +476,18 @@ class Sqs(_Service):
             arn = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
         return QueueRef(url=url, name=name, arn=arn["Attributes"]["QueueArn"])
 
+    def tags(self, queue: QueueRef) -> dict[str, str]:
+        with self.errors(f"tags of queue {queue.name}"):
+            return dict(self.client.list_queue_tags(QueueUrl=queue.url).get("Tags") or {})
+
+    def tag(self, queue: QueueRef, tags: dict[str, str]) -> None:
+        with self.errors(f"tagging queue {queue.name}"):
+            self.client.tag_queue(QueueUrl=queue.url, Tags=tags)
+
+    def untag(self, queue: QueueRef, keys: list[str]) -> None:
+        with self.errors(f"untagging queue {queue.name}"):
+            self.client.untag_queue(QueueUrl=queue.url, TagKeys=keys)
+
     def dead_letter_source_urls(self, queue: QueueRef) -> list[str]:
         """Queues whose RedrivePolicy names this queue (``ListDeadLetterSourceQueues``)."""
         urls: list[str] = []

@@ -1,13 +1,16 @@
 """The typer app: options, prompts, the one error boundary; the work is in the core modules."""
 
+import contextlib
 import functools
 import inspect
 import os
 import sys
 import traceback
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -19,8 +22,18 @@ from dlqctl.aws import Aws, Connection
 from dlqctl.discovery import find_dead_letter_queues
 from dlqctl.drain import drain, find_redriver
 from dlqctl.envelopes import KINDS
-from dlqctl.errors import DlqctlError, ExitCode, NotFoundError, PartialFailure, UsageError
+from dlqctl.errors import (
+    AccessError,
+    DlqctlError,
+    ExitCode,
+    Interrupted,
+    NotFoundError,
+    PartialFailure,
+    UsageError,
+)
 from dlqctl.filters import Selection, build_selection
+from dlqctl.journal import Journal, default_path, journals_for
+from dlqctl.lease import LeaseHeld, QueueLease
 from dlqctl.redrive import (
     EVENT_MAX_BYTES,
     BusDestination,
@@ -452,12 +465,24 @@ def _plan_text(action: str, opened: OpenQueue, selection: Selection, limit: int 
     return text
 
 
-def _finish(data: dict[str, Any], complete: bool, ctx: Ctx, title: str, what: str) -> None:
-    """Show a result; a partial one ends with exit code 5."""
+def _finish(
+    data: dict[str, Any],
+    complete: bool,
+    ctx: Ctx,
+    title: str,
+    what: str,
+    interrupted: bool = False,
+) -> None:
+    """Show a result; an interrupted one ends with exit code 130, a partial one with 5."""
     if ctx.output is OutputFormat.TABLE:
         render.outcome(data, title=title)
     else:
         render.emit_json(data)
+    if interrupted:
+        raise Interrupted(
+            f"{what} interrupted: the batch in flight was finished",
+            "everything not done was made visible again; run the command again to go on",
+        )
     if not complete:
         raise PartialFailure(
             f"{what}: not everything selected was done",
@@ -509,6 +534,20 @@ def redrive_command(
     yes: YesOption = False,
     hold: HoldOption = None,
     wait: WaitOption = 1,
+    journal_path: Annotated[
+        Path | None,
+        typer.Option("--journal", help="Journal file (default: one per queue and destination)."),
+    ] = None,
+    resend_ambiguous: Annotated[
+        bool,
+        typer.Option(
+            "--resend-ambiguous/--no-resend-ambiguous",
+            help="Send again what an interrupted run sent without a recorded acknowledgement.",
+        ),
+    ] = True,
+    force: Annotated[
+        bool, typer.Option("--force", help="Take the queue's redrive lease from another run.")
+    ] = False,
 ) -> None:
     """Replay messages to a bus, move them to a queue, or send them back to their source.
 
@@ -551,14 +590,52 @@ def redrive_command(
             yes=yes,
         )
     options = RedriveOptions(
-        limit=limit, dry_run=dry_run, rate=rate, hold_seconds=hold, wait_seconds=wait
+        limit=limit,
+        dry_run=dry_run,
+        rate=rate,
+        hold_seconds=hold,
+        wait_seconds=wait,
+        resend_ambiguous=resend_ambiguous,
     )
+    if opened.attributes.in_flight:
+        render.warn(
+            f"{opened.attributes.in_flight:,} message(s) of {opened.queue.name} are held by "
+            "another consumer or an interrupted run; they are not in this run"
+        )
     total = opened.attributes.visible if limit is None else min(limit, opened.attributes.visible)
-    with render.progress(
-        f"Redriving {opened.queue.name}", total, enabled=ctx.output is OutputFormat.TABLE
-    ) as advance:
+    with contextlib.ExitStack() as resources:
+        if not dry_run:
+            run_id = uuid.uuid4().hex[:12]
+            lease = QueueLease(ctx.aws, opened.queue, run_id)
+            _take_lease(lease, force)
+            resources.callback(lease.release)
+            path = journal_path or default_path(opened.queue.arn, destination.description)
+            journal = Journal.open(path, opened.queue.arn, destination.description, run_id)
+            resources.callback(journal.close)
+            options.journal = journal
+            options.heartbeat = lease.renew
+        advance = resources.enter_context(
+            render.progress(
+                f"Redriving {opened.queue.name}", total, enabled=ctx.output is OutputFormat.TABLE
+            )
+        )
         result = redrive(ctx.aws, opened, destination, selection, options, advance)
-    _finish(result.to_json(), result.complete, ctx, "Redrive", "redrive")
+    _finish(result.to_json(), result.complete, ctx, "Redrive", "redrive", result.interrupted)
+
+
+def _take_lease(lease: QueueLease, force: bool) -> None:
+    try:
+        overridden = lease.acquire(force=force)
+    except LeaseHeld:
+        raise
+    except AccessError as exc:
+        render.warn(
+            f"no redrive lease (cannot tag {lease.queue.name}: {exc.message}); "
+            "make sure nobody else redrives this queue now"
+        )
+        return
+    if overridden is not None:
+        render.warn(f"took the redrive lease from {overridden.owner} (run {overridden.run})")
 
 
 def _whole_queue_only(selection: Selection, limit: int | None) -> None:
@@ -649,6 +726,30 @@ def _start_move_task(
         )
     else:
         render.emit_json(data)
+
+
+@command("journal")
+def journal_command(
+    ctx: Ctx,
+    queue: QueueArg,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Delete the journals of finished runs.")
+    ] = False,
+) -> None:
+    """Show the redrive journals kept for a queue (and prune the finished ones)."""
+    opened = open_queue(ctx.aws, queue)
+    summaries = journals_for(opened.queue.arn)
+    records = []
+    for summary in summaries:
+        data = summary.to_json()
+        if prune and summary.finished:
+            Path(summary.path).unlink(missing_ok=True)
+            data["pruned"] = True
+        records.append(data)
+    if ctx.output is OutputFormat.TABLE:
+        render.journals_table(records)
+    else:
+        render.emit_records(records, ctx.output)
 
 
 @command("moves")

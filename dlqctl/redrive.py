@@ -8,9 +8,11 @@ fail, are skipped or do not match stay held until the run ends and are then made
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -21,6 +23,7 @@ from dlqctl.aws import SQS_BATCH, Aws
 from dlqctl.envelopes import LAMBDA_DESTINATION, LAMBDA_DLQ
 from dlqctl.errors import DlqctlError, UsageError
 from dlqctl.filters import Selection
+from dlqctl.journal import AMBIGUOUS, DELIVERED, PENDING_DELETE, Journal
 from dlqctl.models import (
     EventEntry,
     JsonValue,
@@ -30,7 +33,7 @@ from dlqctl.models import (
     QueueAttributes,
     QueueRef,
 )
-from dlqctl.scan import OpenQueue, selected_batches, walk
+from dlqctl.scan import OpenQueue, QueueScan, selected_batches, walk
 
 EVENTS_BATCH = 10
 EVENT_MAX_BYTES = 262144
@@ -78,10 +81,10 @@ class Rejected:
 
 @dataclass(frozen=True)
 class Delivery:
-    """The destination's answer for one message."""
+    """The destination's answer for one message: the ID it gave, or why it refused."""
 
     accepted: bool
-    reason: str = ""
+    detail: str = ""
 
 
 class Destination(Protocol):
@@ -408,12 +411,16 @@ class RedriveResult:
     failed: int = 0
     skipped: int = 0
     dry_run: bool = False
+    recovered: int = 0
+    ambiguous: int = 0
+    interrupted: bool = False
+    journal: str | None = None
     failures: list[Failure] = field(default_factory=list)
     entries: list[dict[str, JsonValue]] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
-        return self.failed == 0 and self.skipped == 0
+        return self.failed == 0 and self.skipped == 0 and not self.interrupted
 
     def reject(self, message_id: str, reason: str, *, skipped: bool) -> None:
         if skipped:
@@ -430,6 +437,10 @@ class RedriveResult:
             "failed": self.failed,
             "skipped": self.skipped,
             "dry_run": self.dry_run,
+            "recovered": self.recovered,
+            "ambiguous": self.ambiguous,
+            "interrupted": self.interrupted,
+            "journal": self.journal,
             "failures": [failure.to_json() for failure in self.failures],
         }
         if self.dry_run:
@@ -472,31 +483,83 @@ def interrupt_after_block() -> Iterator[None]:
 
 def deliver_batch(
     destination: Destination, planned: Sequence[Planned]
-) -> tuple[list[MessageView], list[tuple[MessageView, str]]]:
-    """Send planned messages; returns the acknowledged views and the refused ones with reasons."""
+) -> tuple[list[tuple[MessageView, str]], list[tuple[MessageView, str]]]:
+    """Send planned messages; returns (view, ID the destination gave) for each acknowledged
+    message and (view, reason) for each refused one."""
     if not planned:
         return [], []
     answers = destination.deliver(planned)
-    accepted: list[MessageView] = []
+    accepted: list[tuple[MessageView, str]] = []
     refused: list[tuple[MessageView, str]] = []
     for item in planned:
         answer = answers.get(item.view.message_id, Delivery(False, "no answer for this entry"))
-        if answer.accepted:
-            accepted.append(item.view)
-        else:
-            refused.append((item.view, answer.reason))
+        (accepted if answer.accepted else refused).append((item.view, answer.detail))
     return accepted, refused
+
+
+def checkpoint(step: str) -> None:
+    """Fault injection for crash tests: ``DLQCTL_FAULT=kill@after-ack:2`` kills this process
+    the second time it reaches ``after-ack``; ``pause@…`` sleeps there instead
+    (``DLQCTL_FAULT_PAUSE`` seconds). Unset, it does nothing."""
+    spec = os.environ.get("DLQCTL_FAULT")
+    if not spec:
+        return
+    action, _, where = spec.partition("@")
+    name, _, nth = where.partition(":")
+    if name != step:
+        return
+    _checkpoints[step] += 1
+    if _checkpoints[step] != int(nth or 1):
+        return
+    if action == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif action == "pause":
+        time.sleep(float(os.environ.get("DLQCTL_FAULT_PAUSE", "30")))
+
+
+_checkpoints: Counter[str] = Counter()
 
 
 @dataclass
 class RedriveOptions:
-    """How a redrive walks and paces itself."""
+    """How a redrive walks, paces itself, and keeps its journal and lease."""
 
     limit: int | None = None
     dry_run: bool = False
     rate: float | None = None
     hold_seconds: int | None = None
     wait_seconds: int = 1
+    journal: Journal | None = None
+    resend_ambiguous: bool = True
+    heartbeat: Callable[[], None] = lambda: None
+
+
+def _sort_by_journal(
+    chosen: list[MessageView], options: RedriveOptions, result: RedriveResult
+) -> tuple[list[MessageView], list[MessageView]]:
+    """Split messages into those to send and those a previous run already delivered."""
+    journal = options.journal
+    if journal is None:
+        return chosen, []
+    to_send: list[MessageView] = []
+    delivered: list[MessageView] = []
+    for view in chosen:
+        state = journal.status(view.message)
+        if state in (PENDING_DELETE, DELIVERED):
+            delivered.append(view)
+            continue
+        if state == AMBIGUOUS:
+            result.ambiguous += 1
+            if not options.resend_ambiguous:
+                result.reject(
+                    view.message_id,
+                    "ambiguous: an interrupted run sent it but never recorded an "
+                    "acknowledgement; left in the DLQ (--resend-ambiguous sends it again)",
+                    skipped=True,
+                )
+                continue
+        to_send.append(view)
+    return to_send, delivered
 
 
 def redrive(
@@ -511,43 +574,90 @@ def redrive(
 
     The walk is bounded by the number of messages visible when it starts and never sends a
     message twice in one run, so messages that fail again and come back are not replayed in a
-    loop. Everything not deleted is made visible again when the run ends, also on errors.
+    loop. With a journal, each batch is recorded before it is sent, its acknowledgements are
+    synced to disk before the delete, and messages a crashed run had delivered are deleted
+    without being sent again. Everything not deleted is made visible again when the run ends,
+    also on errors; Ctrl-C lets the batch in flight finish and returns a partial result.
     """
     result = RedriveResult(destination=destination.description, dry_run=options.dry_run)
+    journal = options.journal
+    if journal is not None:
+        result.journal = str(journal.path)
     pacer = Pacer(options.rate)
-    with walk(
-        aws, opened, hold_seconds=options.hold_seconds, wait_seconds=options.wait_seconds
-    ) as scan:
-        for chosen in selected_batches(
-            scan, selection, context=opened.context, limit=options.limit
-        ):
-            result.selected += len(chosen)
-            planned: list[Planned] = []
-            for view in chosen:
-                plan = destination.plan(view)
-                if isinstance(plan, Rejected):
-                    result.reject(view.message_id, plan.reason, skipped=plan.skipped)
-                else:
-                    planned.append(plan)
-            if options.dry_run:
-                result.entries.extend(item.to_json() for item in planned)
-            elif planned:
-                pacer.wait(len(planned))
-                with interrupt_after_block():
-                    accepted, refused = deliver_batch(destination, planned)
-                    deletion = scan.delete([view.message for view in accepted])
-                result.redriven += len(deletion.deleted)
-                for view, reason in refused:
-                    result.reject(view.message_id, reason, skipped=False)
-                for message_id, code in deletion.failed:
-                    result.reject(
-                        message_id,
-                        f"delivered, but deleting it from the DLQ failed ({code}); it will "
-                        "become visible again, so a rerun would send it a second time",
-                        skipped=False,
-                    )
-            progress(len(chosen))
+    try:
+        with walk(
+            aws, opened, hold_seconds=options.hold_seconds, wait_seconds=options.wait_seconds
+        ) as scan:
+            for chosen in selected_batches(
+                scan, selection, context=opened.context, limit=options.limit
+            ):
+                options.heartbeat()
+                result.selected += len(chosen)
+                to_send, delivered = _sort_by_journal(chosen, options, result)
+                planned: list[Planned] = []
+                for view in to_send:
+                    plan = destination.plan(view)
+                    if isinstance(plan, Rejected):
+                        result.reject(view.message_id, plan.reason, skipped=plan.skipped)
+                    else:
+                        planned.append(plan)
+                if options.dry_run:
+                    result.entries.extend(item.to_json() for item in planned)
+                    progress(len(chosen))
+                    continue
+                if delivered:
+                    with interrupt_after_block():
+                        deletion = scan.delete([view.message for view in delivered])
+                        if journal is not None:
+                            journal.deleted(deletion.deleted)
+                    result.recovered += len(deletion.deleted)
+                    result.redriven += len(deletion.deleted)
+                    _delete_failures(result, deletion.failed)
+                if planned:
+                    pacer.wait(len(planned))
+                    with interrupt_after_block():
+                        _send_and_delete(scan, destination, planned, journal, result)
+                progress(len(chosen))
+    except KeyboardInterrupt:
+        result.interrupted = True
     return result
+
+
+def _send_and_delete(
+    scan: QueueScan,
+    destination: Destination,
+    planned: list[Planned],
+    journal: Journal | None,
+    result: RedriveResult,
+) -> None:
+    """Record → send → record the acknowledgements (synced) → delete → record the deletes."""
+    if journal is not None:
+        journal.sending([item.view.message for item in planned])
+    checkpoint("before-send")
+    accepted, refused = deliver_batch(destination, planned)
+    checkpoint("after-send")
+    if journal is not None:
+        journal.acked([(view.message, target) for view, target in accepted])
+        journal.refused([view.message for view, _ in refused])
+    checkpoint("after-ack")
+    deletion = scan.delete([view.message for view, _ in accepted])
+    checkpoint("after-delete")
+    if journal is not None:
+        journal.deleted(deletion.deleted)
+    result.redriven += len(deletion.deleted)
+    for view, reason in refused:
+        result.reject(view.message_id, reason, skipped=False)
+    _delete_failures(result, deletion.failed)
+
+
+def _delete_failures(result: RedriveResult, failed: Sequence[tuple[str, str]]) -> None:
+    for message_id, code in failed:
+        result.reject(
+            message_id,
+            f"delivered, but deleting it from the DLQ failed ({code}); it will become "
+            "visible again, and the journal lets a rerun delete it without sending it again",
+            skipped=False,
+        )
 
 
 def check_destination_differs(source: QueueRef, destination: QueueRef) -> None:

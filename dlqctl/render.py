@@ -359,3 +359,20 @@ def stack_view(data: Mapping[str, Any]) -> None:
             f"[red]{escape(failure['resource'])}: {escape(failure['status'])}[/red] "
             f"{escape(str(failure['reason'] or ''))}"
         )
+
+
+def journals_table(journals: Sequence[Mapping[str, Any]]) -> None:
+    table = Table(title=f"{len(journals)} journal(s)", title_justify="left")
+    for name in ("Destination", "Runs", "Sent", "Delivered", "Pending delete", "Ambiguous", "Path"):
+        table.add_column(name, overflow="fold")
+    for journal in journals:
+        table.add_row(
+            escape(str(journal["destination"])),
+            str(journal["runs"]),
+            str(journal["sent"]),
+            str(journal["delivered"]),
+            str(journal["pending_delete"]),
+            str(journal["ambiguous"]),
+            escape(str(journal["path"])) + (" (pruned)" if journal.get("pruned") else ""),
+        )
+    _stdout().print(table)

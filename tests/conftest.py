@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import tempfile
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +40,10 @@ def aws_environment() -> Iterator[None]:
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "AWS_EC2_METADATA_DISABLED": "true",
+            # Journals and sandbox state go to a throwaway folder, not the user's.
+            "XDG_STATE_HOME": tempfile.mkdtemp(prefix="dlqctl-tests-"),
+            # moto's tags are consistent at once: no need to wait before reading a lease back.
+            "DLQCTL_LEASE_SETTLE_SECONDS": "0",
         }
     )
     yield

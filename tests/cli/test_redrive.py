@@ -73,8 +73,13 @@ def test_redrive_to_bus_replays_every_kind_that_carries_an_event(cli, boto, fres
         "failed": 0,
         "skipped": 0,
         "dry_run": False,
+        "recovered": 0,
+        "ambiguous": 0,
+        "interrupted": False,
+        "journal": result.json()["journal"],
         "failures": [],
     }
+    assert result.json()["journal"].endswith(".jsonl")
     assert counts(fresh_endpoint, dlq) == (0, 0)
     replayed = {event["detail"]["orderId"]: event for event in drain(boto, target)}
     assert set(replayed) == {"o-1", "o-2", "o-3"}

@@ -1,0 +1,260 @@
+"""The redrive journal: what each run sent, had acknowledged and deleted, kept on disk.
+
+A crash between "the destination acknowledged it" and "it was deleted from the DLQ" would
+otherwise make the next run send the message again. With the journal, the next run against the
+same queue and destination deletes such a message without sending it. A message whose send was
+recorded but whose acknowledgement was not is *ambiguous*: it may or may not have arrived.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from dlqctl.errors import DlqctlError, UsageError
+from dlqctl.models import JsonValue, ReceivedMessage
+
+VERSION = 1
+SENDING, ACKED, REFUSED, DELETED = "sending", "acked", "refused", "deleted"
+
+NEW = "new"
+PENDING_DELETE = "pending-delete"
+AMBIGUOUS = "ambiguous"
+DELIVERED = "delivered"
+
+
+def state_dir() -> Path:
+    """Where dlqctl keeps state: ``$XDG_STATE_HOME/dlqctl`` (``~/.local/state/dlqctl``)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "dlqctl"
+
+
+def digest(message: ReceivedMessage) -> str:
+    """A fingerprint of what would be sent: the body and the message attributes."""
+    hasher = hashlib.sha256(message.body.encode())
+    for name in sorted(message.message_attributes):
+        attribute = message.message_attributes[name]
+        hasher.update(f"\0{name}\0{attribute.data_type}\0{attribute.value}".encode())
+    return hasher.hexdigest()[:32]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:60]
+
+
+def default_path(queue_arn: str, destination: str) -> Path:
+    """One journal per queue and destination."""
+    key = hashlib.sha256(f"{queue_arn}\n{destination}".encode()).hexdigest()[:12]
+    name = f"{_slug(queue_arn.rsplit(':', 1)[-1])}--{_slug(destination)}--{key}.jsonl"
+    return state_dir() / "journals" / name
+
+
+@dataclass(frozen=True)
+class Record:
+    """The last thing the journal knows of one message."""
+
+    op: str
+    digest: str
+    target_id: str | None = None
+
+
+@dataclass
+class JournalSummary:
+    path: str
+    queue: str
+    destination: str
+    runs: int = 0
+    sent: int = 0
+    delivered: int = 0
+    pending_delete: int = 0
+    ambiguous: int = 0
+    refused: int = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.pending_delete == 0 and self.ambiguous == 0
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {
+            "path": self.path,
+            "queue": self.queue,
+            "destination": self.destination,
+            "runs": self.runs,
+            "sent": self.sent,
+            "delivered": self.delivered,
+            "pending_delete": self.pending_delete,
+            "ambiguous": self.ambiguous,
+            "refused": self.refused,
+            "finished": self.finished,
+        }
+
+
+class Journal:
+    """An append-only JSON-lines file; acknowledgements are fsynced before any delete."""
+
+    def __init__(self, path: Path, queue_arn: str, destination: str) -> None:
+        self.path = path
+        self.queue_arn = queue_arn
+        self.destination = destination
+        self.records: dict[str, Record] = {}
+        self.runs = 0
+        self._handle: IO[str] | None = None
+
+    @classmethod
+    def open(cls, path: Path, queue_arn: str, destination: str, run_id: str) -> Journal:
+        """Load the journal at ``path`` (creating it, owner-only) and start a run in it."""
+        journal = cls(path, queue_arn, destination)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if path.exists():
+                journal._load(path.read_text(encoding="utf-8").splitlines())
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            journal._handle = os.fdopen(descriptor, "a", encoding="utf-8")
+        except OSError as exc:
+            raise DlqctlError(
+                f"cannot use the journal {path}: {exc.strerror or exc}",
+                "pass --journal with a writable path",
+            ) from exc
+        if path.stat().st_size == 0:
+            journal._append(
+                [
+                    {
+                        "op": "journal",
+                        "version": VERSION,
+                        "queue": queue_arn,
+                        "destination": destination,
+                    }
+                ],
+                sync=True,
+            )
+        journal._append([{"op": "run", "run": run_id, "at": round(time.time(), 3)}], sync=True)
+        journal.runs += 1
+        return journal
+
+    @classmethod
+    def read(cls, path: Path) -> Journal:
+        """Load a journal without writing to it."""
+        journal = cls(path, "", "")
+        journal._load(path.read_text(encoding="utf-8").splitlines())
+        return journal
+
+    def _load(self, lines: Sequence[str]) -> None:
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a crash
+            op = entry.get("op")
+            if op == "journal":
+                queue, destination = entry.get("queue", ""), entry.get("destination", "")
+                if self.queue_arn and (queue, destination) != (self.queue_arn, self.destination):
+                    raise UsageError(
+                        f"journal {self.path} belongs to {queue} → {destination}",
+                        "use another --journal for this queue and destination",
+                    )
+                self.queue_arn, self.destination = queue, destination
+            elif op == "run":
+                self.runs += 1
+            elif op in (SENDING, ACKED, REFUSED, DELETED):
+                previous = self.records.get(entry["id"])
+                self.records[entry["id"]] = Record(
+                    op,
+                    entry.get("digest") or (previous.digest if previous else ""),
+                    entry.get("target") or (previous.target_id if previous else None),
+                )
+
+    def _append(self, entries: Iterable[dict[str, JsonValue]], *, sync: bool) -> None:
+        assert self._handle is not None
+        self._handle.write("".join(json.dumps(entry) + "\n" for entry in entries))
+        self._handle.flush()
+        if sync:
+            os.fsync(self._handle.fileno())
+
+    def status(self, message: ReceivedMessage) -> str:
+        """What the journal says about a message: new, pending-delete, ambiguous or delivered."""
+        record = self.records.get(message.message_id)
+        if record is None or record.digest != digest(message) or record.op == REFUSED:
+            return NEW
+        if record.op == ACKED:
+            return PENDING_DELETE
+        if record.op == DELETED:
+            return DELIVERED
+        return AMBIGUOUS
+
+    def sending(self, messages: Sequence[ReceivedMessage]) -> None:
+        entries: list[dict[str, JsonValue]] = []
+        for message in messages:
+            fingerprint = digest(message)
+            self.records[message.message_id] = Record(SENDING, fingerprint)
+            entries.append({"op": SENDING, "id": message.message_id, "digest": fingerprint})
+        self._append(entries, sync=True)
+
+    def acked(self, acknowledged: Sequence[tuple[ReceivedMessage, str]]) -> None:
+        """Record acknowledgements, synced to disk: only then may the messages be deleted."""
+        entries: list[dict[str, JsonValue]] = []
+        for message, target_id in acknowledged:
+            fingerprint = digest(message)
+            self.records[message.message_id] = Record(ACKED, fingerprint, target_id)
+            entries.append(
+                {"op": ACKED, "id": message.message_id, "digest": fingerprint, "target": target_id}
+            )
+        if entries:
+            self._append(entries, sync=True)
+
+    def refused(self, messages: Sequence[ReceivedMessage]) -> None:
+        for message in messages:
+            self.records[message.message_id] = Record(REFUSED, digest(message))
+        if messages:
+            self._append(
+                [{"op": REFUSED, "id": message.message_id} for message in messages], sync=False
+            )
+
+    def deleted(self, message_ids: Sequence[str]) -> None:
+        for message_id in message_ids:
+            record = self.records.get(message_id)
+            self.records[message_id] = Record(
+                DELETED, record.digest if record else "", record.target_id if record else None
+            )
+        if message_ids:
+            self._append(
+                [{"op": DELETED, "id": message_id} for message_id in message_ids], sync=False
+            )
+
+    def summary(self) -> JournalSummary:
+        result = JournalSummary(str(self.path), self.queue_arn, self.destination, runs=self.runs)
+        for record in self.records.values():
+            result.sent += 1
+            if record.op == DELETED:
+                result.delivered += 1
+            elif record.op == ACKED:
+                result.pending_delete += 1
+            elif record.op == SENDING:
+                result.ambiguous += 1
+            elif record.op == REFUSED:
+                result.refused += 1
+        return result
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def journals_for(queue_arn: str) -> list[JournalSummary]:
+    """Summaries of every journal kept for a queue."""
+    directory = state_dir() / "journals"
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in sorted(directory.glob("*.jsonl")):
+        journal = Journal.read(path)
+        if journal.queue_arn == queue_arn:
+            found.append(journal.summary())
+    return found

@@ -1,0 +1,133 @@
+"""One redrive per queue at a time: a lease kept in a queue tag.
+
+Two operators redriving the same DLQ at once would send messages twice. Before a redrive,
+dlqctl writes a tag naming its run and an expiry, reads it back to detect a concurrent writer,
+renews it while it runs, and removes it at the end. Limits: SQS tags are not a lock (two writers
+within the same instant can both read their own value back, as tag writes are eventually
+consistent), a run killed hard leaves its lease until it expires (``LEASE_SECONDS``), and only
+dlqctl honours it. It narrows the race; the journal still protects each run's own messages.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dlqctl.aws import Aws
+from dlqctl.errors import DlqctlError
+from dlqctl.models import QueueRef
+
+LEASE_TAG = "dlqctl:redrive-lease"
+LEASE_SECONDS = 120
+
+
+def _default_settle_seconds() -> float:
+    """How long to wait before reading the tag back (``DLQCTL_LEASE_SETTLE_SECONDS``, 1 s)."""
+    try:
+        return float(os.environ.get("DLQCTL_LEASE_SETTLE_SECONDS") or 1.0)
+    except ValueError:
+        return 1.0
+
+
+class LeaseHeld(DlqctlError):
+    """Another run holds the queue's redrive lease."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    owner: str
+    run: str
+    expires_at: float
+
+    def encode(self) -> str:
+        return json.dumps(
+            {"owner": self.owner, "run": self.run, "expires": int(self.expires_at)},
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def decode(cls, text: str) -> Lease | None:
+        try:
+            data = json.loads(text)
+            return cls(str(data["owner"]), str(data["run"]), float(data["expires"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+def who() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"[:100]
+
+
+class QueueLease:
+    """The lease of one run on one queue."""
+
+    def __init__(
+        self,
+        aws: Aws,
+        queue: QueueRef,
+        run: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        settle_seconds: float | None = None,
+    ) -> None:
+        self.aws = aws
+        self.queue = queue
+        self.run = run
+        self.clock = clock
+        self.settle_seconds = (
+            settle_seconds if settle_seconds is not None else _default_settle_seconds()
+        )
+        self.held: Lease | None = None
+
+    def current(self) -> Lease | None:
+        value = self.aws.sqs.tags(self.queue).get(LEASE_TAG)
+        return Lease.decode(value) if value else None
+
+    def acquire(self, *, force: bool = False) -> Lease | None:
+        """Take the lease; returns the live lease that ``force`` overrode, if any."""
+        existing = self.current()
+        overridden = None
+        if existing and existing.run != self.run and existing.expires_at > self.clock():
+            if not force:
+                left = int(existing.expires_at - self.clock())
+                raise LeaseHeld(
+                    f"queue {self.queue.name} is being redriven by {existing.owner} "
+                    f"(run {existing.run}, lease ends in {left}s)",
+                    "wait for that run to finish, or pass --force if it is gone",
+                )
+            overridden = existing
+        self._write()
+        time.sleep(self.settle_seconds)
+        after = self.current()
+        if after is None or after.run != self.run:
+            raise LeaseHeld(
+                f"another run took the redrive lease of {self.queue.name} at the same moment",
+                "run again in a little while",
+            )
+        return overridden
+
+    def _write(self) -> None:
+        self.held = Lease(who(), self.run, self.clock() + LEASE_SECONDS)
+        self.aws.sqs.tag(self.queue, {LEASE_TAG: self.held.encode()})
+
+    def renew(self) -> None:
+        """Extend the lease when less than half of it is left."""
+        if self.held and self.held.expires_at - self.clock() < LEASE_SECONDS / 2:
+            self._write()
+
+    def release(self) -> None:
+        if self.held is None:
+            return
+        current = self.current()
+        if current is not None and current.run == self.run:
+            self.aws.sqs.untag(self.queue, [LEASE_TAG])
+        self.held = None
