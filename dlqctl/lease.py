@@ -43,20 +43,39 @@ class Lease:
     owner: str
     run: str
     expires_at: float
+    pid: int | None = None
 
     def encode(self) -> str:
-        return json.dumps(
-            {"owner": self.owner, "run": self.run, "expires": int(self.expires_at)},
-            separators=(",", ":"),
-        )
+        data = {"owner": self.owner, "run": self.run, "expires": int(self.expires_at)}
+        if self.pid is not None:
+            data["pid"] = self.pid
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def decode(cls, text: str) -> Lease | None:
         try:
             data = json.loads(text)
-            return cls(str(data["owner"]), str(data["run"]), float(data["expires"]))
+            pid = data.get("pid")
+            return cls(
+                str(data["owner"]),
+                str(data["run"]),
+                float(data["expires"]),
+                int(pid) if pid is not None else None,
+            )
         except (ValueError, KeyError, TypeError):
             return None
+
+    def is_dead_local_run(self) -> bool:
+        """Whether the lease belongs to a process of this machine that no longer runs."""
+        if self.owner != who() or self.pid is None:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
 
 
 def who() -> str:
@@ -93,11 +112,12 @@ class QueueLease:
         return Lease.decode(value) if value else None
 
     def acquire(self, *, force: bool = False) -> Lease | None:
-        """Take the lease; returns the live lease that ``force`` overrode, if any."""
+        """Take the lease; returns the live lease that was taken over, if any (with ``force``,
+        or because it belongs to a run on this machine that is gone)."""
         existing = self.current()
         overridden = None
         if existing and existing.run != self.run and existing.expires_at > self.clock():
-            if not force:
+            if not force and not existing.is_dead_local_run():
                 left = int(existing.expires_at - self.clock())
                 raise LeaseHeld(
                     f"queue {self.queue.name} is being redriven by {existing.owner} "
@@ -116,7 +136,7 @@ class QueueLease:
         return overridden
 
     def _write(self) -> None:
-        self.held = Lease(who(), self.run, self.clock() + LEASE_SECONDS)
+        self.held = Lease(who(), self.run, self.clock() + LEASE_SECONDS, os.getpid())
         self.aws.sqs.tag(self.queue, {LEASE_TAG: self.held.encode()})
 
     def renew(self) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,8 +39,6 @@ def aws_environment() -> Iterator[None]:
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "AWS_EC2_METADATA_DISABLED": "true",
-            # Journals and sandbox state go to a throwaway folder, not the user's.
-            "XDG_STATE_HOME": tempfile.mkdtemp(prefix="dlqctl-tests-"),
             # moto's tags are consistent at once: no need to wait before reading a lease back.
             "DLQCTL_LEASE_SETTLE_SECONDS": "0",
         }
@@ -49,6 +46,14 @@ def aws_environment() -> Iterator[None]:
     yield
     os.environ.clear()
     os.environ.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def state_home(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Each test keeps its journals and sandbox state in its own folder."""
+    path = tmp_path / "state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(path))
+    return path
 
 
 @pytest.fixture(scope="session")
