@@ -548,6 +548,14 @@ def redrive_command(
     force: Annotated[
         bool, typer.Option("--force", help="Take the queue's redrive lease from another run.")
     ] = False,
+    mark: Annotated[
+        bool,
+        typer.Option(
+            "--mark",
+            help="Stamp replays so consumers can deduplicate (attributes on queue moves, "
+            "a detail field on bus replays).",
+        ),
+    ] = False,
 ) -> None:
     """Replay messages to a bus, move them to a queue, or send them back to their source.
 
@@ -575,11 +583,12 @@ def redrive_command(
             detail_type=detail_type,
             new_time=new_time,
             max_event_bytes=max_event_bytes,
+            mark=mark,
         )
     elif to_queue is not None:
         target, attributes = ctx.aws.sqs.resolve(to_queue)
         check_destination_differs(opened.queue, target)
-        destination = QueueDestination(ctx.aws, target, attributes, group_id=group_id)
+        destination = QueueDestination(ctx.aws, target, attributes, group_id=group_id, mark=mark)
     else:
         destination = SourceDestination(
             ctx.aws, opened, _lambda_sources(ctx, opened), group_id=group_id

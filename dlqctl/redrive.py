@@ -138,6 +138,7 @@ class BusDestination:
         detail_type: str | None = None,
         new_time: bool = False,
         max_event_bytes: int = EVENT_MAX_BYTES,
+        mark: bool = False,
     ) -> None:
         self.aws = aws
         self.bus = bus
@@ -145,6 +146,7 @@ class BusDestination:
         self.detail_type = detail_type
         self.new_time = new_time
         self.max_event_bytes = max_event_bytes
+        self.mark = mark
         self.description = f"event bus {bus}"
 
     def plan(self, view: MessageView) -> Planned | Rejected:
@@ -170,6 +172,15 @@ class BusDestination:
             )
         if not source or not detail_type:
             return Rejected("the event has no source or detail-type")
+        if self.mark:
+            if not isinstance(detail, dict):
+                return Rejected("--mark needs an event whose detail is a JSON object")
+            previous = detail.get(REPLAY_FIELD)
+            count = previous.get("replay_count", 0) if isinstance(previous, dict) else 0
+            detail = {
+                **detail,
+                REPLAY_FIELD: {"replay_of": view.message_id, "replay_count": int(count) + 1},
+            }
         entry = EventEntry(
             bus=self.bus,
             source=source,
@@ -219,6 +230,27 @@ def _sendable_attributes(view: MessageView) -> dict[str, MessageAttribute]:
     }
 
 
+REPLAY_OF = "dlqctl-replay-of"
+REPLAY_COUNT = "dlqctl-replay-count"
+REPLAY_FIELD = "dlqctl-replay"
+MAX_MESSAGE_ATTRIBUTES = 10
+
+
+def _marked_attributes(view: MessageView) -> dict[str, MessageAttribute]:
+    """The message's attributes plus who it replays and how often it has been replayed."""
+    attributes = _sendable_attributes(view)
+    previous = attributes.get(REPLAY_COUNT)
+    try:
+        count = int(previous.string_value or 0) if previous else 0
+    except ValueError:
+        count = 0
+    attributes[REPLAY_OF] = MessageAttribute(
+        "String", view.message.string_attribute(REPLAY_OF) or view.message_id
+    )
+    attributes[REPLAY_COUNT] = MessageAttribute("Number", str(count + 1))
+    return attributes
+
+
 class QueueDestination:
     """Moves messages to an SQS queue with SendMessageBatch, body and attributes unchanged."""
 
@@ -229,9 +261,11 @@ class QueueDestination:
         attributes: QueueAttributes,
         *,
         group_id: str | None = None,
+        mark: bool = False,
     ) -> None:
         self.aws = aws
         self.queue = queue
+        self.mark = mark
         self.attributes = attributes
         self.group_id = group_id
         self.description = f"queue {queue.name}"
@@ -243,6 +277,15 @@ class QueueDestination:
             body=view.message.body,
             message_attributes=_sendable_attributes(view),
         )
+        if self.mark:
+            marked = _marked_attributes(view)
+            if len(marked) > MAX_MESSAGE_ATTRIBUTES:
+                return Rejected(
+                    f"--mark would give the message {len(marked)} attributes; SQS allows "
+                    f"{MAX_MESSAGE_ATTRIBUTES}",
+                    skipped=False,
+                )
+            message = replace(message, message_attributes=marked)
         if self.attributes.fifo:
             group = system.get("MessageGroupId") or self.group_id
             if not group:

@@ -400,3 +400,41 @@ def test_filter_and_limit_select_and_release_the_rest(cli, boto, fresh_endpoint)
     assert result.json()["redriven"] == 3
     assert counts(fresh_endpoint, dlq) == (7, 0)
     assert all(event["detail"]["n"] % 2 for event in drain(boto, target))
+
+
+def test_mark_stamps_replays_for_consumers(cli, boto, fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "jobs-dlq")
+    jobs = create_queue(fresh_endpoint, "jobs")
+    [original] = put(
+        fresh_endpoint,
+        dlq,
+        [OutgoingMessage("m", "job", {"tenant": MessageAttribute("String", "acme")})],
+    )
+    assert cli("redrive", "jobs-dlq", "--to-queue", "jobs", "--mark", "--yes").exit_code == 0
+    sqs = boto("sqs")
+    [moved] = sqs.receive_message(QueueUrl=jobs.url, MessageAttributeNames=["All"])["Messages"]
+    attributes = moved["MessageAttributes"]
+    assert attributes["dlqctl-replay-of"]["StringValue"] == original
+    assert attributes["dlqctl-replay-count"] == {"StringValue": "1", "DataType": "Number"}
+    assert attributes["tenant"]["StringValue"] == "acme"
+    assert moved["Body"] == "job"
+
+    # A second round trip keeps the original ID and counts up.
+    sqs.send_message(QueueUrl=dlq.url, MessageBody=moved["Body"], MessageAttributes=attributes)
+    sqs.delete_message(QueueUrl=jobs.url, ReceiptHandle=moved["ReceiptHandle"])
+    assert cli("redrive", "jobs-dlq", "--to-queue", "jobs", "--mark", "--yes").exit_code == 0
+    [again] = sqs.receive_message(QueueUrl=jobs.url, MessageAttributeNames=["All"])["Messages"]
+    assert again["MessageAttributes"]["dlqctl-replay-of"]["StringValue"] == original
+    assert again["MessageAttributes"]["dlqctl-replay-count"]["StringValue"] == "2"
+
+
+def test_mark_on_bus_replays_adds_a_detail_field_only_when_asked(cli, boto, fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    target = bus_with_queue_target(boto, fresh_endpoint)
+    ids = put(fresh_endpoint, dlq, [emulate.lambda_dlq(emulate.event({"orderId": "o-1"}), "e")])
+    assert cli("redrive", "orders-dlq", "--to-bus", "shop", "--mark", "--yes").exit_code == 0
+    [event] = drain(boto, target)
+    assert event["detail"] == {
+        "orderId": "o-1",
+        "dlqctl-replay": {"replay_of": ids[0], "replay_count": 1},
+    }
