@@ -75,7 +75,8 @@ class Connection:
     profile: str | None = None
     region: str | None = None
     endpoint_url: str | None = None
-    max_pool_connections: int = 16
+    max_pool_connections: int = 80
+    """At least the largest --concurrency plus the discovery threads."""
 
 
 def error_code(exc: botocore.exceptions.ClientError) -> str:

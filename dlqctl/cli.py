@@ -35,6 +35,7 @@ from dlqctl.filters import Selection, build_selection
 from dlqctl.journal import Journal, default_path, journals_for
 from dlqctl.lease import LeaseHeld, QueueLease
 from dlqctl.redrive import (
+    DEFAULT_CONCURRENCY,
     EVENT_MAX_BYTES,
     BusDestination,
     Destination,
@@ -548,6 +549,16 @@ def redrive_command(
     force: Annotated[
         bool, typer.Option("--force", help="Take the queue's redrive lease from another run.")
     ] = False,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency",
+            "-c",
+            min=1,
+            max=64,
+            help="Workers, each taking whole batches from receive to delete.",
+        ),
+    ] = DEFAULT_CONCURRENCY,
     mark: Annotated[
         bool,
         typer.Option(
@@ -605,6 +616,7 @@ def redrive_command(
         hold_seconds=hold,
         wait_seconds=wait,
         resend_ambiguous=resend_ambiguous,
+        concurrency=concurrency,
     )
     if opened.attributes.in_flight:
         render.warn(

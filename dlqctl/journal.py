@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -106,6 +107,7 @@ class Journal:
         self.records: dict[str, Record] = {}
         self.runs = 0
         self._handle: IO[str] | None = None
+        self._lock = threading.RLock()
 
     @classmethod
     def open(cls, path: Path, queue_arn: str, destination: str, run_id: str) -> Journal:
@@ -189,43 +191,52 @@ class Journal:
         return AMBIGUOUS
 
     def sending(self, messages: Sequence[ReceivedMessage]) -> None:
-        entries: list[dict[str, JsonValue]] = []
-        for message in messages:
-            fingerprint = digest(message)
-            self.records[message.message_id] = Record(SENDING, fingerprint)
-            entries.append({"op": SENDING, "id": message.message_id, "digest": fingerprint})
-        self._append(entries, sync=True)
+        with self._lock:
+            entries: list[dict[str, JsonValue]] = []
+            for message in messages:
+                fingerprint = digest(message)
+                self.records[message.message_id] = Record(SENDING, fingerprint)
+                entries.append({"op": SENDING, "id": message.message_id, "digest": fingerprint})
+            self._append(entries, sync=True)
 
     def acked(self, acknowledged: Sequence[tuple[ReceivedMessage, str]]) -> None:
         """Record acknowledgements, synced to disk: only then may the messages be deleted."""
-        entries: list[dict[str, JsonValue]] = []
-        for message, target_id in acknowledged:
-            fingerprint = digest(message)
-            self.records[message.message_id] = Record(ACKED, fingerprint, target_id)
-            entries.append(
-                {"op": ACKED, "id": message.message_id, "digest": fingerprint, "target": target_id}
-            )
-        if entries:
-            self._append(entries, sync=True)
+        with self._lock:
+            entries: list[dict[str, JsonValue]] = []
+            for message, target_id in acknowledged:
+                fingerprint = digest(message)
+                self.records[message.message_id] = Record(ACKED, fingerprint, target_id)
+                entries.append(
+                    {
+                        "op": ACKED,
+                        "id": message.message_id,
+                        "digest": fingerprint,
+                        "target": target_id,
+                    }
+                )
+            if entries:
+                self._append(entries, sync=True)
 
     def refused(self, messages: Sequence[ReceivedMessage]) -> None:
-        for message in messages:
-            self.records[message.message_id] = Record(REFUSED, digest(message))
-        if messages:
-            self._append(
-                [{"op": REFUSED, "id": message.message_id} for message in messages], sync=False
-            )
+        with self._lock:
+            for message in messages:
+                self.records[message.message_id] = Record(REFUSED, digest(message))
+            if messages:
+                self._append(
+                    [{"op": REFUSED, "id": message.message_id} for message in messages], sync=False
+                )
 
     def deleted(self, message_ids: Sequence[str]) -> None:
-        for message_id in message_ids:
-            record = self.records.get(message_id)
-            self.records[message_id] = Record(
-                DELETED, record.digest if record else "", record.target_id if record else None
-            )
-        if message_ids:
-            self._append(
-                [{"op": DELETED, "id": message_id} for message_id in message_ids], sync=False
-            )
+        with self._lock:
+            for message_id in message_ids:
+                record = self.records.get(message_id)
+                self.records[message_id] = Record(
+                    DELETED, record.digest if record else "", record.target_id if record else None
+                )
+            if message_ids:
+                self._append(
+                    [{"op": DELETED, "id": message_id} for message_id in message_ids], sync=False
+                )
 
     def summary(self) -> JournalSummary:
         result = JournalSummary(str(self.path), self.queue_arn, self.destination, runs=self.runs)

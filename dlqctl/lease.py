@@ -14,6 +14,7 @@ import getpass
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -106,6 +107,7 @@ class QueueLease:
             settle_seconds if settle_seconds is not None else _default_settle_seconds()
         )
         self.held: Lease | None = None
+        self._lock = threading.Lock()
 
     def current(self) -> Lease | None:
         value = self.aws.sqs.tags(self.queue).get(LEASE_TAG)
@@ -140,9 +142,10 @@ class QueueLease:
         self.aws.sqs.tag(self.queue, {LEASE_TAG: self.held.encode()})
 
     def renew(self) -> None:
-        """Extend the lease when less than half of it is left."""
-        if self.held and self.held.expires_at - self.clock() < LEASE_SECONDS / 2:
-            self._write()
+        """Extend the lease when less than half of it is left (safe from several threads)."""
+        with self._lock:
+            if self.held and self.held.expires_at - self.clock() < LEASE_SECONDS / 2:
+                self._write()
 
     def release(self) -> None:
         if self.held is None:

@@ -14,13 +14,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
 from dlqctl.aws import SQS_BATCH, Aws
-from dlqctl.envelopes import LAMBDA_DESTINATION, LAMBDA_DLQ
+from dlqctl.envelopes import LAMBDA_DESTINATION, LAMBDA_DLQ, decode
 from dlqctl.errors import DlqctlError, UsageError
 from dlqctl.filters import Selection
 from dlqctl.journal import AMBIGUOUS, DELIVERED, PENDING_DELETE, Journal
@@ -32,9 +33,11 @@ from dlqctl.models import (
     OutgoingMessage,
     QueueAttributes,
     QueueRef,
+    ReceivedMessage,
 )
-from dlqctl.scan import OpenQueue, QueueScan, selected_batches, walk
+from dlqctl.scan import OpenQueue, QueueScan, walk
 
+DEFAULT_CONCURRENCY = 8
 EVENTS_BATCH = 10
 EVENT_MAX_BYTES = 262144
 """PutEvents' documented limit for an entry and for a whole request (256 KiB)."""
@@ -498,14 +501,17 @@ class Pacer:
         self.rate = rate
         self.clock = clock
         self._next = clock()
+        self._lock = threading.Lock()
 
     def wait(self, count: int) -> None:
         if not self.rate or count <= 0:
             return
-        now = self.clock()
-        if self._next > now:
-            time.sleep(self._next - now)
-        self._next = max(now, self._next) + count / self.rate
+        with self._lock:
+            now = self.clock()
+            start = max(now, self._next)
+            self._next = start + count / self.rate
+        if start > now:
+            time.sleep(start - now)
 
 
 @contextmanager
@@ -551,8 +557,10 @@ def checkpoint(step: str) -> None:
     name, _, nth = where.partition(":")
     if name != step:
         return
-    _checkpoints[step] += 1
-    if _checkpoints[step] != int(nth or 1):
+    with _checkpoint_lock:
+        _checkpoints[step] += 1
+        reached = _checkpoints[step] == int(nth or 1)
+    if not reached:
         return
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
@@ -561,6 +569,7 @@ def checkpoint(step: str) -> None:
 
 
 _checkpoints: Counter[str] = Counter()
+_checkpoint_lock = threading.Lock()
 
 
 @dataclass
@@ -575,6 +584,7 @@ class RedriveOptions:
     journal: Journal | None = None
     resend_ambiguous: bool = True
     heartbeat: Callable[[], None] = lambda: None
+    concurrency: int = 1
 
 
 def _sort_by_journal(
@@ -605,6 +615,73 @@ def _sort_by_journal(
     return to_send, delivered
 
 
+class _Run:
+    """One redrive's shared state (result, limit, stop signal) behind one lock."""
+
+    def __init__(self, result: RedriveResult, limit: int | None) -> None:
+        self.result = result
+        self.limit = limit
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+
+    def take(self, chosen: list[MessageView]) -> list[MessageView]:
+        """Count the batch's selected messages, cutting it at the limit."""
+        with self.lock:
+            if self.limit is not None:
+                chosen = chosen[: max(0, self.limit - self.result.selected)]
+                if self.result.selected + len(chosen) >= self.limit:
+                    self.stop.set()
+            self.result.selected += len(chosen)
+        return chosen
+
+
+def _redrive_batch(
+    batch: list[ReceivedMessage],
+    scan: QueueScan,
+    opened: OpenQueue,
+    destination: Destination,
+    selection: Selection,
+    options: RedriveOptions,
+    run: _Run,
+    pacer: Pacer,
+) -> int:
+    """Everything one worker does with one received batch; returns how many were selected."""
+    views = [decode(message, opened.context) for message in batch]
+    chosen = run.take([view for view in views if selection.matches(view.to_json())])
+    result, journal = run.result, options.journal
+    with run.lock:
+        to_send, delivered = _sort_by_journal(chosen, options, result)
+    planned: list[Planned] = []
+    rejected: list[tuple[str, Rejected]] = []
+    for view in to_send:
+        plan = destination.plan(view)
+        if isinstance(plan, Rejected):
+            rejected.append((view.message_id, plan))
+        else:
+            planned.append(plan)
+    with run.lock:
+        for message_id, plan in rejected:
+            result.reject(message_id, plan.reason, skipped=plan.skipped)
+        if options.dry_run:
+            result.entries.extend(item.to_json() for item in planned)
+    if options.dry_run:
+        return len(chosen)
+    if delivered:
+        with interrupt_after_block():
+            deletion = scan.delete([view.message for view in delivered])
+            if journal is not None:
+                journal.deleted(deletion.deleted)
+        with run.lock:
+            result.recovered += len(deletion.deleted)
+            result.redriven += len(deletion.deleted)
+            _delete_failures(result, deletion.failed)
+    if planned:
+        pacer.wait(len(planned))
+        with interrupt_after_block():
+            _send_and_delete(scan, destination, planned, journal, result, run.lock)
+    return len(chosen)
+
+
 def redrive(
     aws: Aws,
     opened: OpenQueue,
@@ -617,53 +694,69 @@ def redrive(
 
     The walk is bounded by the number of messages visible when it starts and never sends a
     message twice in one run, so messages that fail again and come back are not replayed in a
-    loop. With a journal, each batch is recorded before it is sent, its acknowledgements are
-    synced to disk before the delete, and messages a crashed run had delivered are deleted
-    without being sent again. Everything not deleted is made visible again when the run ends,
-    also on errors; Ctrl-C lets the batch in flight finish and returns a partial result.
+    loop. ``options.concurrency`` workers each own whole batches, from receive to delete. With
+    a journal, each batch is recorded before it is sent, its acknowledgements are synced to
+    disk before the delete, and messages a crashed run had delivered are deleted without being
+    sent again. Everything not deleted is made visible again when the run ends, also on errors;
+    Ctrl-C lets the batches in flight finish and returns a partial result.
     """
     result = RedriveResult(destination=destination.description, dry_run=options.dry_run)
-    journal = options.journal
-    if journal is not None:
-        result.journal = str(journal.path)
+    if options.journal is not None:
+        result.journal = str(options.journal.path)
+    run = _Run(result, options.limit)
     pacer = Pacer(options.rate)
+    if options.limit is not None and options.limit <= 0:
+        return result
+
+    def work(scan: QueueScan) -> None:
+        while not run.stop.is_set():
+            batch = scan.next_batch()
+            if batch is None:
+                return
+            options.heartbeat()
+            progress(
+                _redrive_batch(batch, scan, opened, destination, selection, options, run, pacer)
+            )
+
     try:
         with walk(
             aws, opened, hold_seconds=options.hold_seconds, wait_seconds=options.wait_seconds
         ) as scan:
-            for chosen in selected_batches(
-                scan, selection, context=opened.context, limit=options.limit
-            ):
-                options.heartbeat()
-                result.selected += len(chosen)
-                to_send, delivered = _sort_by_journal(chosen, options, result)
-                planned: list[Planned] = []
-                for view in to_send:
-                    plan = destination.plan(view)
-                    if isinstance(plan, Rejected):
-                        result.reject(view.message_id, plan.reason, skipped=plan.skipped)
-                    else:
-                        planned.append(plan)
-                if options.dry_run:
-                    result.entries.extend(item.to_json() for item in planned)
-                    progress(len(chosen))
-                    continue
-                if delivered:
-                    with interrupt_after_block():
-                        deletion = scan.delete([view.message for view in delivered])
-                        if journal is not None:
-                            journal.deleted(deletion.deleted)
-                    result.recovered += len(deletion.deleted)
-                    result.redriven += len(deletion.deleted)
-                    _delete_failures(result, deletion.failed)
-                if planned:
-                    pacer.wait(len(planned))
-                    with interrupt_after_block():
-                        _send_and_delete(scan, destination, planned, journal, result)
-                progress(len(chosen))
+            if options.concurrency <= 1:
+                work(scan)
+            else:
+                _work_in_parallel(lambda: work(scan), options.concurrency, run)
     except KeyboardInterrupt:
         result.interrupted = True
     return result
+
+
+def _work_in_parallel(work: Callable[[], None], workers: int, run: _Run) -> None:
+    """Run ``work`` in several threads; Ctrl-C stops them after their current batch."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="redrive") as pool:
+
+        def guarded() -> None:
+            try:
+                work()
+            except BaseException:
+                run.stop.set()  # one failure stops the others after their batch
+                raise
+
+        futures = [pool.submit(guarded) for _ in range(workers)]
+        interrupted = False
+        while True:
+            try:
+                _, pending = wait(futures, timeout=0.2)
+            except KeyboardInterrupt:
+                run.stop.set()
+                interrupted = True
+                continue
+            if not pending:
+                break
+        for future in futures:
+            future.result()
+        if interrupted:
+            raise KeyboardInterrupt
 
 
 def _send_and_delete(
@@ -672,6 +765,7 @@ def _send_and_delete(
     planned: list[Planned],
     journal: Journal | None,
     result: RedriveResult,
+    lock: threading.Lock,
 ) -> None:
     """Record → send → record the acknowledgements (synced) → delete → record the deletes."""
     if journal is not None:
@@ -687,10 +781,11 @@ def _send_and_delete(
     checkpoint("after-delete")
     if journal is not None:
         journal.deleted(deletion.deleted)
-    result.redriven += len(deletion.deleted)
-    for view, reason in refused:
-        result.reject(view.message_id, reason, skipped=False)
-    _delete_failures(result, deletion.failed)
+    with lock:
+        result.redriven += len(deletion.deleted)
+        for view, reason in refused:
+            result.reject(view.message_id, reason, skipped=False)
+        _delete_failures(result, deletion.failed)
 
 
 def _delete_failures(result: RedriveResult, failed: Sequence[tuple[str, str]]) -> None:

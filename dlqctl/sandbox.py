@@ -33,6 +33,7 @@ from typing import Any
 from dlqctl import emulate
 from dlqctl.aws import SQS_BATCH, Aws
 from dlqctl.errors import DlqctlError, NotFoundError
+from dlqctl.journal import state_dir
 from dlqctl.models import EventEntry, OutgoingMessage, QueueRef
 
 INFRA_DIR = Path(__file__).resolve().parent.parent / "infra"
@@ -46,9 +47,12 @@ class LocalEndpoint:
 
     url: str
     _server: Any
+    _thread: threading.Thread
 
     def stop(self) -> None:
-        self._server.stop()
+        self._server.shutdown()
+        self._thread.join(10)
+        self._server.server_close()
 
 
 def _free_port() -> int:
@@ -57,10 +61,66 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class SerialisedApp:
+    """Runs moto's requests one at a time.
+
+    moto's SQS is not thread-safe: concurrent DeleteMessageBatch calls on one queue can undo
+    each other, so a correct concurrent client would look wrong. A long-polling receive is run
+    as short polls, each under the lock, so it does not stall everyone else while it waits.
+    """
+
+    POLL_SECONDS = 0.05
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        wait = self._long_poll_seconds(environ, body)
+        if not wait:
+            return self._call(environ, body, start_response)
+        short = json.loads(body)
+        short["WaitTimeSeconds"] = 0
+        short_body = json.dumps(short).encode()
+        deadline = time.monotonic() + wait
+        while True:
+            captured: list[Any] = []
+            chunks = self._call(
+                dict(environ), short_body, lambda *args, into=captured: into.append(args)
+            )
+            payload = b"".join(chunks)
+            if b'"Messages"' in payload or time.monotonic() >= deadline:
+                start_response(*captured[0])
+                return [payload]
+            time.sleep(self.POLL_SECONDS)
+
+    def _call(self, environ: dict[str, Any], body: bytes, start_response: Any) -> Any:
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        with self.lock:
+            return list(self.app(environ, start_response))
+
+    @staticmethod
+    def _long_poll_seconds(environ: dict[str, Any], body: bytes) -> float:
+        if not environ.get("HTTP_X_AMZ_TARGET", "").endswith(".ReceiveMessage"):
+            return 0.0
+        try:
+            return float(json.loads(body).get("WaitTimeSeconds") or 0)
+        except (ValueError, AttributeError):
+            return 0.0
+
+
 def start_local_endpoint(port: int | None = None) -> LocalEndpoint:
-    """Start moto's server on 127.0.0.1 (a free port unless one is given)."""
+    """Start moto's server on 127.0.0.1 (a free port unless one is given), one request at a time."""
     try:
-        from moto.server import ThreadedMotoServer
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
     except ImportError as exc:
         raise DlqctlError(
             "the local AWS endpoint needs moto's server",
@@ -71,11 +131,13 @@ def start_local_endpoint(port: int | None = None) -> LocalEndpoint:
     logging.getLogger("moto").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=UserWarning, module=r"moto\.")
     port = port or _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    app = SerialisedApp(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
     url = f"http://127.0.0.1:{port}"
     configure_local_endpoint(url)
-    return LocalEndpoint(url=url, _server=server)
+    return LocalEndpoint(url=url, _server=server, _thread=thread)
 
 
 def configure_local_endpoint(url: str) -> None:
@@ -86,12 +148,6 @@ def configure_local_endpoint(url: str) -> None:
         method="POST",
     )
     urllib.request.urlopen(request, timeout=10).read()
-
-
-def state_dir() -> Path:
-    """Where dlqctl keeps state: ``$XDG_STATE_HOME/dlqctl`` (``~/.local/state/dlqctl``)."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "dlqctl"
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -41,10 +42,11 @@ class QueueScan:
     Each message is yielded once, however often SQS delivers it. Held messages stay invisible
     (the hold is renewed before it runs out) until ``release()``, which sets their visibility
     back to 0; use the scan as a context manager so that happens on errors and Ctrl-C too.
-    Messages the caller deleted are ``forget()``-ed so they are not released.
+    Messages the caller deleted are forgotten so they are not released.
 
     The walk ends on an empty long-poll receive, after ``max_messages`` new messages, or after
-    several receives in a row that bring nothing new.
+    several receives in a row that bring nothing new. ``next_batch`` may be called from several
+    threads at once; each caller then owns the batch it got.
     """
 
     STALE_RECEIVES = 5
@@ -67,10 +69,14 @@ class QueueScan:
         self.max_messages = max_messages
         self.stats = ScanStats()
         self._clock = clock
+        self._lock = threading.Lock()
         self._held: dict[str, str] = {}
         self._seen: set[str] = set()
         self._extra_handles: list[str] = []
         self._expiry: deque[tuple[float, str]] = deque()
+        self._stale = 0
+        self._done = False
+        self._polls: dict[int, float] = {}
 
     def __enter__(self) -> QueueScan:
         return self
@@ -87,27 +93,40 @@ class QueueScan:
     def seen(self) -> int:
         return len(self._seen)
 
-    def batches(self) -> Iterator[list[ReceivedMessage]]:
-        """Yield each receive's new messages (a batch may be empty when all were duplicates)."""
-        stale = 0
-        while self.max_messages is None or self.seen < self.max_messages:
-            self.renew_expiring()
+    def next_batch(self) -> list[ReceivedMessage] | None:
+        """The next receive's new messages (possibly none), or None when the walk is over."""
+        with self._lock:
+            if self._done or (self.max_messages is not None and self.seen >= self.max_messages):
+                self._done = True
+                return None
             wanted = SQS_BATCH if self.max_messages is None else self.max_messages - self.seen
-            received = self.sqs.receive(
-                self.queue,
-                max_messages=min(SQS_BATCH, wanted),
-                wait_seconds=self.wait_seconds,
-                hold_seconds=self.hold_seconds,
-            )
+        self.renew_expiring()
+        poll = threading.get_ident()
+        with self._lock:
+            self._polls[poll] = self._clock() + self.wait_seconds
+        received = self.sqs.receive(
+            self.queue,
+            max_messages=min(SQS_BATCH, wanted),
+            wait_seconds=self.wait_seconds,
+            hold_seconds=self.hold_seconds,
+        )
+        with self._lock:
+            self._polls.pop(poll, None)
             self.stats.receives += 1
             if not received:
-                return
+                self._done = True
+                return None
             self.stats.received += len(received)
             fresh = self._hold(received)
-            stale = 0 if fresh else stale + 1
-            if stale >= self.STALE_RECEIVES:
-                return
-            yield fresh
+            self._stale = 0 if fresh else self._stale + 1
+            if self._stale >= self.STALE_RECEIVES:
+                self._done = True
+            return fresh
+
+    def batches(self) -> Iterator[list[ReceivedMessage]]:
+        """Yield each receive's new messages (a batch may be empty when all were duplicates)."""
+        while (batch := self.next_batch()) is not None:
+            yield batch
 
     def messages(self) -> Iterator[ReceivedMessage]:
         """Yield each new message, one at a time."""
@@ -128,6 +147,10 @@ class QueueScan:
                     # Already deleted by the caller: a redelivery of a standard queue. Release it.
                     self._extra_handles.append(message.receipt_handle)
                 continue
+            if self.max_messages is not None and self.seen >= self.max_messages:
+                # Past the bound (several receives raced): not part of this walk.
+                self._extra_handles.append(message.receipt_handle)
+                continue
             self._seen.add(message.message_id)
             self._held[message.message_id] = message.receipt_handle
             self._expiry.append((expires, message.message_id))
@@ -137,19 +160,21 @@ class QueueScan:
     def renew_expiring(self, margin_seconds: float | None = None) -> None:
         """Extend the hold of messages whose hold ends within ``margin_seconds``."""
         margin = self.hold_seconds / 3 if margin_seconds is None else margin_seconds
-        deadline = self._clock() + margin
-        due: list[str] = []
-        while self._expiry and self._expiry[0][0] <= deadline:
-            _, message_id = self._expiry.popleft()
-            if message_id in self._held:
-                due.append(message_id)
-        if not due:
-            return
-        handles = [self._held[message_id] for message_id in due]
-        self.sqs.change_visibility(self.queue, handles, self.hold_seconds)
-        expires = self._clock() + self.hold_seconds
-        self._expiry.extend((expires, message_id) for message_id in due)
-        self.stats.renewed += len(due)
+        with self._lock:
+            deadline = self._clock() + margin
+            due: list[tuple[str, str]] = []
+            while self._expiry and self._expiry[0][0] <= deadline:
+                _, message_id = self._expiry.popleft()
+                handle = self._held.get(message_id)
+                if handle is not None:
+                    due.append((message_id, handle))
+            if not due:
+                return
+            expires = self._clock() + self.hold_seconds
+            self._expiry.extend((expires, message_id) for message_id, _ in due)
+        self.sqs.change_visibility(self.queue, [handle for _, handle in due], self.hold_seconds)
+        with self._lock:
+            self.stats.renewed += len(due)
 
     def delete(self, messages: Sequence[ReceivedMessage]) -> Deletion:
         """Delete held messages from the queue and stop holding those that were deleted."""
@@ -159,27 +184,29 @@ class QueueScan:
         self.forget(deletion.deleted)
         return deletion
 
-    def forget(self, message_ids: list[str] | tuple[str, ...]) -> None:
+    def forget(self, message_ids: Sequence[str]) -> None:
         """Stop holding messages that were deleted (they must not be released)."""
-        for message_id in message_ids:
-            self._held.pop(message_id, None)
-
-    def release_now(self, message_ids: list[str] | tuple[str, ...]) -> int:
-        """Make the given held messages visible again at once; returns how many failed."""
-        handles = [self._held.pop(mid) for mid in message_ids if mid in self._held]
-        failed = self.sqs.change_visibility(self.queue, handles, 0) if handles else []
-        self.stats.released += len(handles) - len(failed)
-        self.stats.release_failures += len(failed)
-        return len(failed)
+        with self._lock:
+            for message_id in message_ids:
+                self._held.pop(message_id, None)
 
     def release(self) -> None:
-        """Make every held message visible again (visibility 0)."""
-        handles = list(self._held.values()) + self._extra_handles
-        self._held.clear()
-        self._extra_handles.clear()
-        self._expiry.clear()
+        """Make every held message visible again (visibility 0).
+
+        A long poll cut short here (Ctrl-C) may still be waiting at SQS and would take the
+        messages released now, so the release waits until such a poll has run out.
+        """
+        with self._lock:
+            handles = list(self._held.values()) + self._extra_handles
+            self._held.clear()
+            self._extra_handles.clear()
+            self._expiry.clear()
+            pending = max(self._polls.values(), default=0.0) - self._clock()
+            self._polls.clear()
         if not handles:
             return
+        if pending > 0:
+            time.sleep(min(pending + 0.2, 21.0))
         failed = self.sqs.change_visibility(self.queue, handles, 0)
         self.stats.released += len(handles) - len(failed)
         self.stats.release_failures += len(failed)

@@ -63,13 +63,11 @@ def endpoint() -> Iterator[str]:
     if external:
         yield external.rstrip("/")
         return
-    from moto.server import ThreadedMotoServer
+    from dlqctl.sandbox import start_local_endpoint
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    local = start_local_endpoint()
+    yield local.url
+    local.stop()
 
 
 def _is_moto(endpoint: str) -> bool:

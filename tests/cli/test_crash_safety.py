@@ -76,6 +76,8 @@ REDRIVE = (
     str(HOLD),
     "-o",
     "json",
+    "--concurrency",
+    "1",  # one batch in flight, so each kill point is exact
 )
 
 
@@ -105,6 +107,25 @@ def test_killed_redrive_resumes_without_loss_or_known_duplicates(boto, fresh_end
     if step == "after-ack":
         assert result["recovered"] > 0  # deleted without being sent again
     assert sum(delivered.values()) == MESSAGES + len(duplicates)
+
+
+@pytest.mark.parametrize("step", ["after-send", "after-ack"])
+def test_killed_concurrent_redrive_loses_nothing(boto, fresh_endpoint, step):
+    """With four workers several batches are in flight at the kill: some may be ambiguous and
+    be sent twice, but only those, and nothing is lost."""
+    dlq, target, bodies = setup_queues(fresh_endpoint)
+    concurrent = (*REDRIVE[:-2], "--concurrency", "4")
+    code, _, _ = run(fresh_endpoint, *concurrent, fault=f"kill@{step}:2")
+    assert code == -signal.SIGKILL
+    time.sleep(HOLD + 0.5)
+    code, stdout, stderr = run(fresh_endpoint, *concurrent)
+    assert code == 0, stderr
+    result = json.loads(stdout)
+    assert counts(fresh_endpoint, dlq) == (0, 0)
+    delivered = delivered_bodies(boto, target)
+    assert set(delivered) == set(bodies)
+    duplicates = sum(times - 1 for times in delivered.values())
+    assert duplicates <= result["ambiguous"]
 
 
 def test_ambiguous_messages_can_be_left_for_a_person(boto, fresh_endpoint):

@@ -140,7 +140,7 @@ def test_ctrl_c_releases_every_held_message_and_exits_130(fresh_endpoint):
     queue = create_queue(fresh_endpoint, "orders-dlq")
     put(fresh_endpoint, queue, [OutgoingMessage("m", f"body {n}") for n in range(3)])
     process = _dlqctl(
-        "peek", "orders-dlq", "--all", "--wait", "20", "-o", "jsonl", endpoint=fresh_endpoint
+        "peek", "orders-dlq", "--all", "--wait", "3", "-o", "jsonl", endpoint=fresh_endpoint
     )
     deadline = time.monotonic() + 30
     while counts(fresh_endpoint, queue) != (0, 3):
