@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-smoke clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +20,18 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+## bench: throughput, API calls per message, CPU and memory (moto, and LocalStack if it installs)
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+## bench-smoke: the benchmark at N=200 on moto, so it cannot rot
+bench-smoke: $(STAMP)
+	$(BIN)/python bench/run.py --smoke --output bench/results/smoke.json
+
 ## lint: ruff (lint + format check) and mypy
 lint: $(STAMP)
-	$(BIN)/ruff check dlqctl tests
-	$(BIN)/ruff format --check dlqctl tests
+	$(BIN)/ruff check dlqctl tests bench
+	$(BIN)/ruff format --check dlqctl tests bench
 	$(BIN)/mypy
 	$(BIN)/cfn-lint infra/template.yaml
 

@@ -1,0 +1,106 @@
+"""A counting, delaying HTTP proxy: every AWS request of a benchmark passes through it.
+
+It adds a fixed delay to each request (the latency model: a real region answers in tens of
+milliseconds, a local endpoint in one) and counts requests by operation, so API calls per
+message are measured, not estimated.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import time
+import urllib.parse
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class CountingProxy:
+    def __init__(self, upstream: str, delay_seconds: float = 0.0) -> None:
+        parsed = urllib.parse.urlsplit(upstream)
+        self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
+        self.delay_seconds = delay_seconds
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                target = self.headers.get("X-Amz-Target", "")
+                operation = target.rsplit(".", 1)[-1] if target else self.path.split("?")[0]
+                with proxy._lock:
+                    proxy.counts[operation] += 1
+                if proxy.delay_seconds:
+                    time.sleep(proxy.delay_seconds)
+                status, headers, payload = proxy.forward(
+                    self.command, self.path, self.headers, body
+                )
+                self.send_response(status)
+                for key, value in headers:
+                    if key.lower() not in {"transfer-encoding", "connection", "content-length"}:
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_PUT = do_DELETE = do_POST
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def forward(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any, bytes]:
+        for attempt in range(2):
+            connection = getattr(self._local, "connection", None)
+            if connection is None:
+                connection = http.client.HTTPConnection(self.host, self.port, timeout=120)
+                self._local.connection = connection
+            try:
+                connection.request(
+                    method,
+                    path,
+                    body=body or None,
+                    headers={
+                        k: v
+                        for k, v in headers.items()
+                        if k.lower() not in {"host", "content-length"}
+                    },
+                )
+                response = connection.getresponse()
+                return response.status, response.getheaders(), response.read()
+            except (http.client.HTTPException, OSError):
+                connection.close()
+                self._local.connection = None
+                if attempt:
+                    raise
+        raise RuntimeError("unreachable")
+
+    def reset(self) -> None:
+        with self._lock:
+            self.counts.clear()
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.counts.values())
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.counts)
+
+    def __enter__(self) -> CountingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
