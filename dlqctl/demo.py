@@ -89,24 +89,9 @@ def run_demo(run_command: Callable[[Sequence[str]], int], order_count: int = 160
         render.narrate("ACCEPTED_SCHEMA_VERSIONS=1,2; the invoke permission is back too")
 
         render.step("6. Replay what failed because of the release (dry run first)")
-        run(
-            "redrive",
-            "orders-dlq",
-            "--to-bus",
-            "shop",
-            "--error-contains",
-            "schemaVersion",
-            "--dry-run",
-        )
-        run(
-            "redrive",
-            "orders-dlq",
-            "--to-bus",
-            "shop",
-            "--error-contains",
-            "schemaVersion",
-            "--yes",
-        )
+        replay = ("redrive", "orders-dlq", "--to-bus", "shop", "--error-contains", "schemaVersion")
+        run(*replay, "--dry-run")
+        run(*replay, "--yes")
         run("redrive", "orders-dlq", "--to-bus", "shop", "--kind", "eventbridge-dlq", "--yes")
         replayed = process_inbox(aws, stack, accepted_versions="1,2")
         render.narrate(

@@ -129,6 +129,29 @@ def _parse_time(value: JsonValue) -> datetime | None:
         return None
 
 
+def _deliver_with_retries(
+    planned: Sequence[Planned],
+    batches: Callable[[list[Planned]], Iterator[list[Planned]]],
+    send: Callable[[list[Planned]], Iterator[tuple[Planned, Delivery, bool]]],
+) -> dict[str, Delivery]:
+    """Send in batches; entries refused for a retryable reason are sent again with backoff."""
+    results: dict[str, Delivery] = {}
+    pending = list(planned)
+    for attempt in range(MAX_ENTRY_ATTEMPTS):
+        retry: list[Planned] = []
+        for batch in batches(pending):
+            for item, delivery, retryable in send(batch):
+                results[item.view.message_id] = delivery
+                if retryable:
+                    retry.append(item)
+        if not retry:
+            break
+        pending = retry
+        if attempt + 1 < MAX_ENTRY_ATTEMPTS:
+            _backoff(attempt)
+    return results
+
+
 class BusDestination:
     """Replays each message's event to an EventBridge bus with PutEvents."""
 
@@ -201,27 +224,20 @@ class BusDestination:
         return Planned(view, entry, entry.size(), self.bus)
 
     def deliver(self, planned: Sequence[Planned]) -> dict[str, Delivery]:
-        results: dict[str, Delivery] = {}
-        pending = list(planned)
-        for attempt in range(MAX_ENTRY_ATTEMPTS):
-            retry: list[Planned] = []
-            for batch in _size_batches(pending, EVENTS_BATCH, self.max_event_bytes):
-                answers = self.aws.events.put_events([item.payload for item in batch])
-                for item, answer in zip(batch, answers, strict=True):
-                    if answer.event_id:
-                        results[item.view.message_id] = Delivery(True, answer.event_id)
-                        continue
-                    results[item.view.message_id] = Delivery(
-                        False, f"{answer.error_code}: {answer.error_message}"
-                    )
-                    if answer.error_code in RETRYABLE_EVENT_CODES:
-                        retry.append(item)
-            if not retry:
-                break
-            pending = retry
-            if attempt + 1 < MAX_ENTRY_ATTEMPTS:
-                _backoff(attempt)
-        return results
+        return _deliver_with_retries(
+            planned,
+            lambda pending: _size_batches(pending, EVENTS_BATCH, self.max_event_bytes),
+            self._put,
+        )
+
+    def _put(self, batch: list[Planned]) -> Iterator[tuple[Planned, Delivery, bool]]:
+        answers = self.aws.events.put_events([item.payload for item in batch])
+        for item, answer in zip(batch, answers, strict=True):
+            if answer.event_id:
+                yield item, Delivery(True, answer.event_id), False
+            else:
+                reason = f"{answer.error_code}: {answer.error_message}"
+                yield item, Delivery(False, reason), answer.error_code in RETRYABLE_EVENT_CODES
 
 
 def _sendable_attributes(view: MessageView) -> dict[str, MessageAttribute]:
@@ -307,31 +323,23 @@ class QueueDestination:
         return Planned(view, message, message.size(), self.queue.name)
 
     def deliver(self, planned: Sequence[Planned]) -> dict[str, Delivery]:
-        results: dict[str, Delivery] = {}
-        pending = list(planned)
-        for attempt in range(MAX_ENTRY_ATTEMPTS):
-            retry: list[Planned] = []
-            for batch in _size_batches(pending, SQS_BATCH, SQS_BATCH_MAX_BYTES):
-                by_entry = {str(index): item for index, item in enumerate(batch)}
-                outcome = self.aws.sqs.send(
-                    self.queue,
-                    [replace(item.payload, entry_id=key) for key, item in by_entry.items()],
-                )
-                for key, new_id in outcome.accepted.items():
-                    results[by_entry[key].view.message_id] = Delivery(True, new_id)
-                for key, failure in outcome.failed.items():
-                    item = by_entry[key]
-                    results[item.view.message_id] = Delivery(
-                        False, f"{failure.code}: {failure.message}"
-                    )
-                    if not failure.sender_fault:
-                        retry.append(item)
-            if not retry:
-                break
-            pending = retry
-            if attempt + 1 < MAX_ENTRY_ATTEMPTS:
-                _backoff(attempt)
-        return results
+        return _deliver_with_retries(
+            planned,
+            lambda pending: _size_batches(pending, SQS_BATCH, SQS_BATCH_MAX_BYTES),
+            self._send,
+        )
+
+    def _send(self, batch: list[Planned]) -> Iterator[tuple[Planned, Delivery, bool]]:
+        by_entry = {str(index): item for index, item in enumerate(batch)}
+        outcome = self.aws.sqs.send(
+            self.queue, [replace(item.payload, entry_id=key) for key, item in by_entry.items()]
+        )
+        for key, new_id in outcome.accepted.items():
+            yield by_entry[key], Delivery(True, new_id), False
+        for key, failure in outcome.failed.items():
+            reason = f"{failure.code}: {failure.message}"
+            # A failure that is not the sender's (SQS's own) may pass on a retry.
+            yield by_entry[key], Delivery(False, reason), not failure.sender_fault
 
 
 class FunctionDestination:
