@@ -6,6 +6,7 @@ import os
 import re
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,8 @@ from dlqctl.models import (
 
 SQS_BATCH = 10
 """Entries per SQS batch call (ReceiveMessage, SendMessageBatch, DeleteMessageBatch, …)."""
+RELEASE_CONCURRENCY = 8
+"""Parallel ChangeMessageVisibilityBatch calls when many messages are released at once."""
 
 _NOT_FOUND = {
     "QueueDoesNotExist",
@@ -366,10 +369,12 @@ class Sqs(_Service):
     def change_visibility(
         self, queue: QueueRef, receipt_handles: Sequence[str], timeout_seconds: int
     ) -> list[str]:
-        """Set the visibility timeout of held messages; returns the handles that failed."""
-        failed: list[str] = []
-        for start in range(0, len(receipt_handles), SQS_BATCH):
-            chunk = receipt_handles[start : start + SQS_BATCH]
+        """Set the visibility timeout of held messages; returns the handles that failed.
+
+        Many handles (the release at the end of a long walk) go out in parallel batches.
+        """
+
+        def change(chunk: Sequence[str]) -> list[str]:
             entries = [
                 {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": timeout_seconds}
                 for index, handle in enumerate(chunk)
@@ -378,8 +383,16 @@ class Sqs(_Service):
                 response = self.client.change_message_visibility_batch(
                     QueueUrl=queue.url, Entries=entries
                 )
-            failed.extend(chunk[int(item["Id"])] for item in response.get("Failed", []))
-        return failed
+            return [chunk[int(item["Id"])] for item in response.get("Failed", [])]
+
+        chunks = [
+            receipt_handles[start : start + SQS_BATCH]
+            for start in range(0, len(receipt_handles), SQS_BATCH)
+        ]
+        if len(chunks) <= 1:
+            return [handle for chunk in chunks for handle in change(chunk)]
+        with ThreadPoolExecutor(max_workers=min(RELEASE_CONCURRENCY, len(chunks))) as pool:
+            return [handle for failed in pool.map(change, chunks) for handle in failed]
 
     def delete(self, queue: QueueRef, messages: Sequence[ReceivedMessage]) -> Deletion:
         """Delete held messages in batches; every ``Failed`` entry is reported, never ignored."""
