@@ -435,7 +435,7 @@ def run_suite(
     figures: list[Figure],
 ) -> None:
     client("events", endpoint.url).create_event_bus(Name="bench-bus")
-    for count in sizes:
+    for count in (size for size in sizes if size > 0):
         with CountingProxy(endpoint.url, 0.0) as proxy:
             figures.append(baseline(endpoint, proxy, count))
             for operation in OPERATIONS:

@@ -212,7 +212,7 @@ def import_messages(
             result.reject(f"line {number}", "not a dlqctl export record", skipped=True)
             continue
         view = decode(message_from_record(record), QueueContext())
-        if not selection.matches(view.to_json()):
+        if not selection.selects(view):
             continue
         result.selected += 1
         plan = destination.plan(view)

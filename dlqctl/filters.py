@@ -12,6 +12,7 @@ import jmespath
 import jmespath.exceptions
 
 from dlqctl.errors import UsageError
+from dlqctl.models import MessageView
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -49,6 +50,10 @@ class Selection:
             return bool(self._compiled.search(view))
         except jmespath.exceptions.JMESPathError:
             return False
+
+    def selects(self, view: MessageView) -> bool:
+        """Whether a decoded message is selected (its JSON view is built only for a filter)."""
+        return self._compiled is None or self.matches(view.to_json())
 
     @property
     def is_everything(self) -> bool:

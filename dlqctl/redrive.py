@@ -37,7 +37,7 @@ from dlqctl.models import (
 )
 from dlqctl.scan import OpenQueue, QueueScan, walk
 
-DEFAULT_CONCURRENCY = 8
+DEFAULT_CONCURRENCY = 16
 EVENTS_BATCH = 10
 EVENT_MAX_BYTES = 262144
 """PutEvents' documented limit for an entry and for a whole request (256 KiB)."""
@@ -655,7 +655,7 @@ def _redrive_batch(
 ) -> int:
     """Everything one worker does with one received batch; returns how many were selected."""
     views = [decode(message, opened.context) for message in batch]
-    chosen = run.take([view for view in views if selection.matches(view.to_json())])
+    chosen = run.take([view for view in views if selection.selects(view)])
     result, journal = run.result, options.journal
     with run.lock:
         to_send, delivered = _sort_by_journal(chosen, options, result)

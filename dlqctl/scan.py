@@ -264,7 +264,7 @@ def selected_batches(
         return
     for batch in scan.batches():
         views = [decode(message, context) for message in batch]
-        chosen = [view for view in views if selection.matches(view.to_json())]
+        chosen = [view for view in views if selection.selects(view)]
         if limit is not None:
             chosen = chosen[: limit - matched]
         matched += len(chosen)
