@@ -173,15 +173,21 @@ class Journal:
                 )
 
     def _append(self, entries: Iterable[dict[str, JsonValue]], *, sync: bool) -> None:
-        assert self._handle is not None
-        self._handle.write("".join(json.dumps(entry) + "\n" for entry in entries))
-        self._handle.flush()
+        """Write under the lock; fsync outside it, so workers' syncs overlap (group commit).
+        An fsync covers everything written to the file before it, this thread's lines too."""
+        lines = "".join(json.dumps(entry) + "\n" for entry in entries)
+        with self._lock:
+            assert self._handle is not None
+            self._handle.write(lines)
+            self._handle.flush()
+            descriptor = self._handle.fileno()
         if sync:
-            os.fsync(self._handle.fileno())
+            os.fsync(descriptor)
 
     def status(self, message: ReceivedMessage) -> str:
         """What the journal says about a message: new, pending-delete, ambiguous or delivered."""
-        record = self.records.get(message.message_id)
+        with self._lock:
+            record = self.records.get(message.message_id)
         if record is None or record.digest != digest(message) or record.op == REFUSED:
             return NEW
         if record.op == ACKED:
@@ -191,18 +197,18 @@ class Journal:
         return AMBIGUOUS
 
     def sending(self, messages: Sequence[ReceivedMessage]) -> None:
+        entries: list[dict[str, JsonValue]] = []
         with self._lock:
-            entries: list[dict[str, JsonValue]] = []
             for message in messages:
                 fingerprint = digest(message)
                 self.records[message.message_id] = Record(SENDING, fingerprint)
                 entries.append({"op": SENDING, "id": message.message_id, "digest": fingerprint})
-            self._append(entries, sync=True)
+        self._append(entries, sync=True)
 
     def acked(self, acknowledged: Sequence[tuple[ReceivedMessage, str]]) -> None:
         """Record acknowledgements, synced to disk: only then may the messages be deleted."""
+        entries: list[dict[str, JsonValue]] = []
         with self._lock:
-            entries: list[dict[str, JsonValue]] = []
             for message, target_id in acknowledged:
                 fingerprint = digest(message)
                 self.records[message.message_id] = Record(ACKED, fingerprint, target_id)
@@ -214,17 +220,17 @@ class Journal:
                         "target": target_id,
                     }
                 )
-            if entries:
-                self._append(entries, sync=True)
+        if entries:
+            self._append(entries, sync=True)
 
     def refused(self, messages: Sequence[ReceivedMessage]) -> None:
         with self._lock:
             for message in messages:
                 self.records[message.message_id] = Record(REFUSED, digest(message))
-            if messages:
-                self._append(
-                    [{"op": REFUSED, "id": message.message_id} for message in messages], sync=False
-                )
+        if messages:
+            self._append(
+                [{"op": REFUSED, "id": message.message_id} for message in messages], sync=False
+            )
 
     def deleted(self, message_ids: Sequence[str]) -> None:
         with self._lock:
@@ -233,10 +239,10 @@ class Journal:
                 self.records[message_id] = Record(
                     DELETED, record.digest if record else "", record.target_id if record else None
                 )
-            if message_ids:
-                self._append(
-                    [{"op": DELETED, "id": message_id} for message_id in message_ids], sync=False
-                )
+        if message_ids:
+            self._append(
+                [{"op": DELETED, "id": message_id} for message_id in message_ids], sync=False
+            )
 
     def summary(self) -> JournalSummary:
         result = JournalSummary(str(self.path), self.queue_arn, self.destination, runs=self.runs)
