@@ -25,6 +25,7 @@ from dlqctl.redrive import (
     deliver_batch,
     interrupt_after_block,
 )
+from dlqctl.remove import delete_views
 from dlqctl.scan import OpenQueue, selected_batches, walk
 
 EXPORT_FORMAT = 1
@@ -155,13 +156,9 @@ def export_messages(
             )
             result.exported += len(chosen)
             if delete and chosen:
-                with interrupt_after_block():
-                    deletion = scan.delete([view.message for view in chosen])
-                result.deleted += len(deletion.deleted)
-                result.failures.extend(
-                    Failure(message_id, f"exported, but delete failed: {code}")
-                    for message_id, code in deletion.failed
-                )
+                deleted, failures = delete_views(scan, chosen, "exported, but delete failed")
+                result.deleted += deleted
+                result.failures.extend(failures)
             progress(len(chosen))
     return result
 

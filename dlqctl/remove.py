@@ -7,9 +7,21 @@ from dataclasses import dataclass, field
 
 from dlqctl.aws import Aws
 from dlqctl.filters import Selection
-from dlqctl.models import JsonValue
+from dlqctl.models import JsonValue, MessageView
 from dlqctl.redrive import Failure, interrupt_after_block
-from dlqctl.scan import OpenQueue, selected_batches, walk
+from dlqctl.scan import OpenQueue, QueueScan, selected_batches, walk
+
+
+def delete_views(
+    scan: QueueScan, views: Sequence[MessageView], failure_prefix: str
+) -> tuple[int, list[Failure]]:
+    """Delete held messages (a Ctrl-C waits for the call); returns the count and the failures."""
+    with interrupt_after_block():
+        deletion = scan.delete([view.message for view in views])
+    failures = [
+        Failure(message_id, f"{failure_prefix}: {code}") for message_id, code in deletion.failed
+    ]
+    return len(deletion.deleted), failures
 
 
 @dataclass
@@ -61,13 +73,9 @@ def delete_messages(
                 wanted.difference_update(view.message_id for view in chosen)
             result.selected += len(chosen)
             if chosen and not dry_run:
-                with interrupt_after_block():
-                    deletion = scan.delete([view.message for view in chosen])
-                result.deleted += len(deletion.deleted)
-                result.failures.extend(
-                    Failure(message_id, f"delete failed: {code}")
-                    for message_id, code in deletion.failed
-                )
+                deleted, failures = delete_views(scan, chosen, "delete failed")
+                result.deleted += deleted
+                result.failures.extend(failures)
             progress(len(chosen))
             if message_ids and not wanted:
                 break

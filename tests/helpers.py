@@ -42,3 +42,21 @@ def counts(endpoint: str, queue: QueueRef) -> tuple[int, int]:
 
 def plain(body: str, **attributes: Any) -> OutgoingMessage:
     return OutgoingMessage(entry_id="m", body=body)
+
+
+def receive_all(boto: Any, queue: QueueRef) -> list[dict[str, Any]]:
+    """Receive and delete every message of a queue (with attributes); returns them."""
+    sqs = boto("sqs")
+    received: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(
+            QueueUrl=queue.url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not batch:
+            return received
+        for message in batch:
+            received.append(message)
+            sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])

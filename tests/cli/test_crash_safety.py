@@ -17,7 +17,7 @@ from dlqctl.errors import ExitCode
 from dlqctl.lease import LEASE_TAG
 from dlqctl.models import OutgoingMessage
 from tests.conftest import REGION
-from tests.helpers import counts, create_queue, put
+from tests.helpers import counts, create_queue, put, receive_all
 
 MESSAGES = 25
 HOLD = 2
@@ -45,17 +45,7 @@ def run(endpoint, *args, fault=None):
 
 
 def delivered_bodies(boto, queue):
-    sqs = boto("sqs")
-    bodies = Counter()
-    while True:
-        batch = sqs.receive_message(
-            QueueUrl=queue.url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-        ).get("Messages", [])
-        if not batch:
-            return bodies
-        for message in batch:
-            bodies[message["Body"]] += 1
-            sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
+    return Counter(message["Body"] for message in receive_all(boto, queue))
 
 
 def setup_queues(endpoint):

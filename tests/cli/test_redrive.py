@@ -7,7 +7,7 @@ import json
 from dlqctl import emulate
 from dlqctl.errors import ExitCode
 from dlqctl.models import MessageAttribute, OutgoingMessage
-from tests.helpers import counts, create_queue, put
+from tests.helpers import counts, create_queue, put, receive_all
 
 RULE = "arn:aws:events:us-east-1:123456789012:rule/shop/orders"
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:process"
@@ -26,17 +26,7 @@ def bus_with_queue_target(boto, endpoint, bus="shop"):
 
 
 def drain(boto, queue):
-    sqs = boto("sqs")
-    bodies = []
-    while True:
-        messages = sqs.receive_message(
-            QueueUrl=queue.url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-        ).get("Messages", [])
-        if not messages:
-            return bodies
-        for message in messages:
-            bodies.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
+    return [json.loads(message["Body"]) for message in receive_all(boto, queue)]
 
 
 def test_redrive_to_bus_replays_every_kind_that_carries_an_event(cli, boto, fresh_endpoint):
