@@ -638,34 +638,6 @@ class Events(_Service):
             except self.client.exceptions.ResourceAlreadyExistsException:
                 return str(self.client.describe_event_bus(Name=name)["Arn"])
 
-    def put_rule_to_target(
-        self,
-        *,
-        bus: str,
-        rule: str,
-        pattern: str,
-        target_id: str,
-        target_arn: str,
-        dead_letter_arn: str | None = None,
-        maximum_retry_attempts: int = 185,
-        maximum_event_age_seconds: int = 86400,
-    ) -> str:
-        """A rule on ``bus`` sending matching events to one target (with a DLQ); returns its ARN."""
-        target: dict[str, Any] = {
-            "Id": target_id,
-            "Arn": target_arn,
-            "RetryPolicy": {
-                "MaximumRetryAttempts": maximum_retry_attempts,
-                "MaximumEventAgeInSeconds": maximum_event_age_seconds,
-            },
-        }
-        if dead_letter_arn:
-            target["DeadLetterConfig"] = {"Arn": dead_letter_arn}
-        with self.errors(f"rule {rule} on bus {bus}"):
-            arn = self.client.put_rule(Name=rule, EventBusName=bus, EventPattern=pattern)["RuleArn"]
-            self.client.put_targets(Rule=rule, EventBusName=bus, Targets=[target])
-        return str(arn)
-
     def dead_letter_pointers(self) -> Iterator[DeadLetterPointer]:
         """Rule targets and buses whose DeadLetterConfig names a queue."""
         for bus_name, bus_arn in list(self.bus_names()):
