@@ -635,11 +635,7 @@ def redrive_command(
             resources.callback(journal.close)
             options.journal = journal
             options.heartbeat = lease.renew
-        advance = resources.enter_context(
-            render.progress(
-                f"Redriving {opened.queue.name}", total, enabled=ctx.output is OutputFormat.TABLE
-            )
-        )
+        advance = resources.enter_context(render.progress(f"Redriving {opened.queue.name}", total))
         result = redrive(ctx.aws, opened, destination, selection, options, advance)
     _finish(result.to_json(), result.complete, ctx, "Redrive", "redrive", result.interrupted)
 
@@ -827,9 +823,7 @@ def delete(
     if not dry_run:
         what = f"Delete {len(ids)} message ID(s) from" if ids else "Delete"
         _confirm(_plan_text(what, opened, selection, limit), yes=yes)
-    with render.progress(
-        f"Deleting from {opened.queue.name}", None, enabled=ctx.output is OutputFormat.TABLE
-    ) as advance:
+    with render.progress(f"Deleting from {opened.queue.name}", None) as advance:
         result = delete_messages(
             ctx.aws,
             opened,
@@ -1002,7 +996,7 @@ def import_command(
         raise UsageError(f"cannot read {file}: {exc.strerror}", "check the path") from exc
     with (
         handle,
-        render.progress("Importing", None, enabled=ctx.output is OutputFormat.TABLE) as advance,
+        render.progress("Importing", None) as advance,
     ):
         result = import_messages(handle, destination, selection, dry_run=dry_run, progress=advance)
     _finish(result.to_json(), result.complete, ctx, "Import", "import")

@@ -131,3 +131,17 @@ def test_an_entry_too_large_fails_alone():
     assert isinstance(plan, redrive.Rejected)
     assert not plan.skipped
     assert plan.reason.startswith("EntryTooLarge")
+
+
+def test_pacer_spaces_batches_at_the_rate(monkeypatch):
+    """--rate: the pacer schedules each batch count/rate seconds after the previous one."""
+    now = [100.0]
+    slept = []
+    monkeypatch.setattr(redrive.time, "sleep", lambda seconds: slept.append(round(seconds, 6)))
+    pacer = redrive.Pacer(50.0, clock=lambda: now[0])
+    for _ in range(4):
+        pacer.wait(10)
+    assert slept == [0.2, 0.4, 0.6]  # the first batch goes at once, then one per 0.2 s
+    unlimited = redrive.Pacer(None, clock=lambda: now[0])
+    unlimited.wait(10)
+    assert len(slept) == 3
