@@ -35,8 +35,8 @@ from dlqctl.aws import SQS_BATCH, Aws
 from dlqctl.errors import DlqctlError, NotFoundError
 from dlqctl.journal import state_dir
 from dlqctl.models import EventEntry, OutgoingMessage, QueueRef
+from dlqctl.stack import FUNCTIONS
 
-INFRA_DIR = Path(__file__).resolve().parent.parent / "infra"
 ACCOUNT = "123456789012"
 LAMBDA_RETRIES = 2
 
@@ -255,11 +255,11 @@ def serve(port: int) -> None:
 
 def load_processor() -> ModuleType:
     """The bundled processing function's module, loaded from ``infra/functions``."""
-    path = INFRA_DIR / "functions" / "processor.py"
+    path = FUNCTIONS / "processor.py"
     if not path.is_file():
         raise DlqctlError(
             f"the bundled function source is missing: {path}",
-            "run from a checkout of the dlqctl repository",
+            "reinstall dlqctl: the bundled stack ships with it",
         )
     spec = importlib.util.spec_from_file_location("dlqctl_bundled_processor", path)
     assert spec is not None and spec.loader is not None

@@ -14,7 +14,15 @@ from dlqctl.aws import Aws, StackEvent, StackInfo, StackResource
 from dlqctl.errors import DlqctlError, NotFoundError
 from dlqctl.models import JsonValue
 
-INFRA_DIR = Path(__file__).resolve().parent.parent / "infra"
+
+def _infra_dir() -> Path:
+    """``infra/`` of a source checkout, else the copy installed inside the package."""
+    package = Path(__file__).resolve().parent
+    checkout = package.parent / "infra"
+    return checkout if (checkout / "template.yaml").is_file() else package / "infra"
+
+
+INFRA_DIR = _infra_dir()
 TEMPLATE = INFRA_DIR / "template.yaml"
 FUNCTIONS = INFRA_DIR / "functions"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -66,7 +74,7 @@ def _require(path: Path) -> Path:
     if not path.exists():
         raise DlqctlError(
             f"the bundled stack is missing: {path}",
-            "run dlqctl from a checkout of its repository (pip install -e .)",
+            "reinstall dlqctl: the bundled stack ships with it",
         )
     return path
 
