@@ -23,10 +23,9 @@ from dlqctl.redrive import (
     RedriveResult,
     Rejected,
     deliver_batch,
-    interrupt_after_block,
 )
 from dlqctl.remove import delete_views
-from dlqctl.scan import OpenQueue, selected_batches, walk
+from dlqctl.scan import OpenQueue, interrupt_after_block, selected_batches, walk
 
 EXPORT_FORMAT = 1
 _SYSTEM_KEPT = ("MessageGroupId", "MessageDeduplicationId", "SentTimestamp", "SequenceNumber")

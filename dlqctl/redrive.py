@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -35,7 +34,7 @@ from dlqctl.models import (
     QueueRef,
     ReceivedMessage,
 )
-from dlqctl.scan import OpenQueue, QueueScan, walk
+from dlqctl.scan import OpenQueue, QueueScan, interrupt_after_block, walk
 
 DEFAULT_CONCURRENCY = 16
 EVENTS_BATCH = 10
@@ -520,22 +519,6 @@ class Pacer:
             self._next = start + count / self.rate
         if start > now:
             time.sleep(start - now)
-
-
-@contextmanager
-def interrupt_after_block() -> Iterator[None]:
-    """Let the block (send → delete) finish before a Ctrl-C takes effect."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pressed: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if pressed:
-        raise KeyboardInterrupt
 
 
 def deliver_batch(

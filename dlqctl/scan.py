@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -34,6 +36,26 @@ class ScanStats:
     renewed: int = 0
     released: int = 0
     release_failures: int = 0
+
+
+@contextmanager
+def interrupt_after_block() -> Iterator[None]:
+    """Let the block finish before a Ctrl-C takes effect (main thread only).
+
+    Used around send → record → delete, and around each receive: a long poll abandoned
+    mid-way could still take messages at SQS after they were released.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt
 
 
 class QueueScan:
@@ -76,7 +98,6 @@ class QueueScan:
         self._expiry: deque[tuple[float, str]] = deque()
         self._stale = 0
         self._done = False
-        self._polls: dict[int, float] = {}
 
     def __enter__(self) -> QueueScan:
         return self
@@ -101,27 +122,28 @@ class QueueScan:
                 return None
             wanted = SQS_BATCH if self.max_messages is None else self.max_messages - self.seen
         self.renew_expiring()
-        poll = threading.get_ident()
+        pressed = False
+        try:
+            with interrupt_after_block():
+                received = self.sqs.receive(
+                    self.queue,
+                    max_messages=min(SQS_BATCH, wanted),
+                    wait_seconds=self.wait_seconds,
+                    hold_seconds=self.hold_seconds,
+                )
+        except KeyboardInterrupt:
+            # The receive completed; hold what it brought so it is released, then stop.
+            pressed = True
         with self._lock:
-            self._polls[poll] = self._clock() + self.wait_seconds
-        received = self.sqs.receive(
-            self.queue,
-            max_messages=min(SQS_BATCH, wanted),
-            wait_seconds=self.wait_seconds,
-            hold_seconds=self.hold_seconds,
-        )
-        with self._lock:
-            self._polls.pop(poll, None)
             self.stats.receives += 1
-            if not received:
-                self._done = True
-                return None
             self.stats.received += len(received)
             fresh = self._hold(received)
             self._stale = 0 if fresh else self._stale + 1
-            if self._stale >= self.STALE_RECEIVES:
+            if not received or self._stale >= self.STALE_RECEIVES:
                 self._done = True
-            return fresh
+        if pressed:
+            raise KeyboardInterrupt
+        return fresh if received else None
 
     def batches(self) -> Iterator[list[ReceivedMessage]]:
         """Yield each receive's new messages (a batch may be empty when all were duplicates)."""
@@ -191,22 +213,14 @@ class QueueScan:
                 self._held.pop(message_id, None)
 
     def release(self) -> None:
-        """Make every held message visible again (visibility 0).
-
-        A long poll cut short here (Ctrl-C) may still be waiting at SQS and would take the
-        messages released now, so the release waits until such a poll has run out.
-        """
+        """Make every held message visible again (visibility 0)."""
         with self._lock:
             handles = list(self._held.values()) + self._extra_handles
             self._held.clear()
             self._extra_handles.clear()
             self._expiry.clear()
-            pending = max(self._polls.values(), default=0.0) - self._clock()
-            self._polls.clear()
         if not handles:
             return
-        if pending > 0:
-            time.sleep(min(pending + 0.2, 21.0))
         failed = self.sqs.change_visibility(self.queue, handles, 0)
         self.stats.released += len(handles) - len(failed)
         self.stats.release_failures += len(failed)
