@@ -575,17 +575,28 @@ class Lambda(_Service):
                     target = (function.get("DeadLetterConfig") or {}).get("TargetArn")
                     if target:
                         yield DeadLetterPointer("lambda", function["FunctionArn"], target)
-            for name in sorted(names):
-                paginator = self.client.get_paginator("list_function_event_invoke_configs")
-                for page in paginator.paginate(FunctionName=name):
-                    for config in page.get("FunctionEventInvokeConfigs", []):
-                        destination = (
-                            (config.get("DestinationConfig") or {}).get("OnFailure") or {}
-                        ).get("Destination")
-                        if destination:
-                            yield DeadLetterPointer(
+        # One call per function: run them side by side (accounts can hold thousands).
+        with ThreadPoolExecutor(max_workers=RELEASE_CONCURRENCY) as pool:
+            for pointers in pool.map(self._destinations, sorted(names)):
+                yield from pointers
+
+    def _destinations(self, function_name: str) -> list[DeadLetterPointer]:
+        """A function's on-failure destinations, from its event invoke configs."""
+        pointers: list[DeadLetterPointer] = []
+        with self.errors(f"event invoke configs of {function_name}"):
+            paginator = self.client.get_paginator("list_function_event_invoke_configs")
+            for page in paginator.paginate(FunctionName=function_name):
+                for config in page.get("FunctionEventInvokeConfigs", []):
+                    destination = (
+                        (config.get("DestinationConfig") or {}).get("OnFailure") or {}
+                    ).get("Destination")
+                    if destination:
+                        pointers.append(
+                            DeadLetterPointer(
                                 "lambda-destination", config["FunctionArn"], destination
                             )
+                        )
+        return pointers
 
 
 class Events(_Service):
