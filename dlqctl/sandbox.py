@@ -396,7 +396,9 @@ def invoke_async(
     return error
 
 
-def _send_all(aws: Aws, queue: QueueRef, messages: list[OutgoingMessage]) -> None:
+def send_all(aws: Aws, queue: QueueRef, messages: list[OutgoingMessage]) -> list[str]:
+    """Send messages in batches of 10; returns the message IDs in order. Any refusal raises."""
+    ids: list[str] = []
     for start in range(0, len(messages), SQS_BATCH):
         chunk = [
             replace(message, entry_id=str(index))
@@ -405,6 +407,8 @@ def _send_all(aws: Aws, queue: QueueRef, messages: list[OutgoingMessage]) -> Non
         outcome = aws.sqs.send(queue, chunk)
         if outcome.failed:
             raise DlqctlError(f"could not write to {queue.name}: {dict(outcome.failed)}")
+        ids.extend(outcome.accepted[message.entry_id] for message in chunk)
+    return ids
 
 
 def process_inbox(
@@ -444,7 +448,7 @@ def process_inbox(
                 else:
                     traffic.function_failures += 1
                     failures.append(emulate.lambda_dlq(event, str(error)))
-            _send_all(aws, stack.dlq, failures)
+            send_all(aws, stack.dlq, failures)
             aws.sqs.delete(stack.inbox, received)
     finally:
         if previous is None:
@@ -471,7 +475,7 @@ def _delivery_failure(stack: SandboxStack, event: dict[str, Any]) -> OutgoingMes
 def fail_jobs(aws: Aws, queues: PayoutQueues, count: int) -> None:
     """Payout jobs whose consumer fails: each receive without a delete is a failed attempt, and
     past ``maxReceiveCount`` SQS itself moves the message to the DLQ."""
-    _send_all(
+    send_all(
         aws,
         queues.jobs,
         [

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
 from typing import Any
 
 from dlqctl.aws import Aws, Connection
 from dlqctl.models import OutgoingMessage, QueueRef
+from dlqctl.sandbox import send_all
 
 REGION = "us-east-1"
 
@@ -21,17 +27,7 @@ def create_queue(endpoint: str, name: str, **attributes: str) -> QueueRef:
 
 def put(endpoint: str, queue: QueueRef, messages: list[OutgoingMessage]) -> list[str]:
     """Send messages in batches of 10; returns the message IDs AWS assigned."""
-    aws = aws_for(endpoint)
-    ids: list[str] = []
-    for start in range(0, len(messages), 10):
-        chunk = [
-            replace(message, entry_id=str(index))
-            for index, message in enumerate(messages[start : start + 10])
-        ]
-        outcome = aws.sqs.send(queue, chunk)
-        assert not outcome.failed, outcome.failed
-        ids.extend(outcome.accepted[str(index)] for index in range(len(chunk)))
-    return ids
+    return send_all(aws_for(endpoint), queue, messages)
 
 
 def counts(endpoint: str, queue: QueueRef) -> tuple[int, int]:
@@ -60,3 +56,52 @@ def receive_all(boto: Any, queue: QueueRef) -> list[dict[str, Any]]:
         for message in batch:
             received.append(message)
             sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def start_dlqctl(
+    endpoint: str, *args: str, env: dict[str, str] | None = None, stdin: Any = None
+) -> subprocess.Popen[str]:
+    """Start the real ``python -m dlqctl ARGS`` against the endpoint, output captured."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "dlqctl", *args],
+        env={**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION, **(env or {})},
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def create_function(boto: Any, name: str = "process", **extra: Any) -> dict[str, Any]:
+    """A Lambda function (never run here) with an execution role."""
+    return boto("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=make_role(boto),
+        Handler="handler.handler",
+        Code={"ZipFile": function_zip()},
+        **extra,
+    )
+
+
+def function_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
+    return buffer.getvalue()
+
+
+def make_role(boto: Any) -> str:
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    return boto("iam").create_role(RoleName="fn", AssumeRolePolicyDocument=json.dumps(policy))[
+        "Role"
+    ]["Arn"]

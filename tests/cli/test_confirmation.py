@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import os
 import pty
-import subprocess
-import sys
 import time
 
 from dlqctl.errors import ExitCode
 from dlqctl.models import OutgoingMessage
-from tests.conftest import REGION
-from tests.helpers import counts, create_queue, put
+from tests.helpers import counts, create_queue, put, start_dlqctl
 
 
 def run_at_terminal(args, answer, endpoint):
     """Run dlqctl with a pseudo-terminal on stdin, type ``answer`` at the prompt."""
     controller, terminal = pty.openpty()
-    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dlqctl", *args],
-        stdin=terminal,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        text=True,
-    )
+    process = start_dlqctl(endpoint, *args, stdin=terminal)
     os.close(terminal)
     time.sleep(0.5)
     os.write(controller, (answer + "\n").encode())

@@ -4,10 +4,7 @@ journal knew was delivered. Also Ctrl-C mid-batch, and one redrive per queue at 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 
@@ -16,26 +13,19 @@ import pytest
 from dlqctl.errors import ExitCode
 from dlqctl.lease import LEASE_TAG
 from dlqctl.models import OutgoingMessage
-from tests.conftest import REGION
-from tests.helpers import counts, create_queue, put, receive_all
+from tests.helpers import counts, create_queue, put, receive_all, start_dlqctl
 
 MESSAGES = 25
 HOLD = 2
 
 
 def start(endpoint, *args, fault=None, pause=None):
-    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION}
+    env = {}
     if fault:
         env["DLQCTL_FAULT"] = fault
     if pause is not None:
         env["DLQCTL_FAULT_PAUSE"] = str(pause)
-    return subprocess.Popen(
-        [sys.executable, "-m", "dlqctl", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_dlqctl(endpoint, *args, env=env)
 
 
 def run(endpoint, *args, fault=None):

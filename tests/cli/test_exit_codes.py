@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,7 +14,7 @@ import pytest
 from dlqctl.errors import ExitCode
 from dlqctl.models import OutgoingMessage
 from tests.conftest import REGION, free_port
-from tests.helpers import counts, create_queue, put
+from tests.helpers import counts, create_queue, put, start_dlqctl
 
 
 def one_error_line(stderr: str) -> str:
@@ -126,14 +125,7 @@ def test_garbage_from_the_endpoint_is_an_unexpected_error(cli):
 
 
 def _dlqctl(*args: str, endpoint: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION}
-    return subprocess.Popen(
-        [sys.executable, "-m", "dlqctl", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_dlqctl(endpoint, *args)
 
 
 def test_ctrl_c_releases_every_held_message_and_exits_130(fresh_endpoint):

@@ -2,38 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 
 import pytest
 
 from dlqctl.models import OutgoingMessage
-from tests.helpers import create_queue, put
-
-
-def function_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
-    return buffer.getvalue()
-
-
-def make_role(boto) -> str:
-    iam = boto("iam")
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    return iam.create_role(RoleName="fn", AssumeRolePolicyDocument=json.dumps(policy))["Role"][
-        "Arn"
-    ]
+from tests.helpers import create_function, create_queue, put
 
 
 def test_list_finds_every_kind_of_source(cli, boto, fresh_endpoint):
@@ -51,13 +25,7 @@ def test_list_finds_every_kind_of_source(cli, boto, fresh_endpoint):
     put(fresh_endpoint, sqs_dlq, [OutgoingMessage("m", "x")] * 3)
 
     aws_lambda = boto("lambda")
-    function = aws_lambda.create_function(
-        FunctionName="process",
-        Runtime="python3.12",
-        Role=make_role(boto),
-        Handler="handler.handler",
-        Code={"ZipFile": function_zip()},
-    )
+    function = create_function(boto)
     aws_lambda.put_function_event_invoke_config(
         FunctionName="process",
         DestinationConfig={"OnFailure": {"Destination": destination.arn}},
@@ -129,12 +97,8 @@ def test_list_empty_account(cli):
 def test_list_finds_a_function_dead_letter_config(cli, boto, fresh_endpoint):
     dlq = create_queue(fresh_endpoint, "fn-failures")
     aws_lambda = boto("lambda")
-    function = aws_lambda.create_function(
-        FunctionName="process",
-        Runtime="python3.12",
-        Role=make_role(boto),
-        Handler="handler.handler",
-        Code={"ZipFile": function_zip()},
+    function = create_function(
+        boto,
         DeadLetterConfig={"TargetArn": dlq.arn},
     )
     if not aws_lambda.get_function_configuration(FunctionName="process").get("DeadLetterConfig"):

@@ -14,8 +14,7 @@ from botocore.stub import Stubber
 from dlqctl import emulate
 from dlqctl.errors import ExitCode
 from dlqctl.models import OutgoingMessage, QueueRef
-from tests.cli.test_list import function_zip, make_role
-from tests.helpers import aws_for, counts, create_queue, put
+from tests.helpers import aws_for, counts, create_function, create_queue, put
 
 
 def sqs_fed_dlq(boto, endpoint, count=3):
@@ -58,13 +57,7 @@ def test_lambda_destination_records_invoke_their_function_again(
     cli_via, faults, boto, fresh_endpoint
 ):
     dlq = create_queue(fresh_endpoint, "fn-failures")
-    function = boto("lambda").create_function(
-        FunctionName="process",
-        Runtime="python3.12",
-        Role=make_role(boto),
-        Handler="handler.handler",
-        Code={"ZipFile": function_zip()},
-    )
+    function = create_function(boto)
     payload = emulate.event({"orderId": "o-9"})
     put(
         fresh_endpoint,
