@@ -522,6 +522,11 @@ class DeadLetterPointer:
     detail: str | None = None
 
 
+def _dead_letter_config(function: dict[str, Any]) -> DeadLetterPointer | None:
+    target = (function.get("DeadLetterConfig") or {}).get("TargetArn")
+    return DeadLetterPointer("lambda", function["FunctionArn"], target) if target else None
+
+
 class Lambda(_Service):
     service = "lambda"
 
@@ -564,17 +569,26 @@ class Lambda(_Service):
             raise DlqctlError(f"function {function} did not accept the event (HTTP {status})")
         return str(response.get("ResponseMetadata", {}).get("RequestId", ""))
 
-    def dead_letter_pointers(self) -> Iterator[DeadLetterPointer]:
-        """Functions (every version) with a DeadLetterConfig or an on-failure destination."""
+    def _functions(self) -> Iterator[dict[str, Any]]:
+        """Every version of every function, as ListFunctions returns them."""
         with self.errors("Lambda functions"):
             paginator = self.client.get_paginator("list_functions")
-            names: set[str] = set()
             for page in paginator.paginate(FunctionVersion="ALL"):
-                for function in page.get("Functions", []):
-                    names.add(function["FunctionName"])
-                    target = (function.get("DeadLetterConfig") or {}).get("TargetArn")
-                    if target:
-                        yield DeadLetterPointer("lambda", function["FunctionArn"], target)
+                yield from page.get("Functions", [])
+
+    def dead_letter_configs(self) -> Iterator[DeadLetterPointer]:
+        """Functions (every version) whose DeadLetterConfig names a queue or topic."""
+        for function in self._functions():
+            if pointer := _dead_letter_config(function):
+                yield pointer
+
+    def dead_letter_pointers(self) -> Iterator[DeadLetterPointer]:
+        """Functions (every version) with a DeadLetterConfig or an on-failure destination."""
+        names: set[str] = set()
+        for function in self._functions():
+            names.add(function["FunctionName"])
+            if pointer := _dead_letter_config(function):
+                yield pointer
         # One call per function: run them side by side (accounts can hold thousands).
         with ThreadPoolExecutor(max_workers=RELEASE_CONCURRENCY) as pool:
             for pointers in pool.map(self._destinations, sorted(names)):

@@ -9,7 +9,6 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -21,7 +20,7 @@ from dlqctl.archive import export_messages, import_messages, open_export_file
 from dlqctl.aws import Aws, Connection
 from dlqctl.discovery import find_dead_letter_queues
 from dlqctl.drain import drain, find_redriver
-from dlqctl.envelopes import KINDS
+from dlqctl.envelopes import Kind
 from dlqctl.errors import (
     AccessError,
     DlqctlError,
@@ -43,7 +42,7 @@ from dlqctl.redrive import (
     RedriveOptions,
     SourceDestination,
     check_destination_differs,
-    lambda_sources_of,
+    dead_letter_functions,
     redrive,
 )
 from dlqctl.remove import delete_messages
@@ -108,8 +107,6 @@ class Ctx:
     output: OutputFormat
     debug: bool
 
-
-Kind = StrEnum("Kind", {kind: kind for kind in KINDS})  # type: ignore[misc]
 
 _AWS_PANEL = "AWS connection"
 _OUTPUT_PANEL = "Output"
@@ -602,7 +599,7 @@ def redrive_command(
         destination = QueueDestination(ctx.aws, target, attributes, group_id=group_id, mark=mark)
     else:
         destination = SourceDestination(
-            ctx.aws, opened, _lambda_sources(ctx, opened), group_id=group_id
+            ctx.aws, opened, _dead_letter_functions(ctx, opened), group_id=group_id
         )
     if not dry_run:
         _confirm(
@@ -693,12 +690,12 @@ def _drain_with_redriver(
     _finish(result.to_json(), result.drained, ctx, "Server-side redrive", "server-side redrive")
 
 
-def _lambda_sources(ctx: Ctx, opened: OpenQueue) -> list[str]:
+def _dead_letter_functions(ctx: Ctx, opened: OpenQueue) -> dict[str, list[str]]:
     try:
-        return lambda_sources_of(ctx.aws, opened.queue)
+        return dead_letter_functions(ctx.aws)
     except DlqctlError as exc:
         render.warn(f"cannot look up the functions that feed {opened.queue.name}: {exc.message}")
-        return []
+        return {}
 
 
 def _start_move_task(

@@ -10,6 +10,7 @@ from pathlib import Path
 from dlqctl import render
 from dlqctl.aws import Aws, Connection
 from dlqctl.errors import DlqctlError
+from dlqctl.local_endpoint import start_local_endpoint
 from dlqctl.sandbox import (
     create_payout_queues,
     fail_jobs,
@@ -17,7 +18,6 @@ from dlqctl.sandbox import (
     process_inbox,
     publish,
     sandbox_stack,
-    start_local_endpoint,
 )
 from dlqctl.stack import DEFAULT_STACK, StackSettings, deploy
 

@@ -238,7 +238,9 @@ class MessageView:
     kind: str
     error: ErrorInfo | None
     event: JsonValue
+    payload: JsonValue
     origin: Mapping[str, str]
+    unreplayable: str | None
     sent_at: datetime | None
     age_seconds: float | None
 
@@ -253,10 +255,13 @@ class MessageView:
             "message_id": message.message_id,
             "body": message.body,
             "json": self.json,
-            "kind": self.kind,
+            "kind": str(self.kind),
             "error": self.error.to_json() if self.error else None,
             "event": self.event,
+            "payload": self.payload,
             "origin": dict(self.origin),
+            "replayable": self.unreplayable is None,
+            "not_replayable_reason": self.unreplayable,
             "message_attributes": {
                 name: attribute.value for name, attribute in message.message_attributes.items()
             },

@@ -13,14 +13,14 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
 from dlqctl.aws import SQS_BATCH, Aws
-from dlqctl.envelopes import LAMBDA_DESTINATION, LAMBDA_DLQ, decode
+from dlqctl.envelopes import Kind, decode
 from dlqctl.errors import DlqctlError, UsageError
 from dlqctl.filters import Selection
 from dlqctl.journal import AMBIGUOUS, DELIVERED, PENDING_DELETE, Journal
@@ -38,11 +38,29 @@ from dlqctl.scan import OpenQueue, QueueScan, interrupt_after_block, walk
 
 DEFAULT_CONCURRENCY = 16
 EVENTS_BATCH = 10
-EVENT_MAX_BYTES = 262144
-"""PutEvents' documented limit for an entry and for a whole request (256 KiB)."""
+EVENT_MAX_BYTES = 1048576
+"""PutEvents' limit for an entry, 1 MiB since January 2026; a request is kept within it too."""
+PAYLOAD_KEY = "payload"
+"""The detail key that wraps a payload that is not a JSON object when it is replayed as a detail."""
 SQS_BATCH_MAX_BYTES = 1048576
 RETRYABLE_EVENT_CODES = frozenset({"InternalFailure", "ThrottlingException"})
 MAX_ENTRY_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """An asynchronous Lambda invocation: the function and the JSON payload it is sent."""
+
+    function_arn: str
+    payload: bytes
+
+    def to_json(self) -> dict[str, JsonValue]:
+        """The invocation as ``--dry-run -o json`` shows it (the payload as JSON)."""
+        return {
+            "FunctionName": self.function_arn,
+            "InvocationType": "Event",
+            "Payload": json.loads(self.payload),
+        }
 
 
 @dataclass(frozen=True)
@@ -56,7 +74,7 @@ class Planned:
 
     def to_json(self) -> dict[str, JsonValue]:
         payload = self.payload
-        if isinstance(payload, EventEntry):
+        if isinstance(payload, EventEntry | Invocation):
             entry: JsonValue = payload.to_json()
         elif isinstance(payload, OutgoingMessage):
             entry = {
@@ -69,7 +87,7 @@ class Planned:
                 "MessageDeduplicationId": payload.deduplication_id,
             }
         else:
-            entry = payload
+            raise TypeError(f"no JSON form for {type(payload).__name__}")
         return {"message_id": self.view.message_id, "target": self.target, "entry": entry}
 
 
@@ -175,6 +193,8 @@ class BusDestination:
         self.description = f"event bus {bus}"
 
     def plan(self, view: MessageView) -> Planned | Rejected:
+        if view.unreplayable:
+            return Rejected(view.unreplayable)
         event = view.event
         if isinstance(event, dict):
             source = self.source or str(event.get("source", ""))
@@ -182,13 +202,15 @@ class BusDestination:
             detail: JsonValue = event.get("detail")
             resources = tuple(str(item) for item in event.get("resources") or ())
             moment = None if self.new_time else _parse_time(event.get("time"))
-        elif self.source and self.detail_type and view.json is not None:
+        elif self.source and self.detail_type:
+            if view.payload is None:
+                return Rejected(f"this {view.kind} message has no payload to send")
             source, detail_type, resources, moment = self.source, self.detail_type, (), None
-            detail = view.json if isinstance(view.json, dict) else {"body": view.json}
+            detail = view.payload if isinstance(view.payload, dict) else {PAYLOAD_KEY: view.payload}
         else:
             return Rejected(
-                f"no EventBridge event in this {view.kind} message; "
-                "give --source and --detail-type to send its JSON body as the detail"
+                f"no EventBridge event in this {view.kind} message; give --source and "
+                "--detail-type to send its payload as the detail"
             )
         if source.startswith("aws."):
             return Rejected(
@@ -210,7 +232,7 @@ class BusDestination:
             bus=self.bus,
             source=source,
             detail_type=detail_type,
-            detail=json.dumps(detail if detail is not None else {}, separators=(",", ":")),
+            detail=json.dumps({} if detail is None else detail, separators=(",", ":")),
             resources=resources,
             time=moment,
         )
@@ -349,11 +371,15 @@ class FunctionDestination:
         self.function_arn = function_arn
         self.description = f"function {function_arn}"
 
+    def plan(self, view: MessageView, payload: JsonValue) -> Planned:
+        invocation = Invocation(self.function_arn, json.dumps(payload).encode())
+        return Planned(view, invocation, len(invocation.payload), self.function_arn)
+
     def deliver(self, planned: Sequence[Planned]) -> dict[str, Delivery]:
         results: dict[str, Delivery] = {}
         for item in planned:
             try:
-                request_id = self.aws.lambda_.invoke_async(self.function_arn, item.payload)
+                request_id = self.aws.lambda_.invoke_async(self.function_arn, item.payload.payload)
             except DlqctlError as exc:
                 if exc.exit_code in (3, 4):
                     raise
@@ -364,7 +390,13 @@ class FunctionDestination:
 
 
 class SourceDestination:
-    """Sends each message back where it came from: its SQS source queue or its function."""
+    """Sends each message back where it came from: its SQS source queue or its function.
+
+    Only two sources are known for certain: the queue SQS names in ``DeadLetterQueueSourceArn``
+    (the message goes back unchanged), and the function of a Lambda failure record or of a
+    Lambda DLQ whose DeadLetterConfig only one function points at (it is invoked again with the
+    payload it failed on). Everything else is refused with the reason, and stays in the DLQ.
+    """
 
     description = "each message's source"
 
@@ -372,13 +404,13 @@ class SourceDestination:
         self,
         aws: Aws,
         opened: OpenQueue,
-        lambda_sources: Sequence[str] = (),
+        dead_letter_functions: Mapping[str, Sequence[str]] | None = None,
         *,
         group_id: str | None = None,
     ) -> None:
         self.aws = aws
         self.opened = opened
-        self.lambda_sources = tuple(lambda_sources)
+        self.dead_letter_functions = dict(dead_letter_functions or {})
         self.group_id = group_id
         self._queues: dict[str, QueueDestination] = {}
         self._functions: dict[str, FunctionDestination] = {}
@@ -397,25 +429,34 @@ class SourceDestination:
             self._functions[arn] = FunctionDestination(self.aws, arn)
         return self._functions[arn]
 
+    def _dlq_function(self, view: MessageView) -> str | Rejected:
+        """The one function whose DeadLetterConfig sent this Lambda DLQ message here."""
+        target = view.origin.get("topic_arn") or self.opened.queue.arn
+        # Versions of one function share its configuration: invoke the function itself.
+        functions = sorted(
+            {_unqualified(arn) for arn in self.dead_letter_functions.get(target, ())}
+        )
+        if len(functions) == 1:
+            return functions[0]
+        which = "no function's" if not functions else f"{len(functions)} functions'"
+        return Rejected(
+            f"this Lambda DLQ message does not name its function, and {which} "
+            f"DeadLetterConfig points at {target}; use --to-queue or --to-bus"
+        )
+
     def plan(self, view: MessageView) -> Planned | Rejected:
         source_queue = view.origin.get("source_queue_arn")
-        if source_queue:
+        if view.kind == Kind.SQS and source_queue:
             return self._queue(source_queue).plan(view)
-        function = None
-        payload: JsonValue = None
-        if view.kind == LAMBDA_DESTINATION:
-            function = view.origin.get("function_arn")
-            payload = view.event
-        elif view.kind == LAMBDA_DLQ and len(self.lambda_sources) == 1:
-            function = self.lambda_sources[0]
-            payload = view.json
-        if function and view.kind in (LAMBDA_DESTINATION, LAMBDA_DLQ):
-            body = (
-                json.dumps(payload).encode()
-                if view.kind == LAMBDA_DESTINATION
-                else view.message.body.encode()
-            )
-            return Planned(view, body, len(body), function)
+        if view.unreplayable:
+            return Rejected(view.unreplayable)
+        if view.kind == Kind.LAMBDA_DESTINATION and view.origin.get("function_arn"):
+            return self._function(view.origin["function_arn"]).plan(view, view.payload)
+        if view.kind == Kind.LAMBDA_DLQ:
+            function = self._dlq_function(view)
+            if isinstance(function, Rejected):
+                return function
+            return self._function(function).plan(view, view.payload)
         return Rejected(
             f"the source of this {view.kind} message is not known; use --to-queue or --to-bus"
         )
@@ -436,13 +477,18 @@ class SourceDestination:
         return results
 
 
-def lambda_sources_of(aws: Aws, queue: QueueRef) -> list[str]:
-    """Functions whose DeadLetterConfig names this queue (for re-invoking Lambda DLQ messages)."""
-    return [
-        pointer.arn
-        for pointer in aws.lambda_.dead_letter_pointers()
-        if pointer.type == "lambda" and pointer.target_arn == queue.arn
-    ]
+def _unqualified(function_arn: str) -> str:
+    """``arn:aws:lambda:REGION:ACCOUNT:function:NAME`` without a version or alias."""
+    return ":".join(function_arn.split(":")[:7])
+
+
+def dead_letter_functions(aws: Aws) -> dict[str, list[str]]:
+    """Functions by the queue or topic their DeadLetterConfig names (to re-invoke Lambda DLQ
+    messages, which do not name their function)."""
+    functions: dict[str, list[str]] = {}
+    for pointer in aws.lambda_.dead_letter_configs():
+        functions.setdefault(pointer.target_arn, []).append(pointer.arn)
+    return functions
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,14 @@ import contextlib
 import importlib.util
 import io
 import json
-import logging
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -34,120 +31,12 @@ from dlqctl import emulate
 from dlqctl.aws import SQS_BATCH, Aws
 from dlqctl.errors import DlqctlError, NotFoundError
 from dlqctl.journal import state_dir
+from dlqctl.local_endpoint import configure_local_endpoint, free_port, start_local_endpoint
 from dlqctl.models import EventEntry, OutgoingMessage, QueueRef
 from dlqctl.stack import FUNCTIONS
 
 ACCOUNT = "123456789012"
 LAMBDA_RETRIES = 2
-
-
-@dataclass
-class LocalEndpoint:
-    """moto's server running in this process on a loopback port."""
-
-    url: str
-    _server: Any
-    _thread: threading.Thread
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._thread.join(10)
-        self._server.server_close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class SerialisedApp:
-    """Runs moto's requests one at a time.
-
-    moto's SQS is not thread-safe: concurrent DeleteMessageBatch calls on one queue can undo
-    each other, so a correct concurrent client would look wrong. A long-polling receive is run
-    as short polls, each under the lock, so it does not stall everyone else while it waits.
-    """
-
-    POLL_SECONDS = 0.05
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        wait = self._long_poll_seconds(environ, body)
-        if not wait:
-            return self._call(environ, body, start_response)
-        short = json.loads(body)
-        short["WaitTimeSeconds"] = 0
-        short_body = json.dumps(short).encode()
-        deadline = time.monotonic() + wait
-        while True:
-            captured: list[Any] = []
-            chunks = self._call(
-                dict(environ), short_body, lambda *args, into=captured: into.append(args)
-            )
-            payload = b"".join(chunks)
-            if b'"Messages"' in payload or time.monotonic() >= deadline:
-                start_response(*captured[0])
-                return [payload]
-            time.sleep(self.POLL_SECONDS)
-
-    def _call(self, environ: dict[str, Any], body: bytes, start_response: Any) -> Any:
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body))
-        with self.lock:
-            return list(self.app(environ, start_response))
-
-    @staticmethod
-    def _long_poll_seconds(environ: dict[str, Any], body: bytes) -> float:
-        if not environ.get("HTTP_X_AMZ_TARGET", "").endswith(".ReceiveMessage"):
-            return 0.0
-        try:
-            return float(json.loads(body).get("WaitTimeSeconds") or 0)
-        except (ValueError, AttributeError):
-            return 0.0
-
-
-def start_local_endpoint(port: int | None = None) -> LocalEndpoint:
-    """Start moto's server on 127.0.0.1 (a free port unless one is given), one request at a time."""
-    try:
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
-        from werkzeug.serving import make_server
-    except ImportError as exc:
-        raise DlqctlError(
-            "the local AWS endpoint needs moto's server",
-            "install it with: pip install 'dlqctl[server]'",
-        ) from exc
-    # The emulator's request log and its notes on resources it skips are not the user's news.
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    logging.getLogger("moto").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"moto\.")
-    port = port or _free_port()
-    app = SerialisedApp(DomainDispatcherApplication(create_backend_app))
-    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    configure_local_endpoint(url)
-    return LocalEndpoint(url=url, _server=server, _thread=thread)
-
-
-def configure_local_endpoint(url: str) -> None:
-    """Tell moto's server not to look for Docker when a function is invoked (accept only)."""
-    request = urllib.request.Request(
-        f"{url}/moto-api/config",
-        data=json.dumps({"lambda": {"use_docker": False}}).encode(),
-        method="POST",
-    )
-    urllib.request.urlopen(request, timeout=10).read()
 
 
 @dataclass(frozen=True)
@@ -196,7 +85,7 @@ def start_background_endpoint(port: int | None = None) -> SandboxState:
             f"a sandbox is already running at {existing.url} (pid {existing.pid})",
             "use it, or stop it with 'dlqctl sandbox down'",
         )
-    port = port or _free_port()
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     directory = state_dir()
     directory.mkdir(parents=True, exist_ok=True)

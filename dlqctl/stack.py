@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import time
@@ -27,17 +28,6 @@ TEMPLATE = INFRA_DIR / "template.yaml"
 FUNCTIONS = INFRA_DIR / "functions"
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_STACK = "dlqctl-orders"
-# The modules the redriver runs: the replay code of ``dlqctl redrive --to-bus``, without the CLI.
-REDRIVER_MODULES = (
-    "__init__.py",
-    "aws.py",
-    "envelopes.py",
-    "errors.py",
-    "filters.py",
-    "models.py",
-    "redrive.py",
-    "scan.py",
-)
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 _DONE = ("_COMPLETE", "_FAILED")
 
@@ -94,10 +84,42 @@ def package_processor() -> bytes:
     return _zip({"processor.py": _require(FUNCTIONS / "processor.py").read_bytes()})
 
 
+def _dlqctl_imports(source: Path) -> set[str]:
+    """The dlqctl modules a file imports (anywhere in it, lazy imports included)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text(), str(source))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            # ``from dlqctl import emulate`` imports a module too.
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {
+        name.split(".", 1)[1]
+        for name in names
+        if name.startswith("dlqctl.") and (PACKAGE_DIR / f"{name.split('.', 1)[1]}.py").is_file()
+    }
+
+
+def redriver_modules() -> list[str]:
+    """The dlqctl modules the redriver's handler imports, directly or through each other.
+
+    Derived from the imports themselves, so the zip cannot go stale as the modules change.
+    """
+    found = {"__init__"}
+    pending = _dlqctl_imports(_require(FUNCTIONS / "redriver.py"))
+    while pending:
+        module = pending.pop()
+        if module not in found:
+            found.add(module)
+            pending |= _dlqctl_imports(PACKAGE_DIR / f"{module}.py") - found
+    return sorted(found)
+
+
 def package_redriver() -> bytes:
     files = {"redriver.py": _require(FUNCTIONS / "redriver.py").read_bytes()}
-    for module in REDRIVER_MODULES:
-        files[f"dlqctl/{module}"] = (PACKAGE_DIR / module).read_bytes()
+    for module in redriver_modules():
+        files[f"dlqctl/{module}.py"] = (PACKAGE_DIR / f"{module}.py").read_bytes()
     return _zip(files)
 
 

@@ -63,7 +63,7 @@ def endpoint() -> Iterator[str]:
     if external:
         yield external.rstrip("/")
         return
-    from dlqctl.sandbox import start_local_endpoint
+    from dlqctl.local_endpoint import start_local_endpoint
 
     local = start_local_endpoint()
     yield local.url

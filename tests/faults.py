@@ -28,6 +28,8 @@ class Rule:
     status: int
     times: int | None
     hits: int = 0
+    drop_response: bool = False
+    """Deliver the request, then close the connection without answering (a lost response)."""
 
 
 class FaultProxy:
@@ -53,7 +55,7 @@ class FaultProxy:
                 body = self.rfile.read(length) if length else b""
                 service, operation = proxy.identify(self.headers, self.path, body)
                 rule = proxy.match(service, operation)
-                if rule is not None:
+                if rule is not None and not rule.drop_response:
                     self._send_error(service, rule)
                     return
                 body = proxy.rewritten(service, operation, body)
@@ -75,6 +77,10 @@ class FaultProxy:
                     status, headers, payload = response.status, response.headers, response.read()
                 finally:
                     connection.close()
+                if rule is not None:  # the endpoint has it; the client never hears back
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 self.send_response(status)
                 for key, value in headers.items():
                     if key.lower() not in {"transfer-encoding", "connection", "content-length"}:
@@ -161,6 +167,13 @@ class FaultProxy:
     ) -> Rule:
         """Answer ``operation`` of ``service`` with error ``code`` (``times`` times, or always)."""
         rule = Rule(service, operation, code, status, times)
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def drop_responses(self, service: str, operation: str, *, times: int | None = None) -> Rule:
+        """Deliver ``operation``, then never answer it (``times`` times, or always)."""
+        rule = Rule(service, operation, "", 0, times, drop_response=True)
         with self._lock:
             self.rules.append(rule)
         return rule

@@ -106,7 +106,8 @@ def test_messages_without_an_event_are_skipped_and_stay(cli, boto, fresh_endpoin
     assert counts(fresh_endpoint, dlq) == (3, 0)
     assert [event["detail"]["orderId"] for event in drain(boto, target)] == ["ok"]
 
-    # Wrapping plain JSON bodies as the detail sends the one that is JSON.
+    # With a source and detail-type, a payload that is a JSON object is the detail; any other
+    # payload (here, text) is wrapped in the documented "payload" key.
     result = cli(
         "redrive",
         "orders-dlq",
@@ -123,11 +124,14 @@ def test_messages_without_an_event_are_skipped_and_stay(cli, boto, fresh_endpoin
         "json",
     )
     data = result.json()
-    assert (data["selected"], data["redriven"], data["skipped"]) == (2, 1, 1)
-    [event] = drain(boto, target)
-    assert event["source"] == "shop.replay"
-    assert event["detail"] == {"plain": True}
-    assert counts(fresh_endpoint, dlq) == (2, 0)
+    assert (data["selected"], data["redriven"], data["skipped"]) == (2, 2, 0)
+    events = drain(boto, target)
+    assert {event["source"] for event in events} == {"shop.replay"}
+    assert sorted(json.dumps(event["detail"]) for event in events) == [
+        '{"payload": "not json"}',
+        '{"plain": true}',
+    ]
+    assert counts(fresh_endpoint, dlq) == (1, 0)
 
 
 def test_redrive_to_bus_partial_failure_leaves_the_failed_entry(
