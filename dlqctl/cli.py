@@ -54,6 +54,7 @@ from dlqctl.sandbox import (
     publish,
     read_state,
     sandbox_stack,
+    seed_shapes,
     start_background_endpoint,
     stop_background_endpoint,
 )
@@ -1155,6 +1156,13 @@ def sandbox_seed(
     undeliverable: Annotated[
         int, typer.Option("--undeliverable", min=0, help="Events the rule fails to deliver.")
     ] = 3,
+    shapes: Annotated[
+        bool,
+        typer.Option(
+            "--shapes",
+            help="Also write one message of every other shape AWS writes to a DLQ.",
+        ),
+    ] = False,
     stack_name: StackNameOption = DEFAULT_STACK,
 ) -> None:
     """Send order events through the stack; failures land in the DLQ as on AWS."""
@@ -1164,6 +1172,8 @@ def sandbox_seed(
     traffic = process_inbox(
         aws, stack, accepted_versions=accepted_versions, undeliverable=undeliverable
     )
+    if shapes:
+        traffic.other_shapes = seed_shapes(aws, stack)
     _show_traffic(ctx, published, traffic)
 
 
@@ -1189,6 +1199,7 @@ def _show_traffic(ctx: Ctx, published: int | None, traffic: Traffic) -> None:
         "processed": traffic.processed,
         "function_failures": traffic.function_failures,
         "delivery_failures": traffic.delivery_failures,
+        "other_shapes": traffic.other_shapes,
     }
     if ctx.output is OutputFormat.TABLE:
         render.outcome(data, title="Traffic")

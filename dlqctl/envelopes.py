@@ -168,14 +168,21 @@ def _record_error(record: Mapping[str, Any]) -> ErrorInfo:
     return ErrorInfo(_text(code), _text(error_message))
 
 
-def _stream_failure(record: Mapping[str, Any], key: str, batch: Mapping[str, Any]) -> _Decoded:
+def _record_origin(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What every Lambda record says about the invocation: function, request, condition."""
     context = record.get("requestContext") or {}
+    return {
+        "function_arn": context.get("functionArn"),
+        "request_id": context.get("requestId"),
+        "condition": context.get("condition"),
+        "approximate_invoke_count": context.get("approximateInvokeCount"),
+    }
+
+
+def _stream_failure(record: Mapping[str, Any], key: str, batch: Mapping[str, Any]) -> _Decoded:
     origin = _origin(
         {
-            "function_arn": context.get("functionArn"),
-            "request_id": context.get("requestId"),
-            "condition": context.get("condition"),
-            "approximate_invoke_count": context.get("approximateInvokeCount"),
+            **_record_origin(record),
             "batch_info": key,
             "stream_arn": batch.get("streamArn"),
             "shard_id": batch.get("shardId"),
@@ -212,10 +219,7 @@ def _invocation_record(record: Mapping[str, Any]) -> _Decoded:
     response_context = record.get("responseContext") or {}
     origin = _origin(
         {
-            "function_arn": context.get("functionArn"),
-            "request_id": context.get("requestId"),
-            "condition": context.get("condition"),
-            "approximate_invoke_count": context.get("approximateInvokeCount"),
+            **_record_origin(record),
             "executed_version": response_context.get("executedVersion"),
             "timestamp": record.get("timestamp"),
         }

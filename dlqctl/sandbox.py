@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from typing import Any
 
 from dlqctl import emulate
 from dlqctl.aws import SQS_BATCH, Aws
+from dlqctl.envelopes import SUCCESS_CONDITION
 from dlqctl.errors import DlqctlError, NotFoundError
 from dlqctl.journal import state_dir
 from dlqctl.local_endpoint import configure_local_endpoint, free_port, start_local_endpoint
@@ -268,6 +270,8 @@ class Traffic:
     processed: int = 0
     function_failures: int = 0
     delivery_failures: int = 0
+    other_shapes: int = 0
+    """Messages of the other shapes AWS writes (``sandbox seed --shapes``)."""
 
 
 def invoke_async(
@@ -359,6 +363,77 @@ def _delivery_failure(stack: SandboxStack, event: dict[str, Any]) -> OutgoingMes
         ),
         retry_attempts=0,
     )
+
+
+def seed_shapes(aws: Aws, stack: SandboxStack) -> int:
+    """Write one message of each other shape AWS writes to a DLQ (``sandbox seed --shapes``),
+    built from the stack's own ARNs, so every kind can be seen and tried; returns the count."""
+    region, account = aws.region, aws.account_id()
+    order = order_events(1, region=region)[0]
+    arn = f"arn:aws:{{}}:{region}:{account}:{{}}".format
+    failure = emulate.destination_record(
+        order,
+        function_arn=f"{stack.function_arn}:$LATEST",
+        error_type="ValueError",
+        error_message="unsupported schemaVersion 1",
+    )
+    success = emulate.destination_record(
+        order,
+        function_arn=f"{stack.function_arn}:$LATEST",
+        error_type=None,
+        error_message=None,
+        condition=SUCCESS_CONDITION,
+        invoke_count=1,
+    )
+    topic = arn("sns", "order-failures")
+    bus_arn = arn("events", f"event-bus/{stack.bus}")
+    messages = [
+        emulate.lambda_destination(
+            order["detail"],
+            function_arn=f"{stack.function_arn}:$LATEST",
+            error_type="KeyError",
+            error_message="'customerId'",
+        ),
+        OutgoingMessage("m", json.dumps(success)),
+        emulate.sns_notification(
+            json.dumps(failure), topic_arn=topic, subscription_arn=f"{topic}:{uuid.uuid4()}"
+        ),
+        emulate.destination_event(failure, region=region),
+        emulate.stream_failure(
+            function_arn=stack.function_arn,
+            stream_arn=arn("kinesis", "stream/orders"),
+            shard_id="shardId-000000000000",
+            start_sequence="49625681492847716055798994229222865552900196919517642754",
+            end_sequence="49625681492847716055798994229222865552900196919517642817",
+            batch_size=64,
+        ),
+        emulate.scheduler_dlq(
+            order,
+            schedule_arn=arn("scheduler", "schedule/default/nightly-orders"),
+            target_arn=bus_arn,
+            error_code="AccessDeniedException",
+            error_message="The scheduler role may not call PutEvents on the bus",
+        ),
+        emulate.subscriber_record(
+            bus_arn=arn("events", f"event-busv2/{stack.bus}/{uuid.uuid4().hex[:20]}"),
+            subscriber_arn=arn("events", f"subscriber/payouts/{uuid.uuid4().hex[:20]}"),
+            target_arn=arn("sqs", "payouts"),
+            event_ids=[str(uuid.uuid4()), str(uuid.uuid4())],
+            error_code="ACCESS_DENIED",
+            error_message="The delivery role is not authorized to perform sqs:SendMessage.",
+        ),
+        emulate.encrypted_events(
+            bus_arn=bus_arn,
+            rule_arn=stack.rule_arn,
+            kms_key_arn=arn("kms", f"key/{uuid.uuid4()}"),
+            region=region,
+        ),
+        emulate.sns_notification(
+            json.dumps(order), topic_arn=topic, subscription_arn=f"{topic}:{uuid.uuid4()}"
+        ),
+    ]
+    send_all(aws, stack.dlq, messages)
+    return len(messages)
 
 
 def fail_jobs(aws: Aws, queues: PayoutQueues, count: int) -> None:

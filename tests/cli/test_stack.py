@@ -158,6 +158,35 @@ def test_sandbox_seed_writes_dlq_messages_of_the_right_kinds(cli, fresh_endpoint
     assert all(view["event"]["source"] == "shop.orders" for view in views)
 
 
+def test_sandbox_seed_shapes_writes_every_other_kind(cli, fresh_endpoint):
+    """The sandbox's own shapes are for seeing and trying; decoding is proven on the cited
+    fixtures (test_aws_shapes.py). Here: each one is recognised, and a replay skips what must
+    not be replayed and leaves it in the DLQ."""
+    assert cli("stack", "deploy", "--sandbox").exit_code == 0
+    seeded = cli(
+        "sandbox", "seed", "--orders", "1", "--undeliverable", "0", "--shapes", "-o", "json"
+    )
+    assert seeded.exit_code == 0, seeded.stderr
+    traffic = seeded.json()
+    assert traffic["other_shapes"] == 9
+    views = cli("peek", "orders-dlq", "--all", "-o", "json").json()
+    kinds = sorted(view["kind"] for view in views if view["kind"] != "lambda-dlq")
+    assert kinds == [
+        "eventbridge-encrypted", "eventbridge-subscriber", "lambda-destination",
+        "lambda-destination", "lambda-destination", "lambda-stream-failure", "lambda-success",
+        "scheduler-dlq", "sns",
+    ]  # fmt: skip
+    vias = sorted(
+        view["origin"].get("via", "") for view in views if view["kind"] == "lambda-destination"
+    )
+    assert vias == ["", "eventbridge", "sns"]
+    replay = cli(
+        "redrive", "orders-dlq", "--to-bus", "shop", "--kind", "lambda-stream-failure", "--yes"
+    )
+    assert replay.exit_code == ExitCode.PARTIAL
+    assert "re-read shard shardId-000000000000" in replay.stdout + replay.stderr
+
+
 def lambda_record(message: dict) -> dict:
     """A received SQS message in the shape Lambda's event source mapping passes it on."""
     return {
