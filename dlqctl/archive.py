@@ -195,9 +195,10 @@ def import_messages(
             result.entries.extend(item.to_json() for item in pending)
         elif pending:
             with interrupt_after_block():
-                accepted, refused = deliver_batch(destination, pending)
-            result.redriven += len(accepted)
-            for view, reason in refused:
+                delivery = deliver_batch(destination, pending)
+            result.redriven += len(delivery.accepted)
+            result.unanswered += len(delivery.unanswered)
+            for view, reason in delivery.refused + delivery.unanswered:
                 result.reject(view.message_id, reason, skipped=False)
         progress(len(pending))
         pending.clear()

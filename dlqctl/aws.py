@@ -5,20 +5,28 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import botocore.exceptions
 from botocore.config import Config
 
 from dlqctl import __version__
-from dlqctl.errors import AccessError, DlqctlError, NotFoundError, ThrottledError, UsageError
+from dlqctl.errors import (
+    AccessError,
+    AmbiguousSend,
+    DlqctlError,
+    NotFoundError,
+    ThrottledError,
+    UnreachableError,
+    UsageError,
+)
 from dlqctl.models import (
     Arn,
     BatchOutcome,
@@ -128,20 +136,60 @@ def translate(exc: Exception, what: str, region: str | None = None) -> DlqctlErr
         )
     if isinstance(exc, botocore.exceptions.ProfileNotFound):
         return AccessError(str(exc), "check the profile name in ~/.aws/config")
-    if isinstance(exc, botocore.exceptions.EndpointConnectionError):
-        return AccessError(
+    if isinstance(exc, botocore.exceptions.ConnectionError):
+        return UnreachableError(
             f"cannot reach the AWS endpoint for {what}: {exc}",
             "check --region and --endpoint-url (AWS_ENDPOINT_URL), and the network",
         )
-    if isinstance(
-        exc, botocore.exceptions.ConnectionClosedError | botocore.exceptions.ReadTimeoutError
-    ):
-        return DlqctlError(f"connection to AWS lost during {what}: {exc}", "run the command again")
+    if isinstance(exc, botocore.exceptions.HTTPClientError):
+        return UnreachableError(
+            f"connection to AWS lost during {what}: {exc}", "run the command again"
+        )
     if isinstance(exc, botocore.exceptions.ParamValidationError):
         return UsageError(f"{what}: {exc}", "check the value given")
     if isinstance(exc, botocore.exceptions.BotoCoreError):
         return DlqctlError(f"{what}: {exc}", "run again with --debug for details")
     return DlqctlError(f"{what}: {exc}")
+
+
+SEND_ATTEMPTS = 5
+"""Tries of one send when AWS surely did not act on it (no connection made, or throttled)."""
+
+_T = TypeVar("_T")
+
+
+def send_once(what: str, call: Callable[[], _T], region: str | None = None) -> _T:
+    """Run a send that must not be repeated blindly (PutEvents, SendMessageBatch, an async
+    Invoke) on a client without SDK retries: a retry after a lost answer would deliver twice.
+
+    It is retried here only when AWS surely did not act on it: the connection was never made,
+    or the request was throttled as a whole. A send that got no answer (a read timeout, a
+    connection closed after the request went out, a 5xx) raises ``AmbiguousSend``.
+    """
+    for attempt in range(SEND_ATTEMPTS):
+        last = attempt + 1 == SEND_ATTEMPTS
+        try:
+            return call()
+        except botocore.exceptions.ClientError as exc:
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            if status >= 500:
+                raise AmbiguousSend(
+                    f"{what}: AWS answered {error_code(exc)} (HTTP {status}); it may have "
+                    "been delivered"
+                ) from exc
+            if error_code(exc) not in _THROTTLED or last:
+                raise translate(exc, what, region) from exc
+        except botocore.exceptions.ConnectionError as exc:
+            if last:
+                raise translate(exc, what, region) from exc
+        except botocore.exceptions.HTTPClientError as exc:
+            raise AmbiguousSend(
+                f"{what}: no answer from AWS ({exc}); it may have been delivered"
+            ) from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise translate(exc, what, region) from exc
+        time.sleep(min(5.0, 0.2 * 2**attempt))
+    raise AssertionError("unreachable")
 
 
 @contextmanager
@@ -200,24 +248,30 @@ class Aws:
     def endpoint_url(self) -> str | None:
         return self.connection.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
 
-    def client(self, service: str) -> Any:
-        """A cached low-level client for ``service`` with dlqctl's retry and pool settings."""
-        if service not in self._clients:
+    def client(self, service: str, *, sends: bool = False) -> Any:
+        """A cached low-level client for ``service`` with dlqctl's retry and pool settings.
+
+        ``sends``: the client for non-idempotent sends, with the SDK's retries off (see
+        ``send_once``).
+        """
+        key = f"{service}/sends" if sends else service
+        if key not in self._clients:
+            retries = {"mode": "standard", "total_max_attempts": 1} if sends else _retries()
             config = Config(
-                retries=_retries(),
+                retries=retries,  # type: ignore[arg-type]
                 max_pool_connections=self.connection.max_pool_connections,
                 connect_timeout=10,
                 read_timeout=40,
                 user_agent_extra=f"dlqctl/{__version__}",
             )
             with _aws_errors(f"the {service} client"):
-                self._clients[service] = self.session.client(
+                self._clients[key] = self.session.client(
                     service,  # type: ignore[call-overload]
                     region_name=self.region,
                     endpoint_url=self.endpoint_url,
                     config=config,
                 )
-        return self._clients[service]
+        return self._clients[key]
 
     @cached_property
     def sqs(self) -> Sqs:
@@ -262,6 +316,11 @@ class _Service:
     @property
     def client(self) -> Any:
         return self.aws.client(self.service)
+
+    def send_once(self, what: str, operation: str, **request: Any) -> Any:
+        """Call ``operation`` as a non-idempotent send (see ``send_once``)."""
+        method = getattr(self.aws.client(self.service, sends=True), operation)
+        return send_once(what, lambda: method(**request), self.aws.session.region_name)
 
     def errors(self, what: str) -> Any:
         return _aws_errors(what, self.aws.session.region_name)
@@ -371,7 +430,9 @@ class Sqs(_Service):
     ) -> list[str]:
         """Set the visibility timeout of held messages; returns the handles that failed.
 
-        Many handles (the release at the end of a long walk) go out in parallel batches.
+        Many handles (the release at the end of a long walk) go out in parallel batches. A batch
+        whose call fails outright (the endpoint gone, no permission) counts as failed whole, so
+        the others still go out and the caller learns how many were not changed.
         """
 
         def change(chunk: Sequence[str]) -> list[str]:
@@ -379,10 +440,13 @@ class Sqs(_Service):
                 {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": timeout_seconds}
                 for index, handle in enumerate(chunk)
             ]
-            with self.errors(f"changing visibility in queue {queue.name}"):
-                response = self.client.change_message_visibility_batch(
-                    QueueUrl=queue.url, Entries=entries
-                )
+            try:
+                with self.errors(f"changing visibility in queue {queue.name}"):
+                    response = self.client.change_message_visibility_batch(
+                        QueueUrl=queue.url, Entries=entries
+                    )
+            except DlqctlError:
+                return list(chunk)
             return [chunk[int(item["Id"])] for item in response.get("Failed", [])]
 
         chunks = [
@@ -432,8 +496,12 @@ class Sqs(_Service):
             if message.deduplication_id is not None:
                 entry["MessageDeduplicationId"] = message.deduplication_id
             entries.append(entry)
-        with self.errors(f"sending to queue {queue.name}"):
-            response = self.client.send_message_batch(QueueUrl=queue.url, Entries=entries)
+        response = self.send_once(
+            f"sending to queue {queue.name}",
+            "send_message_batch",
+            QueueUrl=queue.url,
+            Entries=entries,
+        )
         return BatchOutcome(
             accepted={item["Id"]: item["MessageId"] for item in response.get("Successful", [])},
             failed={
@@ -560,10 +628,13 @@ class Lambda(_Service):
 
     def invoke_async(self, function: str, payload: bytes) -> str:
         """Queue an async invocation (``InvocationType=Event``); returns its request ID."""
-        with self.errors(f"invoking function {function}"):
-            response = self.client.invoke(
-                FunctionName=function, InvocationType="Event", Payload=payload
-            )
+        response = self.send_once(
+            f"invoking function {function}",
+            "invoke",
+            FunctionName=function,
+            InvocationType="Event",
+            Payload=payload,
+        )
         status = int(response.get("StatusCode", 0))
         if status != 202:
             raise DlqctlError(f"function {function} did not accept the event (HTTP {status})")
@@ -632,8 +703,7 @@ class Events(_Service):
     def put_events(self, entries: Sequence[EventEntry]) -> list[EntryResult]:
         """``PutEvents`` (≤10 entries): one result per entry, in order, even on HTTP 200."""
         request = [entry.to_api() for entry in entries]
-        with self.errors("putting events"):
-            response = self.client.put_events(Entries=request)
+        response = self.send_once("putting events", "put_events", Entries=request)
         results = response.get("Entries", [])
         if len(results) != len(request):
             raise DlqctlError(

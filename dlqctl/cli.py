@@ -477,6 +477,11 @@ def _finish(
         render.outcome(data, title=title)
     else:
         render.emit_json(data)
+    if data.get("unreleased"):
+        render.warn(
+            f"{data['unreleased']:,} held message(s) could not be made visible again: they "
+            "reappear when their hold ends"
+        )
     if interrupted:
         raise Interrupted(
             f"{what} interrupted: the batch in flight was finished",

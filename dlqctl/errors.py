@@ -52,6 +52,18 @@ class ThrottledError(DlqctlError):
     exit_code = ExitCode.UNEXPECTED
 
 
+class UnreachableError(DlqctlError):
+    """The endpoint could not be reached, or the connection to it was lost."""
+
+    exit_code = ExitCode.ACCESS
+
+
+class AmbiguousSend(DlqctlError):
+    """A send that got no answer: it may or may not have been delivered."""
+
+    exit_code = ExitCode.PARTIAL
+
+
 class PartialFailure(DlqctlError):
     """Some messages were not processed; the result says which."""
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from dlqctl.aws import SQS_BATCH, Aws
 from dlqctl.envelopes import Kind, decode
-from dlqctl.errors import DlqctlError, UsageError
+from dlqctl.errors import AmbiguousSend, DlqctlError, UsageError
 from dlqctl.filters import Selection
 from dlqctl.journal import AMBIGUOUS, DELIVERED, PENDING_DELETE, Journal
 from dlqctl.models import (
@@ -101,10 +101,21 @@ class Rejected:
 
 @dataclass(frozen=True)
 class Delivery:
-    """The destination's answer for one message: the ID it gave, or why it refused."""
+    """The destination's answer for one message: the ID it gave, or why it refused; or no
+    answer at all (``ambiguous``: it may have been delivered)."""
 
     accepted: bool
     detail: str = ""
+    ambiguous: bool = False
+
+
+def _unanswered(error: AmbiguousSend) -> Delivery:
+    return Delivery(
+        False,
+        f"{error.message}. Left in the DLQ; the journal marks it ambiguous: a rerun sends it "
+        "again (at least once), --no-resend-ambiguous keeps it",
+        ambiguous=True,
+    )
 
 
 class Destination(Protocol):
@@ -157,7 +168,12 @@ def _deliver_with_retries(
     for attempt in range(MAX_ENTRY_ATTEMPTS):
         retry: list[Planned] = []
         for batch in batches(pending):
-            for item, delivery, retryable in send(batch):
+            try:
+                answers = list(send(batch))
+            except AmbiguousSend as exc:
+                results.update((item.view.message_id, _unanswered(exc)) for item in batch)
+                continue
+            for item, delivery, retryable in answers:
                 results[item.view.message_id] = delivery
                 if retryable:
                     retry.append(item)
@@ -380,6 +396,9 @@ class FunctionDestination:
         for item in planned:
             try:
                 request_id = self.aws.lambda_.invoke_async(self.function_arn, item.payload.payload)
+            except AmbiguousSend as exc:
+                results[item.view.message_id] = _unanswered(exc)
+                continue
             except DlqctlError as exc:
                 if exc.exit_code in (3, 4):
                     raise
@@ -512,6 +531,8 @@ class RedriveResult:
     dry_run: bool = False
     recovered: int = 0
     ambiguous: int = 0
+    unanswered: int = 0
+    unreleased: int = 0
     interrupted: bool = False
     journal: str | None = None
     failures: list[Failure] = field(default_factory=list)
@@ -538,6 +559,8 @@ class RedriveResult:
             "dry_run": self.dry_run,
             "recovered": self.recovered,
             "ambiguous": self.ambiguous,
+            "unanswered": self.unanswered,
+            "unreleased": self.unreleased,
             "interrupted": self.interrupted,
             "journal": self.journal,
             "failures": [failure.to_json() for failure in self.failures],
@@ -567,20 +590,31 @@ class Pacer:
             time.sleep(start - now)
 
 
-def deliver_batch(
-    destination: Destination, planned: Sequence[Planned]
-) -> tuple[list[tuple[MessageView, str]], list[tuple[MessageView, str]]]:
-    """Send planned messages; returns (view, ID the destination gave) for each acknowledged
-    message and (view, reason) for each refused one."""
+@dataclass(frozen=True)
+class BatchDelivery:
+    """What became of a batch: (view, ID the destination gave) for each acknowledged message,
+    (view, reason) for each refused one, and (view, reason) for each send with no answer."""
+
+    accepted: list[tuple[MessageView, str]] = field(default_factory=list)
+    refused: list[tuple[MessageView, str]] = field(default_factory=list)
+    unanswered: list[tuple[MessageView, str]] = field(default_factory=list)
+
+
+def deliver_batch(destination: Destination, planned: Sequence[Planned]) -> BatchDelivery:
+    """Send planned messages and sort them by the destination's answer."""
+    delivery = BatchDelivery()
     if not planned:
-        return [], []
+        return delivery
     answers = destination.deliver(planned)
-    accepted: list[tuple[MessageView, str]] = []
-    refused: list[tuple[MessageView, str]] = []
     for item in planned:
         answer = answers.get(item.view.message_id, Delivery(False, "no answer for this entry"))
-        (accepted if answer.accepted else refused).append((item.view, answer.detail))
-    return accepted, refused
+        if answer.accepted:
+            delivery.accepted.append((item.view, answer.detail))
+        elif answer.ambiguous:
+            delivery.unanswered.append((item.view, answer.detail))
+        else:
+            delivery.refused.append((item.view, answer.detail))
+    return delivery
 
 
 def checkpoint(step: str) -> None:
@@ -755,16 +789,17 @@ def redrive(
                 _redrive_batch(batch, scan, opened, destination, selection, options, run, pacer)
             )
 
+    scan = walk(aws, opened, hold_seconds=options.hold_seconds, wait_seconds=options.wait_seconds)
     try:
-        with walk(
-            aws, opened, hold_seconds=options.hold_seconds, wait_seconds=options.wait_seconds
-        ) as scan:
+        with scan:
             if options.concurrency <= 1:
                 work(scan)
             else:
                 _work_in_parallel(lambda: work(scan), options.concurrency, run)
     except KeyboardInterrupt:
         result.interrupted = True
+    finally:
+        result.unreleased = scan.stats.release_failures
     return result
 
 
@@ -808,19 +843,21 @@ def _send_and_delete(
     if journal is not None:
         journal.sending([item.view.message for item in planned])
     checkpoint("before-send")
-    accepted, refused = deliver_batch(destination, planned)
+    delivery = deliver_batch(destination, planned)
     checkpoint("after-send")
     if journal is not None:
-        journal.acked([(view.message, target) for view, target in accepted])
-        journal.refused([view.message for view, _ in refused])
+        # Unanswered sends stay as "sending": a rerun sees them as ambiguous.
+        journal.acked([(view.message, target) for view, target in delivery.accepted])
+        journal.refused([view.message for view, _ in delivery.refused])
     checkpoint("after-ack")
-    deletion = scan.delete([view.message for view, _ in accepted])
+    deletion = scan.delete([view.message for view, _ in delivery.accepted])
     checkpoint("after-delete")
     if journal is not None:
         journal.deleted(deletion.deleted)
     with lock:
         result.redriven += len(deletion.deleted)
-        for view, reason in refused:
+        result.unanswered += len(delivery.unanswered)
+        for view, reason in delivery.refused + delivery.unanswered:
             result.reject(view.message_id, reason, skipped=False)
         _delete_failures(result, deletion.failed)
 

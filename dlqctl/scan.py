@@ -109,6 +109,15 @@ class QueueScan:
         traceback: TracebackType | None,
     ) -> None:
         self.release()
+        if isinstance(exc, DlqctlError) and self.stats.release_failures:
+            exc.message += f"; {self.unreleased_note()}"
+
+    def unreleased_note(self) -> str:
+        """What an operator must know when held messages could not be released."""
+        return (
+            f"{self.stats.release_failures:,} held message(s) could not be made visible "
+            f"again: they reappear when their hold ends, within {self.hold_seconds:,} s"
+        )
 
     @property
     def seen(self) -> int:

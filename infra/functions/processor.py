@@ -34,7 +34,9 @@ def validate(detail: dict[str, Any]) -> dict[str, Any]:
     """Check an order's detail; returns what the processor records for it."""
     version = str(detail.get("schemaVersion", "1"))
     if version not in accepted_versions():
-        raise UnsupportedSchema(f"unsupported schemaVersion {version} for order {detail.get('orderId')}")
+        raise UnsupportedSchema(
+            f"unsupported schemaVersion {version} for order {detail.get('orderId')}"
+        )
     order_id = detail.get("orderId")
     if not isinstance(order_id, str) or not order_id:
         raise InvalidOrder("order has no orderId")

@@ -40,8 +40,8 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         else:
             print(f"left in the DLQ: {view.message_id}: {plan.reason}")
             failures.append(view.message_id)
-    _, refused = deliver_batch(destination, planned)
-    for view, reason in refused:
+    delivery = deliver_batch(destination, planned)
+    for view, reason in delivery.refused + delivery.unanswered:
         print(f"left in the DLQ: {view.message_id}: {reason}")
         failures.append(view.message_id)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}

@@ -65,6 +65,8 @@ def test_redrive_to_bus_replays_every_kind_that_carries_an_event(cli, boto, fres
         "dry_run": False,
         "recovered": 0,
         "ambiguous": 0,
+        "unanswered": 0,
+        "unreleased": 0,
         "interrupted": False,
         "journal": result.json()["journal"],
         "failures": [],

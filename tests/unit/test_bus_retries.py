@@ -47,7 +47,7 @@ def lambda_failure(index: int) -> ReceivedMessage:
 def stubbed(monkeypatch):
     monkeypatch.setattr(redrive, "_backoff", lambda attempt: None)
     aws = Aws(Connection(region="us-east-1", endpoint_url="http://127.0.0.1:9"))
-    with Stubber(aws.client("events")) as stubber:
+    with Stubber(aws.client("events", sends=True)) as stubber:
         yield aws, stubber
         stubber.assert_no_pending_responses()
 
