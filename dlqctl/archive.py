@@ -15,6 +15,7 @@ from dlqctl.aws import Aws
 from dlqctl.envelopes import QueueContext, decode
 from dlqctl.errors import DlqctlError, UsageError
 from dlqctl.filters import Selection
+from dlqctl.interrupts import interrupt_after_block
 from dlqctl.models import JsonValue, MessageAttribute, MessageView, ReceivedMessage
 from dlqctl.redrive import (
     Destination,
@@ -25,7 +26,7 @@ from dlqctl.redrive import (
     deliver_batch,
 )
 from dlqctl.remove import delete_views
-from dlqctl.scan import OpenQueue, interrupt_after_block, selected_batches, walk
+from dlqctl.scan import OpenQueue, selected_batches, walk
 
 EXPORT_FORMAT = 1
 _SYSTEM_KEPT = ("MessageGroupId", "MessageDeduplicationId", "SentTimestamp", "SequenceNumber")

@@ -345,17 +345,23 @@ class PurgeInProgress(DlqctlError):
     """SQS refused a purge because one ran less than 60 seconds ago."""
 
 
+def check_region(what: str, region: str | None, in_use: str) -> None:
+    """Refuse a resource of another region (an ARN or a queue URL says which), whatever the
+    endpoint: FIFO, VPC and local endpoints serve one region too."""
+    if region and region != in_use:
+        raise UsageError(
+            f"{what} is in region {region}, but the region in use is {in_use}",
+            f"pass --region {region}",
+        )
+
+
 class Sqs(_Service):
     """SQS operations named for what dlqctl does with them."""
 
     service = "sqs"
 
     def _check_region(self, region: str | None, ref: str) -> None:
-        if region and not self.aws.endpoint_url and region != self.aws.region:
-            raise UsageError(
-                f"queue {ref} is in region {region}, but the region in use is {self.aws.region}",
-                f"pass --region {region}",
-            )
+        check_region(f"queue {ref}", region, self.aws.region)
 
     def resolve(self, ref: str) -> tuple[QueueRef, QueueAttributes]:
         """Find a queue by name, URL or ARN and read all its attributes."""
@@ -719,9 +725,12 @@ class Events(_Service):
             for item in results
         ]
 
-    def bus_exists(self, bus: str) -> str:
-        """The bus's ARN; NotFoundError when there is no such bus."""
-        name = Arn.parse(bus).name if bus.startswith("arn:") else bus  # type: ignore[union-attr]
+    def bus_arn(self, bus: str) -> str:
+        """The ARN of a bus given by name or ARN; NotFoundError when there is no such bus."""
+        arn = Arn.parse(bus)
+        if arn is not None:
+            check_region(f"event bus {bus}", arn.region, self.aws.region)
+        name = arn.name if arn is not None else bus
         with self.errors(f"event bus {bus}"):
             return str(self.client.describe_event_bus(Name=name)["Arn"])
 

@@ -4,6 +4,7 @@ import contextlib
 import functools
 import inspect
 import os
+import signal
 import sys
 import traceback
 import uuid
@@ -31,6 +32,7 @@ from dlqctl.errors import (
     UsageError,
 )
 from dlqctl.filters import Selection, build_selection
+from dlqctl.interrupts import exit_code, install_handlers, signal_number
 from dlqctl.journal import Journal, default_path, journals_for
 from dlqctl.lease import LeaseHeld, QueueLease
 from dlqctl.redrive import (
@@ -58,7 +60,7 @@ from dlqctl.sandbox import (
     start_background_endpoint,
     stop_background_endpoint,
 )
-from dlqctl.scan import OpenQueue, open_queue, selected_views, walk
+from dlqctl.scan import OpenQueue, moves_when_read, open_queue, selected_views, walk
 from dlqctl.stack import DEFAULT_STACK, StackReport, StackSettings, deploy, destroy, status
 from dlqctl.summary import summarize
 
@@ -76,6 +78,7 @@ class DlqctlGroup(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
+        install_handlers()
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except typer.TyperException as exc:
@@ -243,6 +246,21 @@ _SELECTION = [
 ]
 
 
+def _warn_if_nothing_selected(selection: Selection) -> None:
+    tally = selection.tally
+    if tally.looked_at and not tally.selected:
+        render.warn(
+            f"the selection ({selection.description}) matched none of the "
+            f"{tally.looked_at:,} message(s) looked at"
+        )
+
+
+def _report(message: str, hint: str | None) -> None:
+    """The error line; a terminal that went away (SIGHUP) must not turn it into a traceback."""
+    with contextlib.suppress(OSError):
+        render.error(message, hint)
+
+
 def _run(body: Callable[[], T], debug: bool) -> T:
     """The error boundary: one line on stderr and a documented exit code, never a traceback."""
     try:
@@ -250,11 +268,14 @@ def _run(body: Callable[[], T], debug: bool) -> T:
     except DlqctlError as exc:
         if debug:
             traceback.print_exc()
-        render.error(exc.message, exc.hint)
+        _report(exc.message, exc.hint)
         raise typer.Exit(exc.exit_code) from exc
     except KeyboardInterrupt as exc:
-        render.error("interrupted", "messages held by this command were released")
-        raise typer.Exit(ExitCode.INTERRUPTED) from exc
+        _report(
+            f"interrupted ({signal.Signals(signal_number(exc)).name})",
+            "messages held by this command were released",
+        )
+        raise typer.Exit(exit_code(exc)) from exc
     except BrokenPipeError as exc:
         raise typer.Exit(ExitCode.OK) from exc
     except (typer.Exit, typer.TyperException, typer.Abort):
@@ -309,7 +330,13 @@ def command(
                         error_contains=kwargs.pop("error_contains"),
                         kind=(kind := kwargs.pop("kind")) and str(kind.value),
                     )
-                return func(Ctx(Aws(connection), OutputFormat(output), debug), **kwargs)
+                chosen = kwargs.get("selection")
+                try:
+                    return func(Ctx(Aws(connection), OutputFormat(output), debug), **kwargs)
+                finally:
+                    if isinstance(chosen, Selection):
+                        with contextlib.suppress(OSError):
+                            _warn_if_nothing_selected(chosen)
 
             return _run(body, debug)
 
@@ -377,11 +404,14 @@ def peek(
     all_messages: Annotated[bool, typer.Option("--all", help="Walk the whole queue.")] = False,
     hold: HoldOption = None,
     wait: WaitOption = 1,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Look even where a look can move messages on.")
+    ] = False,
 ) -> None:
     """Show messages without consuming them: every message seen is made visible again."""
     opened = open_queue(ctx.aws, queue)
-    for warning in opened.warnings:
-        render.warn(warning)
+    _read_only(opened, yes=yes)
+    _warn_all(opened)
     maximum = None if all_messages else limit
     expected = (
         opened.attributes.visible if maximum is None else min(maximum, opened.attributes.visible)
@@ -412,11 +442,14 @@ def summary(
     queue: QueueArg,
     hold: HoldOption = None,
     wait: WaitOption = 1,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Look even where a look can move messages on.")
+    ] = False,
 ) -> None:
     """Triage a DLQ: counts by kind, error, origin and event, and failures over time."""
     opened = open_queue(ctx.aws, queue)
-    for warning in opened.warnings:
-        render.warn(warning)
+    _read_only(opened, yes=yes)
+    _warn_all(opened)
     with (
         walk(ctx.aws, opened, hold_seconds=hold, wait_seconds=wait, bounded=False) as scan,
         render.progress(f"Reading {opened.queue.name}", opened.attributes.visible) as advance,
@@ -459,8 +492,8 @@ def _plan_text(action: str, opened: OpenQueue, selection: Selection, limit: int 
     if limit is not None:
         scope = f"up to {min(limit, opened.attributes.visible):,} message(s)"
     text = f"{action} {scope} of {opened.queue.name}"
-    if selection.expression:
-        text += f" matching {selection.expression}"
+    if selection.description:
+        text += f" selected by {selection.description}"
     return text
 
 
@@ -470,9 +503,10 @@ def _finish(
     ctx: Ctx,
     title: str,
     what: str,
-    interrupted: bool = False,
+    signal: int | None = None,
 ) -> None:
-    """Show a result; an interrupted one ends with exit code 130, a partial one with 5."""
+    """Show a result; one interrupted by a signal ends with 128 + the signal, a partial one
+    with 5."""
     if ctx.output is OutputFormat.TABLE:
         render.outcome(data, title=title)
     else:
@@ -482,15 +516,27 @@ def _finish(
             f"{data['unreleased']:,} held message(s) could not be made visible again: they "
             "reappear when their hold ends"
         )
-    if interrupted:
+    if signal is not None:
         raise Interrupted(
             f"{what} interrupted: the batch in flight was finished",
             "everything not done was made visible again; run the command again to go on",
+            signum=signal,
         )
     if not complete:
         raise PartialFailure(
             f"{what}: not everything selected was done",
             "the messages not done are still in the queue; the result lists each with its reason",
+        )
+
+
+def _read_only(opened: OpenQueue, *, yes: bool) -> None:
+    """A look (peek, summary, a non-destructive export) must not move messages on: on a queue
+    whose own RedrivePolicy can move them, it needs --yes."""
+    reason = moves_when_read(opened.queue, opened.attributes)
+    if reason is not None and not yes:
+        raise UsageError(
+            f"not read-only: {reason}",
+            "pass --yes to look anyway, or look at the queue it sends its messages to",
         )
 
 
@@ -589,7 +635,7 @@ def redrive_command(
         return
     destination: Destination
     if to_bus is not None:
-        ctx.aws.events.bus_exists(to_bus)
+        ctx.aws.events.bus_arn(to_bus)
         destination = BusDestination(
             ctx.aws,
             to_bus,
@@ -640,7 +686,7 @@ def redrive_command(
             options.heartbeat = lease.renew
         advance = resources.enter_context(render.progress(f"Redriving {opened.queue.name}", total))
         result = redrive(ctx.aws, opened, destination, selection, options, advance)
-    _finish(result.to_json(), result.complete, ctx, "Redrive", "redrive", result.interrupted)
+    _finish(result.to_json(), result.complete, ctx, "Redrive", "redrive", result.signal)
 
 
 def _take_lease(lease: QueueLease, force: bool) -> None:
@@ -927,6 +973,8 @@ def export(
 ) -> None:
     """Write messages to a JSON-lines file, with all that is needed to send them again."""
     opened = open_queue(ctx.aws, queue)
+    if not delete_exported:
+        _read_only(opened, yes=yes)
     _warn_all(opened)
     if delete_exported:
         if file == "-":
@@ -986,7 +1034,7 @@ def import_command(
         raise UsageError("give a QUEUE or --to-bus, not both", "see 'dlqctl import --help'")
     destination: Destination
     if to_bus is not None:
-        ctx.aws.events.bus_exists(to_bus)
+        ctx.aws.events.bus_arn(to_bus)
         destination = BusDestination(
             ctx.aws, to_bus, source=source, detail_type=detail_type, new_time=new_time
         )

@@ -20,7 +20,7 @@ class ExitCode(IntEnum):
 class DlqctlError(Exception):
     """An error the user can act on: one line of message, one line of hint."""
 
-    exit_code: ExitCode = ExitCode.UNEXPECTED
+    exit_code: int = ExitCode.UNEXPECTED
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -71,6 +71,10 @@ class PartialFailure(DlqctlError):
 
 
 class Interrupted(DlqctlError):
-    """The operator pressed Ctrl-C; held messages were released."""
+    """Ctrl-C, SIGTERM or SIGHUP; held messages were released. Exits 128 + the signal."""
 
-    exit_code = ExitCode.INTERRUPTED
+    exit_code: int = ExitCode.INTERRUPTED
+
+    def __init__(self, message: str, hint: str | None = None, *, signum: int = 2) -> None:
+        super().__init__(message, hint)
+        self.exit_code = 128 + signum

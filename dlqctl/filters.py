@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jmespath
@@ -35,15 +36,40 @@ def _literal(value: Any) -> str:
     return "`" + json.dumps(value).replace("`", "\\`") + "`"
 
 
+@dataclass
+class Tally:
+    """How many messages a selection looked at and selected (shared by a run's workers)."""
+
+    looked_at: int = 0
+    selected: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, selected: bool) -> bool:
+        with self._lock:
+            self.looked_at += 1
+            self.selected += selected
+        return selected
+
+
 @dataclass(frozen=True)
 class Selection:
-    """Which messages a command acts on; ``expression`` is the whole filter as JMESPath."""
+    """Which messages a command acts on.
+
+    ``expression`` is the JMESPath part (``--filter`` and the age and kind flags);
+    ``error_text`` is ``--error-contains``, matched case-insensitively against the error's code
+    and message; ``description`` is the selection in the user's own words, for plans.
+    """
 
     expression: str | None = None
     _compiled: Any = None
+    error_text: str | None = None
+    description: str | None = None
+    tally: Tally = field(default_factory=Tally, compare=False)
 
     def matches(self, view: Mapping[str, Any]) -> bool:
         """Whether a message's JSON view is selected. A type error in the filter means 'no'."""
+        if self.error_text is not None and not _error_contains(view, self.error_text):
+            return False
         if self._compiled is None:
             return True
         try:
@@ -53,11 +79,56 @@ class Selection:
 
     def selects(self, view: MessageView) -> bool:
         """Whether a decoded message is selected (its JSON view is built only for a filter)."""
-        return self._compiled is None or self.matches(view.to_json())
+        return self.is_everything or self.tally.count(self.matches(view.to_json()))
 
     @property
     def is_everything(self) -> bool:
-        return self._compiled is None
+        return self._compiled is None and self.error_text is None
+
+
+def _error_contains(view: Mapping[str, Any], folded: str) -> bool:
+    error = view.get("error")
+    if not isinstance(error, Mapping):
+        return False
+    return any(folded in str(error.get(part) or "").casefold() for part in ("code", "message"))
+
+
+_SAMPLE_VIEW: dict[str, Any] = {
+    "message_id": "m",
+    "body": "{}",
+    "json": {},
+    "kind": "unknown",
+    "error": {"code": "c", "message": "m"},
+    "event": {"source": "s", "detail-type": "t", "detail": {}},
+    "payload": {},
+    "origin": {},
+    "replayable": True,
+    "not_replayable_reason": None,
+    "message_attributes": {},
+    "attributes": {},
+    "receive_count": 1,
+    "sent_at": "2026-01-01T00:00:00.000Z",
+    "age_seconds": 1.0,
+}
+"""A message view with every key, to try a filter on before any AWS call."""
+
+
+def _check_functions(compiled: Any, expression: str) -> None:
+    """Evaluate the filter once on a sample view, so an unknown function or a wrong number of
+    arguments is reported before any AWS call (JMESPath finds those only when it runs)."""
+    try:
+        compiled.search(_SAMPLE_VIEW)
+    except (
+        jmespath.exceptions.UnknownFunctionError,
+        jmespath.exceptions.ArityError,
+        jmespath.exceptions.VariadictArityError,
+    ) as exc:
+        raise UsageError(
+            f"bad filter expression {expression!r}: {' '.join(str(exc).split())}",
+            "see the JMESPath functions (contains, starts_with, length, …) and their arguments",
+        ) from exc
+    except jmespath.exceptions.JMESPathError:
+        pass  # a type error on this sample says nothing about real messages
 
 
 def build_selection(
@@ -68,26 +139,30 @@ def build_selection(
     error_contains: str | None = None,
     kind: str | None = None,
 ) -> Selection:
-    """Combine ``--filter`` and the convenience flags into one compiled expression.
+    """Combine ``--filter`` and the convenience flags into one selection.
 
-    Raises UsageError for a bad expression or duration, before any AWS call is made.
+    Raises UsageError for a bad expression, function or duration, before any AWS call is made.
     """
     clauses: list[str] = []
+    words: list[str] = []
     if expression:
         clauses.append(f"({expression})")
+        words.append(f"--filter {expression!r}")
     if older_than:
         clauses.append(f"age_seconds > {_literal(parse_duration(older_than))}")
+        words.append(f"--older-than {older_than}")
     if newer_than:
         clauses.append(f"age_seconds <= {_literal(parse_duration(newer_than))}")
-    if error_contains:
-        text = _literal(error_contains)
-        clauses.append(
-            f"(contains(error.message || '', {text}) || contains(error.code || '', {text}))"
-        )
+        words.append(f"--newer-than {newer_than}")
     if kind:
         clauses.append(f"kind == {_literal(kind)}")
+        words.append(f"--kind {kind}")
+    if error_contains:
+        words.append(f"--error-contains {error_contains!r}")
+    description = " ".join(words) or None
+    error_text = error_contains.casefold() if error_contains else None
     if not clauses:
-        return Selection()
+        return Selection(error_text=error_text, description=description)
     combined = " && ".join(clauses)
     try:
         compiled = jmespath.compile(combined)
@@ -97,4 +172,5 @@ def build_selection(
             f"bad filter expression {expression!r}: {detail}",
             "the filter is JMESPath over the message view, e.g. \"kind=='lambda-dlq'\"",
         ) from exc
-    return Selection(combined, compiled)
+    _check_functions(compiled, expression or combined)
+    return Selection(combined, compiled, error_text, description)

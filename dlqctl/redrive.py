@@ -23,6 +23,7 @@ from dlqctl.aws import SQS_BATCH, Aws
 from dlqctl.envelopes import Kind, decode
 from dlqctl.errors import AmbiguousSend, DlqctlError, UsageError
 from dlqctl.filters import Selection
+from dlqctl.interrupts import interrupt_after_block, signal_number
 from dlqctl.journal import AMBIGUOUS, DELIVERED, PENDING_DELETE, Journal
 from dlqctl.models import (
     EventEntry,
@@ -34,7 +35,7 @@ from dlqctl.models import (
     QueueRef,
     ReceivedMessage,
 )
-from dlqctl.scan import OpenQueue, QueueScan, interrupt_after_block, walk
+from dlqctl.scan import OpenQueue, QueueScan, walk
 
 DEFAULT_CONCURRENCY = 16
 EVENTS_BATCH = 10
@@ -534,6 +535,8 @@ class RedriveResult:
     unanswered: int = 0
     unreleased: int = 0
     interrupted: bool = False
+    signal: int | None = None
+    """The signal that interrupted the run (2 for Ctrl-C, 15 SIGTERM, 1 SIGHUP)."""
     journal: str | None = None
     failures: list[Failure] = field(default_factory=list)
     entries: list[dict[str, JsonValue]] = field(default_factory=list)
@@ -562,6 +565,7 @@ class RedriveResult:
             "unanswered": self.unanswered,
             "unreleased": self.unreleased,
             "interrupted": self.interrupted,
+            "signal": self.signal,
             "journal": self.journal,
             "failures": [failure.to_json() for failure in self.failures],
         }
@@ -796,8 +800,9 @@ def redrive(
                 work(scan)
             else:
                 _work_in_parallel(lambda: work(scan), options.concurrency, run)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         result.interrupted = True
+        result.signal = signal_number(exc)
     finally:
         result.unreleased = scan.stats.release_failures
     return result
@@ -815,20 +820,20 @@ def _work_in_parallel(work: Callable[[], None], workers: int, run: _Run) -> None
                 raise
 
         futures = [pool.submit(guarded) for _ in range(workers)]
-        interrupted = False
+        interrupt: KeyboardInterrupt | None = None
         while True:
             try:
                 _, pending = wait(futures, timeout=0.2)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
                 run.stop.set()
-                interrupted = True
+                interrupt = interrupt or exc
                 continue
             if not pending:
                 break
         for future in futures:
             future.result()
-        if interrupted:
-            raise KeyboardInterrupt
+        if interrupt is not None:
+            raise interrupt
 
 
 def _send_and_delete(

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 
 from dlqctl.aws import Aws
 from dlqctl.filters import Selection
+from dlqctl.interrupts import interrupt_after_block
 from dlqctl.models import JsonValue, MessageView
 from dlqctl.redrive import Failure
-from dlqctl.scan import OpenQueue, QueueScan, interrupt_after_block, selected_batches, walk
+from dlqctl.scan import OpenQueue, QueueScan, selected_batches, walk
 
 
 def delete_views(

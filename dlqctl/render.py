@@ -76,17 +76,22 @@ def emit_records(records: Iterable[Mapping[str, Any]], fmt: OutputFormat) -> int
     """Stream records as a JSON array or as JSON lines, without holding them; returns the count."""
     count = 0
     if fmt is OutputFormat.JSONL:
-        for record in records:
-            sys.stdout.write(to_json_text(record, indent=None) + "\n")
-            count += 1
-        sys.stdout.flush()
+        try:
+            for record in records:
+                sys.stdout.write(to_json_text(record, indent=None) + "\n")
+                count += 1
+        finally:
+            sys.stdout.flush()
         return count
     sys.stdout.write("[")
-    for record in records:
-        sys.stdout.write(("," if count else "") + "\n" + _indent(to_json_text(record)))
-        count += 1
-    sys.stdout.write("\n]\n" if count else "]\n")
-    sys.stdout.flush()
+    try:
+        for record in records:
+            sys.stdout.write(("," if count else "") + "\n" + _indent(to_json_text(record)))
+            count += 1
+    finally:
+        # Also on an interrupt or an error: what was written stays one closed JSON document.
+        sys.stdout.write("\n]\n" if count else "]\n")
+        sys.stdout.flush()
     return count
 
 
@@ -179,22 +184,30 @@ def messages_table(views: Iterable[MessageView]) -> int:
             "Event / body", no_wrap=True, overflow="ellipsis", width=free - error_width
         )
     count = 0
-    for view in views:
-        error_text = ""
-        if view.error:
-            error_text = ": ".join(part for part in (view.error.code, view.error.message) if part)
-        cells = [view.message_id, duration(view.age_seconds)]
-        if wide:
-            cells.append(str(view.message.receive_count))
-        cells += [view.kind, escape(error_text[:200])]
-        if wide:
-            cells.append(escape(one_line(view, 80)))
-        table.add_row(*cells)
-        count += 1
-    table.title = f"{count} message(s)"
-    table.title_justify = "left"
-    console.print(table)
+    try:
+        for view in views:
+            count += _add_message_row(table, view, wide)
+    finally:
+        # Also on an interrupt or an error: show the rows that were read.
+        table.title = f"{count} message(s)"
+        table.title_justify = "left"
+        console.print(table)
     return count
+
+
+def _add_message_row(table: Table, view: MessageView, wide: bool) -> int:
+    """Add one message's row; returns 1 (the rows added)."""
+    error_text = ""
+    if view.error:
+        error_text = ": ".join(part for part in (view.error.code, view.error.message) if part)
+    cells = [view.message_id, duration(view.age_seconds)]
+    if wide:
+        cells.append(str(view.message.receive_count))
+    cells += [view.kind, escape(error_text[:200])]
+    if wide:
+        cells.append(escape(one_line(view, 80)))
+    table.add_row(*cells)
+    return 1
 
 
 _GROUP_TITLES = {
@@ -240,14 +253,20 @@ def summary_view(summary: Summary, top: int = 10) -> None:
 
 
 def confirm(prompt: str) -> bool:
-    """Ask a yes/no question on stderr; only an explicit yes counts."""
-    answer = _stderr().input(f"{escape(prompt)} [y/N] ")
+    """Ask a yes/no question on stderr; only an explicit yes counts (end of input is a no)."""
+    try:
+        answer = _stderr().input(escape(f"{prompt} [y/N] "))
+    except EOFError:
+        return False
     return answer.strip().lower() in {"y", "yes"}
 
 
 def ask(prompt: str) -> str:
-    """Ask for free text on stderr."""
-    return _stderr().input(escape(prompt) + " ").strip()
+    """Ask for free text on stderr (end of input is an empty answer)."""
+    try:
+        return _stderr().input(escape(prompt) + " ").strip()
+    except EOFError:
+        return ""
 
 
 def step(title: str) -> None:

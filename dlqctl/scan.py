@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -15,6 +13,7 @@ from dlqctl.aws import SQS_BATCH, Aws, Deletion, Sqs
 from dlqctl.envelopes import QueueContext, decode
 from dlqctl.errors import DlqctlError
 from dlqctl.filters import Selection
+from dlqctl.interrupts import interrupt_after_block
 from dlqctl.models import MessageView, QueueAttributes, QueueRef, ReceivedMessage
 
 MAX_HOLD_SECONDS = 43200
@@ -36,26 +35,6 @@ class ScanStats:
     renewed: int = 0
     released: int = 0
     release_failures: int = 0
-
-
-@contextmanager
-def interrupt_after_block() -> Iterator[None]:
-    """Let the block finish before a Ctrl-C takes effect (main thread only).
-
-    Used around send → record → delete, and around each receive: a long poll abandoned
-    mid-way could still take messages at SQS after they were released.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pressed: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if pressed:
-        raise KeyboardInterrupt
 
 
 class QueueScan:
@@ -131,7 +110,7 @@ class QueueScan:
                 return None
             wanted = SQS_BATCH if self.max_messages is None else self.max_messages - self.seen
         self.renew_expiring()
-        pressed = False
+        interrupt: KeyboardInterrupt | None = None
         try:
             with interrupt_after_block():
                 received = self.sqs.receive(
@@ -140,9 +119,9 @@ class QueueScan:
                     wait_seconds=self.wait_seconds,
                     hold_seconds=self.hold_seconds,
                 )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             # The receive completed; hold what it brought so it is released, then stop.
-            pressed = True
+            interrupt = exc
         with self._lock:
             self.stats.receives += 1
             self.stats.received += len(received)
@@ -150,8 +129,8 @@ class QueueScan:
             self._stale = 0 if fresh else self._stale + 1
             if not received or self._stale >= self.STALE_RECEIVES:
                 self._done = True
-        if pressed:
-            raise KeyboardInterrupt
+        if interrupt is not None:
+            raise interrupt
         return fresh if received else None
 
     def batches(self) -> Iterator[list[ReceivedMessage]]:
@@ -269,6 +248,23 @@ def peek_warnings(queue: QueueRef, attributes: QueueAttributes) -> list[str]:
             "are not delivered, so a peek may show only the head of each group"
         )
     return warnings
+
+
+def moves_when_read(queue: QueueRef, attributes: QueueAttributes) -> str | None:
+    """Why reading this queue can move its messages on (it has its own RedrivePolicy), or None.
+
+    Every receive raises a message's receive count, and a receive that would take it past
+    ``maxReceiveCount`` moves it to the next queue. A walk only learns a message's count after
+    raising it, so a look that leaves every message where it is cannot be promised.
+    """
+    policy = attributes.redrive_policy
+    if policy is None:
+        return None
+    return (
+        f"{queue.name} has its own RedrivePolicy (maxReceiveCount {policy.max_receive_count}, "
+        f"to {policy.dead_letter_target_arn}): each look raises a message's receive count, and "
+        "past that count SQS moves it on"
+    )
 
 
 def selected_batches(

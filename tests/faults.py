@@ -11,6 +11,7 @@ import http.client
 import json
 import re
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ class Rule:
     hits: int = 0
     drop_response: bool = False
     """Deliver the request, then close the connection without answering (a lost response)."""
+    delay_seconds: float = 0.0
+    """Hold the request this long, then deliver it and pass the answer on (a stalled call)."""
 
 
 class FaultProxy:
@@ -55,6 +58,9 @@ class FaultProxy:
                 body = self.rfile.read(length) if length else b""
                 service, operation = proxy.identify(self.headers, self.path, body)
                 rule = proxy.match(service, operation)
+                if rule is not None and rule.delay_seconds:
+                    time.sleep(rule.delay_seconds)
+                    rule = None
                 if rule is not None and not rule.drop_response:
                     self._send_error(service, rule)
                     return
@@ -174,6 +180,13 @@ class FaultProxy:
     def drop_responses(self, service: str, operation: str, *, times: int | None = None) -> Rule:
         """Deliver ``operation``, then never answer it (``times`` times, or always)."""
         rule = Rule(service, operation, "", 0, times, drop_response=True)
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def delay(self, service: str, operation: str, seconds: float) -> Rule:
+        """Hold every ``operation`` call ``seconds`` before passing it on."""
+        rule = Rule(service, operation, "", 0, None, delay_seconds=seconds)
         with self._lock:
             self.rules.append(rule)
         return rule

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from dlqctl import emulate
+from dlqctl.errors import ExitCode
+from dlqctl.models import OutgoingMessage
 from tests.helpers import counts, create_queue, put
 
 RULE = "arn:aws:events:us-east-1:123456789012:rule/orders/process"
@@ -141,14 +145,26 @@ def test_peek_marks_sqs_redrive_from_the_queue_sources(cli, boto, fresh_endpoint
     assert view["origin"] == {"source_queue_arn": source.arn}
 
 
-def test_peek_warns_when_the_dlq_has_its_own_redrive_policy(cli, fresh_endpoint):
+@pytest.mark.parametrize(
+    "command", [("peek", "--all"), ("summary",), ("export", "-")], ids=["peek", "summary", "export"]
+)
+def test_a_look_at_a_chained_dlq_moves_nothing_on(cli, boto, fresh_endpoint, command):
+    """A DLQ with its own RedrivePolicy (maxReceiveCount 1): every receive after the first
+    moves a message on. Without --yes, a look is refused before any receive."""
     final = create_queue(fresh_endpoint, "final-dlq")
-    create_queue(
+    middle = create_queue(
         fresh_endpoint,
         "middle-dlq",
-        RedrivePolicy=json.dumps({"deadLetterTargetArn": final.arn, "maxReceiveCount": 5}),
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": final.arn, "maxReceiveCount": 1}),
     )
-    result = cli("peek", "middle-dlq", "-o", "json")
-    assert result.exit_code == 0
-    assert "RedrivePolicy" in result.stderr and "final-dlq" in result.stderr
-    assert result.json() == []
+    put(fresh_endpoint, middle, [OutgoingMessage("m", f"job {n}") for n in range(5)])
+    for _ in range(3):
+        result = cli(command[0], "middle-dlq", *command[1:], "-o", "json")
+        assert result.exit_code == ExitCode.USAGE
+        assert "not read-only" in result.stderr and "final-dlq" in result.stderr
+        assert "--yes" in result.stderr
+    assert counts(fresh_endpoint, middle) == (5, 0)
+    assert counts(fresh_endpoint, final) == (0, 0)
+    looked = cli(command[0], "middle-dlq", *command[1:], "--yes", "-o", "json")
+    assert looked.exit_code == 0, looked.stderr
+    assert "RedrivePolicy" in looked.stderr

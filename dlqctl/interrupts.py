@@ -1,0 +1,75 @@
+"""Signals from a terminal or a supervisor (SIGINT, SIGTERM, SIGHUP), all handled like Ctrl-C.
+
+Each becomes an exception in the main thread: ``KeyboardInterrupt`` for SIGINT, ``Terminated``
+(a ``KeyboardInterrupt`` too) for SIGTERM and SIGHUP, so every path that releases held messages
+and the lease on Ctrl-C does the same for a closed SSH session or a ``kill``. The exit code is
+128 + the signal's number.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived: stop as on Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def signal_number(interrupt: BaseException) -> int:
+    """The signal behind an interrupt (SIGINT for a plain KeyboardInterrupt)."""
+    return interrupt.signum if isinstance(interrupt, Terminated) else int(signal.SIGINT)
+
+
+def exit_code(interrupt: BaseException) -> int:
+    """128 + the signal's number, as shells report a process ended by a signal."""
+    return 128 + signal_number(interrupt)
+
+
+def interrupt_for(signum: int) -> KeyboardInterrupt:
+    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(signum)
+
+
+def install_handlers() -> None:
+    """Turn SIGTERM and SIGHUP into ``Terminated`` (main thread only; SIGINT is Python's)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_terminated)
+
+
+@contextmanager
+def interrupt_after_block() -> Iterator[None]:
+    """Let the block finish before a signal takes effect (main thread only).
+
+    Used around send → record → delete, and around each receive: a long poll abandoned
+    mid-way could still take messages at SQS after they were released.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    previous = {
+        signum: signal.signal(signum, lambda number, frame: arrived.append(number))
+        for signum in HANDLED_SIGNALS
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if arrived:
+        raise interrupt_for(arrived[0])
