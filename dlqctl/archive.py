@@ -11,19 +11,23 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from dlqctl.aws import Aws
+from dlqctl.aws import SQS_BATCH, Aws
 from dlqctl.envelopes import QueueContext, decode
 from dlqctl.errors import DlqctlError, UsageError
 from dlqctl.filters import Selection
-from dlqctl.interrupts import interrupt_after_block
+from dlqctl.interrupts import interrupt_after_block, signal_number
 from dlqctl.models import JsonValue, MessageAttribute, MessageView, ReceivedMessage
 from dlqctl.redrive import (
     Destination,
     Failure,
+    Pacer,
     Planned,
+    RedriveOptions,
     RedriveResult,
     Rejected,
-    deliver_batch,
+    count_refusals,
+    send_and_record,
+    sort_by_journal,
 )
 from dlqctl.remove import delete_views
 from dlqctl.scan import OpenQueue, selected_batches, walk
@@ -163,62 +167,95 @@ def export_messages(
     return result
 
 
-def read_export(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | None]]:
-    """(line number, record) for each non-blank line; None for a line that is not a record."""
-    for number, line in enumerate(lines, start=1):
+@dataclass(frozen=True)
+class ExportLine:
+    """One line of an export file: its number, and the record or why it is not one."""
+
+    number: int
+    record: dict[str, Any] | None
+    problem: str | None = None
+
+
+def read_export(lines: Iterable[bytes]) -> Iterator[ExportLine]:
+    """Each non-blank line of an export file, read as bytes so that one undecodable line is
+    reported alone instead of ending the read."""
+    for number, raw in enumerate(lines, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield ExportLine(number, None, "not UTF-8 text")
+            continue
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except ValueError:
-            yield number, None
+            yield ExportLine(number, None, "not JSON")
             continue
         valid = isinstance(record, dict) and isinstance(record.get("sqs"), dict)
         valid = valid and "body" in record["sqs"] and "message_id" in record["sqs"]
-        yield number, record if valid else None
+        if valid:
+            yield ExportLine(number, record)
+        else:
+            yield ExportLine(number, None, "not a dlqctl export record")
 
 
 def import_messages(
-    lines: Iterable[str],
+    lines: Iterable[bytes],
     destination: Destination,
     selection: Selection,
-    *,
-    dry_run: bool = False,
-    batch_size: int = 10,
+    options: RedriveOptions,
     progress: Callable[[int], None] = lambda count: None,
 ) -> RedriveResult:
-    """Send an export file's messages to a destination with per-entry acknowledgement."""
-    result = RedriveResult(destination=destination.description, dry_run=dry_run)
+    """Send an export file's messages to a destination: a redrive whose source is a file.
+
+    Batches of up to 10 are recorded in the journal, sent, and their acknowledgements synced,
+    so a rerun sends only what was not acknowledged (``recovered`` counts those it skips;
+    ambiguous ones follow ``resend_ambiguous``). Lines that are not records are skipped and
+    reported by line number. Ctrl-C, SIGTERM or SIGHUP let the batch in flight finish and
+    return the partial result.
+    """
+    result = RedriveResult(destination=destination.description, dry_run=options.dry_run)
+    if options.journal is not None:
+        result.journal = str(options.journal.path)
+    pacer = Pacer(options.rate)
     pending: list[Planned] = []
 
     def flush() -> None:
-        if dry_run:
+        if options.dry_run:
             result.entries.extend(item.to_json() for item in pending)
         elif pending:
+            pacer.wait(len(pending))
             with interrupt_after_block():
-                delivery = deliver_batch(destination, pending)
-            result.redriven += len(delivery.accepted)
-            result.unanswered += len(delivery.unanswered)
-            for view, reason in delivery.refused + delivery.unanswered:
-                result.reject(view.message_id, reason, skipped=False)
+                delivery = send_and_record(destination, pending, options.journal)
+                result.redriven += len(delivery.accepted)
+                count_refusals(result, delivery)
         progress(len(pending))
         pending.clear()
 
-    for number, record in read_export(lines):
-        if record is None:
+    try:
+        for line in read_export(lines):
+            if options.limit is not None and result.selected >= options.limit:
+                break
+            if line.record is None:
+                result.reject(f"line {line.number}", line.problem or "unreadable", skipped=True)
+                continue
+            view = decode(message_from_record(line.record), QueueContext())
+            if not selection.selects(view):
+                continue
             result.selected += 1
-            result.reject(f"line {number}", "not a dlqctl export record", skipped=True)
-            continue
-        view = decode(message_from_record(record), QueueContext())
-        if not selection.selects(view):
-            continue
-        result.selected += 1
-        plan = destination.plan(view)
-        if isinstance(plan, Rejected):
-            result.reject(view.message_id, plan.reason, skipped=plan.skipped)
-            continue
-        pending.append(plan)
-        if len(pending) >= batch_size:
-            flush()
-    flush()
+            to_send, sent_before = sort_by_journal([view], options, result)
+            result.recovered += len(sent_before)
+            for chosen in to_send:
+                plan = destination.plan(chosen)
+                if isinstance(plan, Rejected):
+                    result.reject(chosen.message_id, plan.reason, skipped=plan.skipped)
+                else:
+                    pending.append(plan)
+            if len(pending) >= SQS_BATCH:
+                flush()
+        flush()
+    except KeyboardInterrupt as exc:
+        result.interrupted = True
+        result.signal = signal_number(exc)
     return result

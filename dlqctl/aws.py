@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from dlqctl.errors import (
     AmbiguousSend,
     DlqctlError,
     NotFoundError,
+    PurgeInProgress,
     ThrottledError,
     UnreachableError,
     UsageError,
@@ -246,7 +248,15 @@ class Aws:
 
     @property
     def endpoint_url(self) -> str | None:
-        return self.connection.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+        url = self.connection.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+        if url is not None:
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise UsageError(
+                    f"endpoint URL {url!r} is not an http(s) URL",
+                    "give one like http://127.0.0.1:4566 (--endpoint-url or AWS_ENDPOINT_URL)",
+                )
+        return url
 
     def client(self, service: str, *, sends: bool = False) -> Any:
         """A cached low-level client for ``service`` with dlqctl's retry and pool settings.
@@ -339,10 +349,6 @@ class Deletion:
 
     deleted: tuple[str, ...]
     failed: tuple[tuple[str, str], ...]
-
-
-class PurgeInProgress(DlqctlError):
-    """SQS refused a purge because one ran less than 60 seconds ago."""
 
 
 def check_region(what: str, region: str | None, in_use: str) -> None:
@@ -522,16 +528,16 @@ class Sqs(_Service):
 
     def purge(self, queue: QueueRef) -> None:
         """``PurgeQueue``: deletes every message, in flight too; once per 60 seconds."""
-        try:
-            with self.errors(f"purging queue {queue.name}"):
+        with self.errors(f"purging queue {queue.name}"):
+            try:
                 self.client.purge_queue(QueueUrl=queue.url)
-        except DlqctlError as exc:
-            if "PurgeQueueInProgress" in exc.message:
-                raise PurgeInProgress(
-                    f"queue {queue.name} was purged less than 60 seconds ago",
-                    "SQS allows one purge per 60 seconds: wait a minute and run it again",
-                ) from exc
-            raise
+            except botocore.exceptions.ClientError as exc:
+                if error_code(exc) == "PurgeQueueInProgress":
+                    raise PurgeInProgress(
+                        f"queue {queue.name} was purged less than 60 seconds ago",
+                        "SQS allows one purge per 60 seconds: wait a minute and run it again",
+                    ) from exc
+                raise
 
     def start_move_task(
         self, queue: QueueRef, *, destination_arn: str | None, max_per_second: int | None
@@ -858,13 +864,14 @@ class CloudFormation(_Service):
 
     def stack(self, name: str) -> StackInfo | None:
         """The stack, or None when there is none of that name (or it was deleted)."""
-        try:
-            with self.errors(f"stack {name}"):
+        with self.errors(f"stack {name}"):
+            try:
                 stacks = self.client.describe_stacks(StackName=name).get("Stacks", [])
-        except DlqctlError as exc:
-            if "does not exist" in exc.message:
-                return None
-            raise
+            except botocore.exceptions.ClientError as exc:
+                # CloudFormation has no code of its own for this: a ValidationError says it.
+                if error_code(exc) == "ValidationError" and "does not exist" in str(exc):
+                    return None
+                raise
         if not stacks or stacks[0].get("StackStatus") == "DELETE_COMPLETE":
             return None
         stack = stacks[0]

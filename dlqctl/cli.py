@@ -27,6 +27,7 @@ from dlqctl.errors import (
     DlqctlError,
     ExitCode,
     Interrupted,
+    LeaseHeld,
     NotFoundError,
     PartialFailure,
     UsageError,
@@ -34,7 +35,7 @@ from dlqctl.errors import (
 from dlqctl.filters import Selection, build_selection
 from dlqctl.interrupts import exit_code, install_handlers, signal_number
 from dlqctl.journal import Journal, default_path, journals_for
-from dlqctl.lease import LeaseHeld, QueueLease
+from dlqctl.lease import QueueLease
 from dlqctl.redrive import (
     DEFAULT_CONCURRENCY,
     EVENT_MAX_BYTES,
@@ -84,7 +85,8 @@ class DlqctlGroup(TyperGroup):
         except typer.TyperException as exc:
             context = getattr(exc, "ctx", None)
             command = context.command_path if context is not None else "dlqctl"
-            render.error(exc.format_message(), f"see '{command} --help'")
+            message = exc.format_message().strip() or f"'{command}' needs a command"
+            render.error(message, f"see '{command} --help'")
             sys.exit(exc.exit_code)
         except typer.Abort:
             render.error("interrupted")
@@ -461,10 +463,23 @@ def summary(
     if ctx.output is OutputFormat.TABLE:
         render.summary_view(result)
     else:
-        render.emit_json(result.to_json())
+        render.emit_json(result.to_json(), ctx.output)
 
 
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking.")]
+JournalOption = Annotated[
+    Path | None,
+    typer.Option("--journal", help="Journal file (default: one per source and destination)."),
+]
+ResendOption = Annotated[
+    bool,
+    typer.Option(
+        "--resend-ambiguous/--no-resend-ambiguous",
+        help="Send again what an interrupted run sent without a recorded acknowledgement.",
+    ),
+]
+
+
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Show what would be done; change nothing.")
 ]
@@ -510,7 +525,7 @@ def _finish(
     if ctx.output is OutputFormat.TABLE:
         render.outcome(data, title=title)
     else:
-        render.emit_json(data)
+        render.emit_json(data, ctx.output)
     if data.get("unreleased"):
         render.warn(
             f"{data['unreleased']:,} held message(s) could not be made visible again: they "
@@ -584,17 +599,8 @@ def redrive_command(
     yes: YesOption = False,
     hold: HoldOption = None,
     wait: WaitOption = 1,
-    journal_path: Annotated[
-        Path | None,
-        typer.Option("--journal", help="Journal file (default: one per queue and destination)."),
-    ] = None,
-    resend_ambiguous: Annotated[
-        bool,
-        typer.Option(
-            "--resend-ambiguous/--no-resend-ambiguous",
-            help="Send again what an interrupted run sent without a recorded acknowledgement.",
-        ),
-    ] = True,
+    journal_path: JournalOption = None,
+    resend_ambiguous: ResendOption = True,
     force: Annotated[
         bool, typer.Option("--force", help="Take the queue's redrive lease from another run.")
     ] = False,
@@ -791,7 +797,7 @@ def _start_move_task(
             f"Started message move task {handle}; follow it with: dlqctl moves {opened.queue.name}"
         )
     else:
-        render.emit_json(data)
+        render.emit_json(data, ctx.output)
 
 
 @command("journal")
@@ -838,7 +844,7 @@ def moves(
         if ctx.output is OutputFormat.TABLE:
             render.info(f"Cancelled; {moved:,} message(s) had been moved (they stay moved)")
         else:
-            render.emit_json(data)
+            render.emit_json(data, ctx.output)
         return
     records = [task.to_json() for task in tasks]
     if ctx.output is OutputFormat.TABLE:
@@ -953,7 +959,7 @@ def purge(
             f"Purge of {opened.queue.name} started; SQS takes up to 60 seconds to finish it"
         )
     else:
-        render.emit_json(data)
+        render.emit_json(data, ctx.output)
 
 
 @command("export", selection=True)
@@ -1027,10 +1033,17 @@ def import_command(
     group_id: Annotated[
         str | None, typer.Option("--group-id", help="Group for a FIFO queue.")
     ] = None,
+    limit: LimitOption = None,
+    rate: RateOption = None,
     dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    journal_path: JournalOption = None,
+    resend_ambiguous: ResendOption = True,
 ) -> None:
-    """Send an export file's messages to a queue (or their events to a bus)."""
-    if (queue is None) == (to_bus is None):
+    """Send an export file's messages to a queue (or their events to a bus), resumably."""
+    if queue is None and to_bus is None:
+        raise UsageError("give a QUEUE or --to-bus", "see 'dlqctl import --help'")
+    if queue is not None and to_bus is not None:
         raise UsageError("give a QUEUE or --to-bus, not both", "see 'dlqctl import --help'")
     destination: Destination
     if to_bus is not None:
@@ -1042,15 +1055,27 @@ def import_command(
         target, attributes = ctx.aws.sqs.resolve(queue or "")
         destination = QueueDestination(ctx.aws, target, attributes, group_id=group_id)
     try:
-        handle = sys.stdin if file == "-" else open(file, encoding="utf-8")  # noqa: SIM115
+        handle = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
     except OSError as exc:
         raise UsageError(f"cannot read {file}: {exc.strerror}", "check the path") from exc
-    with (
-        handle,
-        render.progress("Importing", None) as advance,
-    ):
-        result = import_messages(handle, destination, selection, dry_run=dry_run, progress=advance)
-    _finish(result.to_json(), result.complete, ctx, "Import", "import")
+    options = RedriveOptions(
+        limit=limit, dry_run=dry_run, rate=rate, resend_ambiguous=resend_ambiguous
+    )
+    with contextlib.ExitStack() as resources:
+        resources.enter_context(handle)
+        if not dry_run:
+            plan = f"Import the messages of {file} to {destination.description}"
+            if selection.description:
+                plan += f" selected by {selection.description}"
+            _confirm(plan if limit is None else f"{plan}, at most {limit:,}", yes=yes)
+            source_key = "file:" + ("-" if file == "-" else os.path.abspath(file))
+            path = journal_path or default_path(source_key, destination.description)
+            journal = Journal.open(path, source_key, destination.description, uuid.uuid4().hex[:12])
+            resources.callback(journal.close)
+            options.journal = journal
+        advance = resources.enter_context(render.progress("Importing", None))
+        result = import_messages(handle, destination, selection, options, advance)
+    _finish(result.to_json(), result.complete, ctx, "Import", "import", result.signal)
 
 
 stack_app = typer.Typer(
@@ -1073,7 +1098,7 @@ def _show_stack(ctx: Ctx, report: StackReport) -> None:
     if ctx.output is OutputFormat.TABLE:
         render.stack_view(report.to_json())
     else:
-        render.emit_json(report.to_json())
+        render.emit_json(report.to_json(), ctx.output)
 
 
 @command("deploy", group=stack_app)
@@ -1140,7 +1165,7 @@ def stack_destroy(
     if ctx.output is OutputFormat.TABLE:
         render.info(f"Stack {stack_name}: {final}")
     else:
-        render.emit_json({"stack": stack_name, "status": final})
+        render.emit_json({"stack": stack_name, "status": final}, ctx.output)
 
 
 def _sandbox_aws(ctx: Ctx) -> Aws:
@@ -1179,7 +1204,8 @@ def sandbox_up(
         render.info("Use it from this shell with:")
         sys.stdout.write(
             f"export AWS_ENDPOINT_URL={state.url} AWS_REGION=us-east-1 "
-            "AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox\n"
+            "AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=sandbox "
+            "AWS_SECRET_ACCESS_KEY=sandbox\n"
         )
 
     _run(body, debug)
@@ -1257,7 +1283,7 @@ def _show_traffic(ctx: Ctx, published: int | None, traffic: Traffic) -> None:
     if ctx.output is OutputFormat.TABLE:
         render.outcome(data, title="Traffic")
     else:
-        render.emit_json(data)
+        render.emit_json(data, ctx.output)
 
 
 def _run_in_process(argv: Sequence[str]) -> int:

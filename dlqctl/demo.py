@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -42,11 +43,18 @@ def run_demo(run_command: Callable[[Sequence[str]], int], order_count: int = 160
     """
     render.step("1. A local AWS endpoint (moto's server), no account needed")
     endpoint = start_local_endpoint()
-    names = [*_DEMO_ENVIRONMENT, "AWS_ENDPOINT_URL", "AWS_PROFILE"]
+    names = [*_DEMO_ENVIRONMENT, "AWS_ENDPOINT_URL", "AWS_PROFILE", "XDG_STATE_HOME"]
     saved = {name: os.environ.get(name) for name in names}
-    os.environ.pop("AWS_PROFILE", None)
-    os.environ.update({**_DEMO_ENVIRONMENT, "AWS_ENDPOINT_URL": endpoint.url})
+    # The demo's journals and archive live in a folder of its own, removed at the end.
     workdir = Path(tempfile.mkdtemp(prefix="dlqctl-demo-"))
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.update(
+        {
+            **_DEMO_ENVIRONMENT,
+            "AWS_ENDPOINT_URL": endpoint.url,
+            "XDG_STATE_HOME": str(workdir / "state"),
+        }
+    )
 
     def run(*argv: str, expect: int = 0) -> None:
         render.command_line(["dlqctl", *argv])
@@ -55,7 +63,10 @@ def run_demo(run_command: Callable[[Sequence[str]], int], order_count: int = 160
             raise DemoFailed(f"'dlqctl {' '.join(argv)}' exited {code}, expected {expect}")
 
     try:
-        render.narrate(f"export AWS_ENDPOINT_URL={endpoint.url} AWS_REGION={REGION}")
+        render.narrate(
+            f"export AWS_ENDPOINT_URL={endpoint.url} AWS_REGION={REGION} "
+            f"AWS_DEFAULT_REGION={REGION}"
+        )
         aws = Aws(Connection(region=REGION, endpoint_url=endpoint.url))
 
         render.step("2. Deploy the bundled stack: bus → rule → order-processor, failures → DLQ")
@@ -110,11 +121,12 @@ def run_demo(run_command: Callable[[Sequence[str]], int], order_count: int = 160
             raise DemoFailed(f"orders-dlq still holds {remaining.visible + remaining.in_flight}")
         render.step(
             f"Done: orders-dlq is empty, {replayed.processed} orders recovered, "
-            f"{left} invalid ones archived in {archive}"
+            f"{left} invalid ones archived (the demo's folder {workdir} is removed now)"
         )
         return 0
     finally:
         endpoint.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

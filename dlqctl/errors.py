@@ -14,6 +14,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 3
     ACCESS = 4
     PARTIAL = 5
+    BUSY = 6
     INTERRUPTED = 130
 
 
@@ -50,6 +51,21 @@ class ThrottledError(DlqctlError):
     """AWS kept throttling after the retries were spent."""
 
     exit_code = ExitCode.UNEXPECTED
+
+
+class BusyError(DlqctlError):
+    """Something else is at work: another redrive holds the lease, a purge ran less than 60
+    seconds ago, a sandbox is already running. Wait, or use what is running."""
+
+    exit_code = ExitCode.BUSY
+
+
+class LeaseHeld(BusyError):
+    """Another run holds the queue's redrive lease."""
+
+
+class PurgeInProgress(BusyError):
+    """SQS refused a purge because one ran less than 60 seconds ago."""
 
 
 class UnreachableError(DlqctlError):

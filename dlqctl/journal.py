@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from dlqctl.errors import DlqctlError, UsageError
+from dlqctl.errors import UsageError
 from dlqctl.models import JsonValue, ReceivedMessage
 
 VERSION = 1
@@ -35,6 +35,14 @@ def state_dir() -> Path:
     """Where dlqctl keeps state: ``$XDG_STATE_HOME/dlqctl`` (``~/.local/state/dlqctl``)."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "dlqctl"
+
+
+def _is_journal_header(line: str) -> bool:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(entry, dict) and entry.get("op") == "journal"
 
 
 def digest(message: ReceivedMessage) -> str:
@@ -116,13 +124,20 @@ class Journal:
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             if path.exists():
-                journal._load(path.read_text(encoding="utf-8").splitlines())
+                lines = path.read_text(encoding="utf-8").splitlines()
+                if lines and not _is_journal_header(lines[0]):
+                    raise UsageError(
+                        f"{path} is not a dlqctl journal; it is left as it is",
+                        "pass --journal with a new file or an existing journal",
+                    )
+                journal._load(lines)
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             journal._handle = os.fdopen(descriptor, "a", encoding="utf-8")
-        except OSError as exc:
-            raise DlqctlError(
-                f"cannot use the journal {path}: {exc.strerror or exc}",
-                "pass --journal with a writable path",
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise UsageError(
+                f"cannot use the journal {path}: {reason}",
+                "pass --journal with a writable file path",
             ) from exc
         if path.stat().st_size == 0:
             journal._append(

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dlqctl.aws import Aws
-from dlqctl.errors import DlqctlError
+from dlqctl.errors import LeaseHeld
 from dlqctl.models import QueueRef
 
 LEASE_TAG = "dlqctl:redrive-lease"
@@ -33,10 +33,6 @@ def _default_settle_seconds() -> float:
         return float(os.environ.get("DLQCTL_LEASE_SETTLE_SECONDS") or 1.0)
     except ValueError:
         return 1.0
-
-
-class LeaseHeld(DlqctlError):
-    """Another run holds the queue's redrive lease."""
 
 
 @dataclass(frozen=True)

@@ -662,7 +662,7 @@ class RedriveOptions:
     concurrency: int = 1
 
 
-def _sort_by_journal(
+def sort_by_journal(
     chosen: list[MessageView], options: RedriveOptions, result: RedriveResult
 ) -> tuple[list[MessageView], list[MessageView]]:
     """Split messages into those to send and those a previous run already delivered."""
@@ -725,7 +725,7 @@ def _redrive_batch(
     chosen = run.take([view for view in views if selection.selects(view)])
     result, journal = run.result, options.journal
     with run.lock:
-        to_send, delivered = _sort_by_journal(chosen, options, result)
+        to_send, delivered = sort_by_journal(chosen, options, result)
     planned: list[Planned] = []
     rejected: list[tuple[str, Rejected]] = []
     for view in to_send:
@@ -836,15 +836,11 @@ def _work_in_parallel(work: Callable[[], None], workers: int, run: _Run) -> None
             raise interrupt
 
 
-def _send_and_delete(
-    scan: QueueScan,
-    destination: Destination,
-    planned: list[Planned],
-    journal: Journal | None,
-    result: RedriveResult,
-    lock: threading.Lock,
-) -> None:
-    """Record → send → record the acknowledgements (synced) → delete → record the deletes."""
+def send_and_record(
+    destination: Destination, planned: list[Planned], journal: Journal | None
+) -> BatchDelivery:
+    """Record → send → record the acknowledgements (synced): after this, what was acknowledged
+    may be deleted, and a rerun knows what was sent without an answer."""
     if journal is not None:
         journal.sending([item.view.message for item in planned])
     checkpoint("before-send")
@@ -855,15 +851,33 @@ def _send_and_delete(
         journal.acked([(view.message, target) for view, target in delivery.accepted])
         journal.refused([view.message for view, _ in delivery.refused])
     checkpoint("after-ack")
+    return delivery
+
+
+def count_refusals(result: RedriveResult, delivery: BatchDelivery) -> None:
+    """Add a batch's refused and unanswered messages to the result (under the run's lock)."""
+    result.unanswered += len(delivery.unanswered)
+    for view, reason in delivery.refused + delivery.unanswered:
+        result.reject(view.message_id, reason, skipped=False)
+
+
+def _send_and_delete(
+    scan: QueueScan,
+    destination: Destination,
+    planned: list[Planned],
+    journal: Journal | None,
+    result: RedriveResult,
+    lock: threading.Lock,
+) -> None:
+    """Send and record, delete what was acknowledged, record the deletes."""
+    delivery = send_and_record(destination, planned, journal)
     deletion = scan.delete([view.message for view, _ in delivery.accepted])
     checkpoint("after-delete")
     if journal is not None:
         journal.deleted(deletion.deleted)
     with lock:
         result.redriven += len(deletion.deleted)
-        result.unanswered += len(delivery.unanswered)
-        for view, reason in delivery.refused + delivery.unanswered:
-            result.reject(view.message_id, reason, skipped=False)
+        count_refusals(result, delivery)
         _delete_failures(result, deletion.failed)
 
 

@@ -66,9 +66,10 @@ def info(message: str) -> None:
     _stderr().print(escape(message))
 
 
-def emit_json(value: Any) -> None:
-    """One JSON document on stdout."""
-    sys.stdout.write(to_json_text(value) + "\n")
+def emit_json(value: Any, fmt: OutputFormat = OutputFormat.JSON) -> None:
+    """One JSON document on stdout: indented for ``json``, on one line for ``jsonl``."""
+    indent = None if fmt is OutputFormat.JSONL else 2
+    sys.stdout.write(to_json_text(value, indent=indent) + "\n")
     sys.stdout.flush()
 
 

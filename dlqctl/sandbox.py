@@ -31,7 +31,7 @@ from typing import Any
 from dlqctl import emulate
 from dlqctl.aws import SQS_BATCH, Aws
 from dlqctl.envelopes import SUCCESS_CONDITION
-from dlqctl.errors import DlqctlError, NotFoundError
+from dlqctl.errors import BusyError, DlqctlError, NotFoundError
 from dlqctl.journal import state_dir
 from dlqctl.local_endpoint import configure_local_endpoint, free_port, start_local_endpoint
 from dlqctl.models import EventEntry, OutgoingMessage, QueueRef
@@ -83,7 +83,7 @@ def start_background_endpoint(port: int | None = None) -> SandboxState:
     """Start moto's server in a background process (it outlives this command)."""
     existing = read_state()
     if existing is not None:
-        raise DlqctlError(
+        raise BusyError(
             f"a sandbox is already running at {existing.url} (pid {existing.pid})",
             "use it, or stop it with 'dlqctl sandbox down'",
         )

@@ -166,7 +166,7 @@ def test_a_second_redrive_is_refused_while_the_first_holds_the_lease(fresh_endpo
         sqs_tags = aws.sqs.tags(dlq).get(LEASE_TAG)
         time.sleep(0.05)
     code, _, stderr = run(fresh_endpoint, *REDRIVE)
-    assert code == ExitCode.UNEXPECTED
+    assert code == ExitCode.BUSY
     assert "is being redriven by" in stderr
     assert "--force" in stderr
     stdout, _ = first.communicate(timeout=60)
@@ -184,7 +184,7 @@ def test_force_takes_a_stale_looking_lease(fresh_endpoint):
     dlq, _ = aws.sqs.resolve("orders-dlq")
     aws.sqs.tag(dlq, {LEASE_TAG: Lease("someone@elsewhere", "r1", time.time() + 600).encode()})
     code, _, stderr = run(fresh_endpoint, *REDRIVE)
-    assert code == ExitCode.UNEXPECTED
+    assert code == ExitCode.BUSY
     code, stdout, stderr = run(fresh_endpoint, *REDRIVE, "--force")
     assert code == 0, stderr
     assert "took the redrive lease from someone@elsewhere" in stderr

@@ -9,7 +9,7 @@ import stat
 from dlqctl import emulate
 from dlqctl.errors import ExitCode
 from dlqctl.models import MessageAttribute, OutgoingMessage
-from tests.helpers import counts, create_queue, put
+from tests.helpers import counts, create_queue, put, receive_all
 
 
 def seed(endpoint, name="orders-dlq", count=6):
@@ -74,7 +74,7 @@ def test_purge_in_progress_is_one_clear_line(cli_via, faults, fresh_endpoint):
     seed(fresh_endpoint)
     faults.fail("sqs", "PurgeQueue", "AWS.SimpleQueueService.PurgeQueueInProgress", status=403)
     result = cli_via("purge", "orders-dlq", "--yes")
-    assert result.exit_code == ExitCode.UNEXPECTED
+    assert result.exit_code == ExitCode.BUSY
     assert "purged less than 60 seconds ago" in result.stderr
     assert "wait a minute" in result.stderr
 
@@ -163,7 +163,9 @@ def test_round_trip_restores_bodies_and_attributes(cli, boto, fresh_endpoint, tm
     assert cli("export", "orders-dlq", str(path)).exit_code == 0
     assert cli("purge", "orders-dlq", "--yes").exit_code == 0
     assert counts(fresh_endpoint, queue) == (0, 0)
-    result = cli("import", str(path), "orders-dlq", "-o", "json")
+    assert cli("import", str(path), "orders-dlq").exit_code == ExitCode.USAGE  # no --yes
+    assert counts(fresh_endpoint, queue) == (0, 0)
+    result = cli("import", str(path), "orders-dlq", "--yes", "-o", "json")
     assert result.exit_code == 0, result.stderr
     assert result.json()["redriven"] == 4
 
@@ -189,20 +191,58 @@ def test_round_trip_restores_bodies_and_attributes(cli, boto, fresh_endpoint, tm
         assert attrs["unicode"] == {"StringValue": "grüße ✓", "DataType": "String.custom"}
 
 
-def test_import_to_bus_and_bad_lines(cli, boto, fresh_endpoint, tmp_path):
+def test_import_to_bus_skips_junk_lines_and_reports_their_numbers(
+    cli, boto, fresh_endpoint, tmp_path
+):
     seed(fresh_endpoint, count=3)
     path = tmp_path / "events.jsonl"
     assert cli("export", "orders-dlq", str(path)).exit_code == 0
-    with path.open("a") as handle:
-        handle.write("this is not json\n")
+    lines = path.read_bytes().splitlines(keepends=True)
+    # Junk in the middle: not UTF-8, not JSON, JSON that is not a record.
+    path.write_bytes(
+        lines[0] + b"\xff\xfe junk\n" + b"not json\n" + lines[1] + b"[1, 2]\n" + lines[2]
+    )
     events = boto("events")
     events.create_event_bus(Name="shop")
     target = create_queue(fresh_endpoint, "replayed")
     events.put_rule(Name="all", EventBusName="shop", EventPattern='{"source": ["shop.orders"]}')
     events.put_targets(Rule="all", EventBusName="shop", Targets=[{"Id": "q", "Arn": target.arn}])
-    result = cli("import", str(path), "--to-bus", "shop", "-o", "json")
+    result = cli("import", str(path), "--to-bus", "shop", "--yes", "-o", "json")
     assert result.exit_code == ExitCode.PARTIAL
     data = result.json()
-    assert (data["selected"], data["redriven"], data["skipped"]) == (4, 3, 1)
-    assert data["failures"] == [{"message_id": "line 4", "reason": "not a dlqctl export record"}]
+    assert (data["selected"], data["redriven"], data["skipped"]) == (3, 3, 3)
+    assert data["failures"] == [
+        {"message_id": "line 2", "reason": "not UTF-8 text"},
+        {"message_id": "line 3", "reason": "not JSON"},
+        {"message_id": "line 5", "reason": "not a dlqctl export record"},
+    ]
     assert counts(fresh_endpoint, target) == (3, 0)
+
+
+def test_an_import_run_again_sends_only_what_was_not_acknowledged(
+    cli, cli_via, faults, boto, fresh_endpoint, tmp_path
+):
+    seed(fresh_endpoint, count=25)
+    path = tmp_path / "archive.jsonl"
+    assert cli("export", "orders-dlq", str(path)).exit_code == 0
+    target = create_queue(fresh_endpoint, "restored")
+    first = cli("import", str(path), "restored", "--limit", "12", "--yes", "-o", "json")
+    assert first.exit_code == 0, first.stderr
+    assert (first.json()["selected"], first.json()["redriven"]) == (12, 12)
+    # The second run: the first 12 are in the journal; one batch's answer is lost on the way.
+    faults.drop_responses("sqs", "SendMessageBatch", times=1)
+    second = cli_via("import", str(path), "restored", "--yes", "-o", "json")
+    assert second.exit_code == ExitCode.PARTIAL
+    data = second.json()
+    assert (data["recovered"], data["redriven"], data["unanswered"]) == (12, 3, 10)
+    # The third run resends only the unanswered batch (ambiguous: at least once).
+    third = cli("import", str(path), "restored", "--yes", "-o", "json")
+    assert third.exit_code == 0, third.stderr
+    assert (third.json()["recovered"], third.json()["ambiguous"], third.json()["redriven"]) == (
+        15,
+        10,
+        10,
+    )
+    bodies = [message["Body"] for message in receive_all(boto, target)]
+    assert len(set(bodies)) == 25
+    assert len(bodies) == 35  # the 10 whose answer was lost arrived twice, across runs
