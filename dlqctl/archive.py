@@ -7,6 +7,7 @@ import io
 import json
 import os
 import stat
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -87,17 +88,47 @@ def message_from_record(record: dict[str, Any]) -> ReceivedMessage:
     )
 
 
+class _ReplacingFile(io.TextIOWrapper):
+    """A file written beside its final path and moved over it when closed, so ``--overwrite``
+    never leaves the old file cut short before a message is read."""
+
+    final_path: str
+    temporary_path: str
+
+    def close(self) -> None:
+        if not self.closed:
+            super().close()
+            os.replace(self.temporary_path, self.final_path)
+
+
 def open_export_file(path: str, *, overwrite: bool) -> IO[str]:
-    """Create the export file readable by its owner only (0600)."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
+    """Create the export file readable by its owner only (0600).
+
+    With ``overwrite``, an existing regular file is replaced atomically when the export is
+    closed; anything else that exists (a device, a directory, a link's target) is refused, and
+    nothing but the file dlqctl creates has its mode set.
+    """
     try:
-        descriptor = os.open(path, flags, 0o600)
+        existing = os.stat(path) if overwrite else None
+    except FileNotFoundError:
+        existing = None
+    except OSError as exc:
+        raise UsageError(f"cannot use {path}: {exc.strerror}", "check the path") from exc
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        raise UsageError(f"{path} is not a regular file", "give a file path to export to")
+    try:
+        if existing is None:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            return os.fdopen(descriptor, "w", encoding="utf-8")
+        folder, name = os.path.split(os.path.abspath(path))
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=folder)
     except FileExistsError as exc:
         raise UsageError(f"{path} exists", "choose another file, or pass --overwrite") from exc
     except OSError as exc:
         raise UsageError(f"cannot create {path}: {exc.strerror}", "check the path") from exc
-    os.fchmod(descriptor, 0o600)
-    return os.fdopen(descriptor, "w", encoding="utf-8")
+    handle = _ReplacingFile(io.FileIO(descriptor, "w"), encoding="utf-8")
+    handle.final_path, handle.temporary_path = path, temporary
+    return handle
 
 
 @dataclass

@@ -124,6 +124,13 @@ def translate(exc: Exception, what: str, region: str | None = None) -> DlqctlErr
             )
         if code in _USAGE:
             return UsageError(f"{what}: {code}: {text}", "check the value given")
+        if text.lstrip().startswith("<"):
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", code)
+            return DlqctlError(
+                f"{what}: the endpoint answered HTTP {status} with a web page, not an AWS "
+                "answer: it may not implement this API",
+                "check --endpoint-url; local emulators lack some APIs (see the README)",
+            )
         return DlqctlError(f"{what}: {code}: {text}", "run again with --debug for details")
     if isinstance(
         exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError
@@ -223,12 +230,27 @@ def _retries() -> Any:
     return {"mode": mode, "max_attempts": attempts}
 
 
+def _checked_endpoint(url: str | None) -> str | None:
+    """The endpoint URL, refused before any call when it is not an http(s) URL."""
+    if url is not None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(
+                f"endpoint URL {url!r} is not an http(s) URL",
+                "give one like http://127.0.0.1:4566 (--endpoint-url or AWS_ENDPOINT_URL)",
+            )
+    return url
+
+
 class Aws:
     """One session and its clients, built from a ``Connection``; hands out the service wrappers."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self._clients: dict[str, Any] = {}
+        self._endpoint_url = _checked_endpoint(
+            connection.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+        )
 
     @cached_property
     def session(self) -> boto3.Session:
@@ -248,15 +270,7 @@ class Aws:
 
     @property
     def endpoint_url(self) -> str | None:
-        url = self.connection.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
-        if url is not None:
-            parts = urllib.parse.urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise UsageError(
-                    f"endpoint URL {url!r} is not an http(s) URL",
-                    "give one like http://127.0.0.1:4566 (--endpoint-url or AWS_ENDPOINT_URL)",
-                )
-        return url
+        return self._endpoint_url
 
     def client(self, service: str, *, sends: bool = False) -> Any:
         """A cached low-level client for ``service`` with dlqctl's retry and pool settings.

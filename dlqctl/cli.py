@@ -80,6 +80,9 @@ class DlqctlGroup(TyperGroup):
         **extra: Any,
     ) -> Any:
         install_handlers()
+        if args is None:
+            args = sys.argv[1:]
+        args = _shared_options_last(list(args))
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except typer.TyperException as exc:
@@ -92,6 +95,36 @@ class DlqctlGroup(TyperGroup):
             render.error("interrupted")
             sys.exit(ExitCode.INTERRUPTED)
         sys.exit(result if isinstance(result, int) else ExitCode.OK)
+
+
+_SHARED_WITH_VALUE = frozenset({"--profile", "--region", "--endpoint-url", "--output", "-o"})
+_SHARED_FLAGS = frozenset({"--debug"})
+
+
+def _shared_options_last(args: list[str]) -> list[str]:
+    """Accept the shared options before the command too (``dlqctl --region x -o json list``,
+    as the aws CLI does) by moving them after it, where each command declares them."""
+    leading: list[str] = []
+    index = 0
+    while index < len(args):
+        word = args[index]
+        name = word.split("=", 1)[0]
+        if name in _SHARED_FLAGS:
+            leading.append(word)
+            index += 1
+        elif name in _SHARED_WITH_VALUE:
+            takes_next = "=" not in word and index + 1 < len(args)
+            leading.extend(args[index : index + 1 + takes_next])
+            index += 1 + takes_next
+        else:
+            break
+    rest = args[index:]
+    if not leading or not rest or rest[0].startswith("-"):
+        return args
+    if "--" in rest:
+        cut = rest.index("--")
+        return rest[:cut] + leading + rest[cut:]
+    return rest + leading
 
 
 app = typer.Typer(
@@ -273,10 +306,7 @@ def _run(body: Callable[[], T], debug: bool) -> T:
         _report(exc.message, exc.hint)
         raise typer.Exit(exc.exit_code) from exc
     except KeyboardInterrupt as exc:
-        _report(
-            f"interrupted ({signal.Signals(signal_number(exc)).name})",
-            "messages held by this command were released",
-        )
+        _report(f"interrupted ({signal.Signals(signal_number(exc)).name})", None)
         raise typer.Exit(exit_code(exc)) from exc
     except BrokenPipeError as exc:
         raise typer.Exit(ExitCode.OK) from exc

@@ -22,7 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from dlqctl.envelopes import one_line
-from dlqctl.models import DeadLetterQueue, MessageView
+from dlqctl.models import Arn, DeadLetterQueue, MessageView
 from dlqctl.summary import Summary
 
 
@@ -136,20 +136,27 @@ def duration(seconds: float | None) -> str:
 
 
 def queues_table(queues: Sequence[DeadLetterQueue]) -> None:
+    """One row a queue. Below 120 columns the sources are named, not given as full ARNs
+    (``-o json`` has them whole), so names are never broken mid-word."""
+    console = _stdout()
+    short = console.width < 120
     table = Table(title=f"{len(queues)} queue(s)", title_justify="left")
-    for name, justify in (
-        ("Queue", "left"),
-        ("Visible", "right"),
-        ("In flight", "right"),
-        ("Delayed", "right"),
-        ("Oldest", "right"),
-        ("Retention left", "right"),
-        ("Fed by", "left"),
+    table.add_column("Queue", no_wrap=True, overflow="ellipsis")
+    for name in (
+        "Visible",
+        "In flight",
+        "Delayed",
+        "Oldest",
+        "Ret. left" if short else "Retention left",
     ):
-        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("Fed by", no_wrap=True, overflow="ellipsis")
     for item in queues:
         attributes = item.attributes
-        fed_by = "\n".join(f"{source.type}: {source.arn}" for source in item.sources)
+        fed_by = "\n".join(
+            f"{source.type}: {_short_arn(source.arn) if short else source.arn}"
+            for source in item.sources
+        )
         if not fed_by:
             fed_by = "(name only)" if item.named_like_dlq else "-"
         table.add_row(
@@ -161,7 +168,13 @@ def queues_table(queues: Sequence[DeadLetterQueue]) -> None:
             duration(item.retention_left_seconds),
             escape(fed_by),
         )
-    _stdout().print(table)
+    console.print(table)
+
+
+def _short_arn(arn: str) -> str:
+    """The resource's name from an ARN (``orders-processor``), or the text as it is."""
+    parsed = Arn.parse(arn)
+    return parsed.name if parsed is not None else arn
 
 
 def messages_table(views: Iterable[MessageView]) -> int:

@@ -201,17 +201,23 @@ class QueueScan:
                 self._held.pop(message_id, None)
 
     def release(self) -> None:
-        """Make every held message visible again (visibility 0)."""
+        """Make every held message visible again (visibility 0).
+
+        ``stats.released`` and ``stats.release_failures`` count messages, not receipt handles:
+        handles left over from redeliveries are released too but not counted.
+        """
         with self._lock:
-            handles = list(self._held.values()) + self._extra_handles
+            held = list(self._held.values())
+            extra = list(self._extra_handles)
             self._held.clear()
             self._extra_handles.clear()
             self._expiry.clear()
-        if not handles:
+        if not held and not extra:
             return
-        failed = self.sqs.change_visibility(self.queue, handles, 0)
-        self.stats.released += len(handles) - len(failed)
-        self.stats.release_failures += len(failed)
+        failed = set(self.sqs.change_visibility(self.queue, held + extra, 0))
+        failed_held = sum(1 for handle in held if handle in failed)
+        self.stats.released += len(held) - failed_held
+        self.stats.release_failures += failed_held
 
 
 def walk(

@@ -1,0 +1,184 @@
+"""Bad input, as an on-call engineer types it: each case is one clear error line, a documented
+exit code, and nothing lost (the DLQ holds every message it held before, none left hidden).
+
+The table below is the list of bad inputs tried; each row is pinned to its exit code and to a
+piece of its message.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from dlqctl import emulate, render
+from dlqctl.errors import ExitCode
+from tests.cli.test_exit_codes import one_error_line
+from tests.helpers import counts, create_queue, put
+
+MESSAGES = 3
+OTHER_REGION_ARN = "arn:aws:sqs:eu-west-1:123456789012:orders-dlq"
+
+# (id, arguments ({tmp} is a temporary folder), exit code, a piece of the error line)
+CASES = [
+    ("unknown filter function", ["peek", "orders-dlq", "--filter", "nosuchfn(body)"],
+     ExitCode.USAGE, "Unknown function: nosuchfn()"),
+    ("unknown filter function on delete",
+     ["delete", "orders-dlq", "--filter", "nosuchfn(body)", "--yes"],
+     ExitCode.USAGE, "Unknown function"),
+    ("wrong number of arguments", ["peek", "orders-dlq", "--filter", "contains(body)"],
+     ExitCode.USAGE, "Expected 2 arguments"),
+    ("filter syntax", ["peek", "orders-dlq", "--filter", "kind =="], ExitCode.USAGE,
+     "bad filter expression"),
+    ("bad duration", ["peek", "orders-dlq", "--older-than", "5x"], ExitCode.USAGE,
+     "bad duration"),
+    ("queue ARN of another region", ["peek", OTHER_REGION_ARN], ExitCode.USAGE,
+     "is in region eu-west-1"),
+    ("queue URL of another region",
+     ["peek", "https://sqs.eu-west-1.amazonaws.com/123456789012/orders-dlq"], ExitCode.USAGE,
+     "is in region eu-west-1"),
+    ("bus ARN of another region",
+     ["redrive", "orders-dlq", "--to-bus", "arn:aws:events:eu-west-1:123456789012:event-bus/shop",
+      "--yes"], ExitCode.USAGE, "is in region eu-west-1"),
+    ("no such queue", ["peek", "no-such-dlq"], ExitCode.NOT_FOUND, "not found"),
+    ("no such bus", ["redrive", "orders-dlq", "--to-bus", "no-such-bus", "--yes"],
+     ExitCode.NOT_FOUND, "not found"),
+    ("redrive without a destination", ["redrive", "orders-dlq", "--yes"], ExitCode.USAGE, ""),
+    ("redrive into itself", ["redrive", "orders-dlq", "--to-queue", "orders-dlq", "--yes"],
+     ExitCode.USAGE, "both the DLQ and the destination"),
+    ("limit 0", ["redrive", "orders-dlq", "--to-queue", "orders", "--limit", "0", "--yes"],
+     ExitCode.USAGE, "--limit"),
+    ("concurrency 0", ["redrive", "orders-dlq", "--to-queue", "orders", "-c", "0", "--yes"],
+     ExitCode.USAGE, "--concurrency"),
+    ("tiny event limit", ["redrive", "orders-dlq", "--to-bus", "shop", "--max-event-bytes", "10"],
+     ExitCode.USAGE, "--max-event-bytes"),
+    ("not confirmed without a terminal", ["redrive", "orders-dlq", "--to-queue", "orders"],
+     ExitCode.USAGE, "pass --yes"),
+    ("delete with no selection", ["delete", "orders-dlq", "--yes"], ExitCode.USAGE,
+     "needs --id or a filter"),
+    ("unknown output format", ["peek", "orders-dlq", "-o", "yaml"], ExitCode.USAGE, "yaml"),
+    ("malformed endpoint URL", ["list", "--endpoint-url", "nonsense"], ExitCode.USAGE,
+     "not an http(s) URL"),
+    ("a group alone", ["sandbox"], ExitCode.USAGE, "'dlqctl sandbox' needs a command"),
+    ("import with no destination", ["import", "{tmp}/export.jsonl", "--yes"], ExitCode.USAGE,
+     "give a QUEUE or --to-bus"),
+    ("import with two destinations",
+     ["import", "{tmp}/export.jsonl", "orders", "--to-bus", "shop", "--yes"], ExitCode.USAGE,
+     "not both"),
+    ("import of a missing file", ["import", "{tmp}/missing.jsonl", "orders", "--yes"],
+     ExitCode.USAGE, "cannot read"),
+    ("journal path is a folder",
+     ["redrive", "orders-dlq", "--to-queue", "orders", "--journal", "{tmp}", "--yes"],
+     ExitCode.USAGE, "cannot use the journal"),
+    ("journal path is an export",
+     ["redrive", "orders-dlq", "--to-queue", "orders", "--journal", "{tmp}/export.jsonl", "--yes"],
+     ExitCode.USAGE, "is not a dlqctl journal"),
+    ("export over an existing file", ["export", "orders-dlq", "{tmp}/export.jsonl"],
+     ExitCode.USAGE, "exists"),
+    ("export --overwrite of a device", ["export", "orders-dlq", "/dev/full", "--overwrite"],
+     ExitCode.USAGE, "is not a regular file"),
+    ("export --delete to stdout", ["export", "orders-dlq", "-", "--delete", "--yes"],
+     ExitCode.USAGE, "--delete needs a file"),
+    ("peek of a chained DLQ", ["peek", "middle-dlq"], ExitCode.USAGE, "not read-only"),
+    ("summary of a chained DLQ", ["summary", "middle-dlq"], ExitCode.USAGE, "not read-only"),
+]  # fmt: skip
+
+
+@pytest.fixture
+def incident(fresh_endpoint, tmp_path):
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    create_queue(fresh_endpoint, "orders")
+    final = create_queue(fresh_endpoint, "final-dlq")
+    create_queue(
+        fresh_endpoint,
+        "middle-dlq",
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": final.arn, "maxReceiveCount": 1}),
+    )
+    put(
+        fresh_endpoint,
+        dlq,
+        [emulate.lambda_dlq(emulate.event({"n": n}), "boom") for n in range(MESSAGES)],
+    )
+    (tmp_path / "export.jsonl").write_text('{"sqs": {"message_id": "x", "body": "{}"}}\n')
+    return dlq
+
+
+@pytest.mark.parametrize(("args", "code", "fragment"), [case[1:] for case in CASES],
+                         ids=[case[0] for case in CASES])  # fmt: skip
+def test_bad_input(cli, fresh_endpoint, incident, tmp_path, args, code, fragment):
+    before = (tmp_path / "export.jsonl").read_bytes()
+    # Cases that give their own endpoint, or none at all, run without the test's.
+    connect = "--endpoint-url" not in args and args != ["sandbox"]
+    result = cli(*(arg.replace("{tmp}", str(tmp_path)) for arg in args), connect=connect)
+    assert result.exit_code == code, result.stderr
+    line = one_error_line(result.stderr)
+    assert fragment in line
+    assert counts(fresh_endpoint, incident) == (MESSAGES, 0), "nothing deleted, nothing hidden"
+    assert (tmp_path / "export.jsonl").read_bytes() == before, "no file touched"
+
+
+def test_options_before_the_command_are_accepted(cli, fresh_endpoint, incident):
+    result = cli("--region", "us-east-1", "-o", "jsonl", "--endpoint-url", fresh_endpoint,
+                 "peek", "orders-dlq", connect=False)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert len(result.jsonl()) == MESSAGES
+
+
+@pytest.mark.parametrize("command", [["summary"], ["delete", "--id", "x", "--yes"]])
+def test_jsonl_is_one_document_per_line(cli, incident, command):
+    result = cli(command[0], "orders-dlq", *command[1:], "-o", "jsonl")
+    assert result.exit_code in (0, ExitCode.PARTIAL), result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1
+    json.loads(lines[0])
+
+
+def test_a_filter_that_matches_nothing_says_so(cli, incident):
+    result = cli("peek", "orders-dlq", "--error-contains", "no such error", "-o", "json")
+    assert result.exit_code == 0
+    assert result.json() == []
+    assert f"matched none of the {MESSAGES} message(s) looked at" in result.stderr
+
+
+def test_error_contains_ignores_case(cli, incident):
+    result = cli("peek", "orders-dlq", "--error-contains", "BOOM", "-o", "json")
+    assert len(result.json()) == MESSAGES
+
+
+def test_the_plan_is_in_the_users_words(cli, incident):
+    result = cli("redrive", "orders-dlq", "--to-queue", "orders", "--error-contains", "boom",
+                 "--older-than", "1s")  # fmt: skip
+    assert result.exit_code == ExitCode.USAGE
+    assert "selected by --older-than 1s --error-contains 'boom'" in result.stderr
+    assert "age_seconds" not in result.stderr
+
+
+def test_export_overwrite_replaces_the_file_whole(cli, incident, tmp_path):
+    path = tmp_path / "export.jsonl"
+    result = cli("export", "orders-dlq", str(path), "--overwrite")
+    assert result.exit_code == 0, result.stderr
+    assert len(path.read_text().splitlines()) == MESSAGES
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export.jsonl"], "no partial file left"
+
+
+def test_end_of_input_at_a_prompt_is_a_no(monkeypatch):
+    def closed(*args, **kwargs):
+        raise EOFError
+
+    monkeypatch.setattr("rich.console.Console.input", closed)
+    assert render.confirm("Delete 3 messages?") is False
+
+
+def test_the_prompt_shows_its_hint(monkeypatch):
+    from rich.console import Console
+
+    shown = io.StringIO()
+
+    def ask(self, prompt):
+        Console(file=shown, width=200).print(prompt, end="")
+        return "y"
+
+    monkeypatch.setattr("rich.console.Console.input", ask)
+    assert render.confirm("Redrive [all] of it?") is True
+    assert shown.getvalue() == "Redrive [all] of it? [y/N] "
