@@ -7,9 +7,11 @@ import subprocess
 import sys
 
 
-def test_demo_runs_end_to_end():
+def test_demo_runs_end_to_end(state_home, tmp_path):
     env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
     env["COLUMNS"] = "160"
+    env["TMPDIR"] = str(tmp_path / "tmp")
+    (tmp_path / "tmp").mkdir()
     result = subprocess.run(
         [sys.executable, "-m", "dlqctl", "demo"],
         env=env,
@@ -24,3 +26,6 @@ def test_demo_runs_end_to_end():
     assert "orders-dlq" in result.stdout
     assert "unsupported schemaVersion" in result.stdout
     assert "Failures over time" in result.stdout
+    # Its journals and archive lived in a folder of its own, gone at the end.
+    assert not state_home.exists() or not any(state_home.rglob("*"))
+    assert not any((tmp_path / "tmp").iterdir())
