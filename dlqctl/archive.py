@@ -13,19 +13,22 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from dlqctl.aws import SQS_BATCH, Aws
+from dlqctl.destinations import Destination, Planned, Rejected
 from dlqctl.envelopes import QueueContext, decode
 from dlqctl.errors import DlqctlError, UsageError
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block, signal_number
-from dlqctl.models import JsonValue, MessageAttribute, MessageView, ReceivedMessage
-from dlqctl.redrive import (
-    Destination,
+from dlqctl.models import (
     Failure,
-    Pacer,
-    Planned,
-    RedriveOptions,
+    JsonValue,
+    MessageAttribute,
+    MessageView,
+    ReceivedMessage,
     RedriveResult,
-    Rejected,
+)
+from dlqctl.redrive import (
+    Pacer,
+    RedriveOptions,
     count_refusals,
     send_and_record,
     sort_by_journal,

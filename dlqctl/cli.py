@@ -19,6 +19,15 @@ from typer.core import TyperGroup
 from dlqctl import __version__, render
 from dlqctl.archive import export_messages, import_messages, open_export_file
 from dlqctl.aws import Aws, Connection
+from dlqctl.destinations import (
+    EVENT_MAX_BYTES,
+    BusDestination,
+    Destination,
+    QueueDestination,
+    SourceDestination,
+    check_destination_differs,
+    dead_letter_functions,
+)
 from dlqctl.discovery import find_dead_letter_queues
 from dlqctl.drain import drain, find_redriver
 from dlqctl.envelopes import Kind
@@ -36,18 +45,7 @@ from dlqctl.filters import Selection, build_selection
 from dlqctl.interrupts import exit_code, install_handlers, signal_number
 from dlqctl.journal import Journal, default_path, journals_for
 from dlqctl.lease import QueueLease
-from dlqctl.redrive import (
-    DEFAULT_CONCURRENCY,
-    EVENT_MAX_BYTES,
-    BusDestination,
-    Destination,
-    QueueDestination,
-    RedriveOptions,
-    SourceDestination,
-    check_destination_differs,
-    dead_letter_functions,
-    redrive,
-)
+from dlqctl.redrive import DEFAULT_CONCURRENCY, RedriveOptions, redrive
 from dlqctl.remove import delete_messages
 from dlqctl.render import OutputFormat
 from dlqctl.sandbox import (

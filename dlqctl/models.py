@@ -472,3 +472,66 @@ class MoveTask:
             "failure_reason": self.failure_reason,
             "started_at": iso_utc(self.started_at),
         }
+
+
+@dataclass(frozen=True)
+class Failure:
+    message_id: str
+    reason: str
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {"message_id": self.message_id, "reason": self.reason}
+
+
+@dataclass
+class RedriveResult:
+    """What a redrive (or import) did; ``to_json`` is its stable JSON form."""
+
+    destination: str
+    selected: int = 0
+    redriven: int = 0
+    failed: int = 0
+    skipped: int = 0
+    dry_run: bool = False
+    recovered: int = 0
+    ambiguous: int = 0
+    unanswered: int = 0
+    unreleased: int = 0
+    interrupted: bool = False
+    signal: int | None = None
+    """The signal that interrupted the run (2 for Ctrl-C, 15 SIGTERM, 1 SIGHUP)."""
+    journal: str | None = None
+    failures: list[Failure] = field(default_factory=list)
+    entries: list[dict[str, JsonValue]] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return self.failed == 0 and self.skipped == 0 and not self.interrupted
+
+    def reject(self, message_id: str, reason: str, *, skipped: bool) -> None:
+        if skipped:
+            self.skipped += 1
+        else:
+            self.failed += 1
+        self.failures.append(Failure(message_id, reason))
+
+    def to_json(self) -> dict[str, JsonValue]:
+        data: dict[str, JsonValue] = {
+            "destination": self.destination,
+            "selected": self.selected,
+            "redriven": self.redriven,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "dry_run": self.dry_run,
+            "recovered": self.recovered,
+            "ambiguous": self.ambiguous,
+            "unanswered": self.unanswered,
+            "unreleased": self.unreleased,
+            "interrupted": self.interrupted,
+            "signal": self.signal,
+            "journal": self.journal,
+            "failures": [failure.to_json() for failure in self.failures],
+        }
+        if self.dry_run:
+            data["entries"] = self.entries
+        return data

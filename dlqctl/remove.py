@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from dlqctl.aws import Aws
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block
-from dlqctl.models import JsonValue, MessageView
-from dlqctl.redrive import Failure
+from dlqctl.models import Failure, JsonValue, MessageView
 from dlqctl.scan import OpenQueue, QueueScan, selected_batches, walk
 
 

@@ -59,11 +59,16 @@ def receive_all(boto: Any, queue: QueueRef) -> list[dict[str, Any]]:
 
 
 def start_dlqctl(
-    endpoint: str, *args: str, env: dict[str, str] | None = None, stdin: Any = None
+    endpoint: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: Any = None,
+    module: list[str] | None = None,
 ) -> subprocess.Popen[str]:
-    """Start the real ``python -m dlqctl ARGS`` against the endpoint, output captured."""
+    """Start the real ``python -m dlqctl ARGS`` against the endpoint, output captured
+    (``module``: another entry point and its arguments, such as the crash tests')."""
     return subprocess.Popen(
-        [sys.executable, "-m", "dlqctl", *args],
+        [sys.executable, "-m", *(module or ["dlqctl"]), *args],
         env={**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION, **(env or {})},
         stdin=stdin,
         stdout=subprocess.PIPE,

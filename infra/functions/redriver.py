@@ -12,9 +12,9 @@ import os
 from typing import Any
 
 from dlqctl.aws import Aws, Connection
+from dlqctl.destinations import BusDestination, Planned, deliver_batch
 from dlqctl.envelopes import decode
 from dlqctl.models import ReceivedMessage
-from dlqctl.redrive import BusDestination, Planned, deliver_batch
 
 _aws: Aws | None = None
 

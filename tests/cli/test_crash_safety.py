@@ -20,12 +20,11 @@ HOLD = 2
 
 
 def start(endpoint, *args, fault=None, pause=None):
-    env = {}
-    if fault:
-        env["DLQCTL_FAULT"] = fault
-    if pause is not None:
-        env["DLQCTL_FAULT_PAUSE"] = str(pause)
-    return start_dlqctl(endpoint, *args, env=env)
+    """A real dlqctl process; with a fault, through the crash-test entry point."""
+    if not fault:
+        return start_dlqctl(endpoint, *args)
+    timing = ["--pause", str(pause)] if pause is not None else []
+    return start_dlqctl(endpoint, *args, module=["tests.crash_run", fault, *timing, "--"])
 
 
 def run(endpoint, *args, fault=None):

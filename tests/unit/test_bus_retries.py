@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from botocore.stub import ANY, Stubber
 
-from dlqctl import redrive
+from dlqctl import destinations, redrive
 from dlqctl.aws import Aws, Connection
 from dlqctl.envelopes import decode
 from dlqctl.models import MessageAttribute, ReceivedMessage
@@ -45,7 +45,7 @@ def lambda_failure(index: int) -> ReceivedMessage:
 
 @pytest.fixture
 def stubbed(monkeypatch):
-    monkeypatch.setattr(redrive, "_backoff", lambda attempt: None)
+    monkeypatch.setattr(destinations, "_backoff", lambda attempt: None)
     aws = Aws(Connection(region="us-east-1", endpoint_url="http://127.0.0.1:9"))
     with Stubber(aws.client("events", sends=True)) as stubber:
         yield aws, stubber
@@ -64,7 +64,7 @@ def entry(n):
 
 def test_throttled_entries_are_retried_alone_and_others_are_not(stubbed):
     aws, stubber = stubbed
-    destination = redrive.BusDestination(aws, "shop")
+    destination = destinations.BusDestination(aws, "shop")
     planned = [destination.plan(decode(lambda_failure(n))) for n in range(3)]
     stubber.add_response(
         "put_events",
@@ -84,16 +84,16 @@ def test_throttled_entries_are_retried_alone_and_others_are_not(stubbed):
         {"Entries": [entry(1)]},
     )
     results = destination.deliver(planned)
-    assert results["m0"] == redrive.Delivery(True, "ev0")
-    assert results["m1"] == redrive.Delivery(True, "ev1")
-    assert results["m2"] == redrive.Delivery(False, "AccessDeniedException: no")
+    assert results["m0"] == destinations.Delivery(True, "ev0")
+    assert results["m1"] == destinations.Delivery(True, "ev1")
+    assert results["m2"] == destinations.Delivery(False, "AccessDeniedException: no")
 
 
 def test_retryable_failures_give_up_after_the_last_attempt(stubbed):
     aws, stubber = stubbed
-    destination = redrive.BusDestination(aws, "shop")
+    destination = destinations.BusDestination(aws, "shop")
     planned = [destination.plan(decode(lambda_failure(0)))]
-    for _ in range(redrive.MAX_ENTRY_ATTEMPTS):
+    for _ in range(destinations.MAX_ENTRY_ATTEMPTS):
         stubber.add_response(
             "put_events",
             {
@@ -103,14 +103,14 @@ def test_retryable_failures_give_up_after_the_last_attempt(stubbed):
             {"Entries": ANY},
         )
     results = destination.deliver(planned)
-    assert results["m0"] == redrive.Delivery(False, "InternalFailure: x")
+    assert results["m0"] == destinations.Delivery(False, "InternalFailure: x")
 
 
 def test_requests_respect_the_size_limit():
     aws = Aws(Connection(region="us-east-1", endpoint_url="http://127.0.0.1:9"))
-    destination = redrive.BusDestination(aws, "shop", max_event_bytes=4096)
+    destination = destinations.BusDestination(aws, "shop", max_event_bytes=4096)
     planned = [destination.plan(decode(lambda_failure(n))) for n in range(30)]
-    batches = list(redrive._size_batches(planned, 10, 300))
+    batches = list(destinations._size_batches(planned, 10, 300))
     assert all(sum(item.size for item in batch) <= 300 for batch in batches)
     assert sum(len(batch) for batch in batches) == 30
     assert all(len(batch) <= 10 for batch in batches)
@@ -118,7 +118,7 @@ def test_requests_respect_the_size_limit():
 
 def test_an_entry_too_large_fails_alone():
     aws = Aws(Connection(region="us-east-1", endpoint_url="http://127.0.0.1:9"))
-    destination = redrive.BusDestination(aws, "shop", max_event_bytes=1024)
+    destination = destinations.BusDestination(aws, "shop", max_event_bytes=1024)
     big = lambda_failure(1)
     big = ReceivedMessage(
         big.message_id,
@@ -128,7 +128,7 @@ def test_an_entry_too_large_fails_alone():
         big.message_attributes,
     )
     plan = destination.plan(decode(big))
-    assert isinstance(plan, redrive.Rejected)
+    assert isinstance(plan, destinations.Rejected)
     assert not plan.skipped
     assert plan.reason.startswith("EntryTooLarge")
 

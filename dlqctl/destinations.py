@@ -1,0 +1,539 @@
+"""Where a replay goes: a bus, a queue, or each message's source.
+
+A destination turns a decoded message into what it will be sent (``plan``: a ``Planned`` entry,
+or a ``Rejected`` one with the reason), sends planned entries in batches sized as the service
+counts them, retries only entries the answer refused for a retryable reason, and reports one
+``Delivery`` per message: accepted with the ID the destination gave, refused with the reason, or
+unanswered. ``deliver_batch`` is the one call ``redrive``, ``import`` and the redriver Lambda
+use to send.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from dlqctl.aws import SQS_BATCH, Aws
+from dlqctl.envelopes import Kind
+from dlqctl.errors import AmbiguousSend, DlqctlError, UsageError
+from dlqctl.models import (
+    EventEntry,
+    JsonValue,
+    MessageAttribute,
+    MessageView,
+    OutgoingMessage,
+    QueueAttributes,
+    QueueRef,
+)
+from dlqctl.scan import OpenQueue
+
+EVENTS_BATCH = 10
+EVENT_MAX_BYTES = 1048576
+"""PutEvents' limit for an entry, 1 MiB since January 2026; a request is kept within it too."""
+PAYLOAD_KEY = "payload"
+"""The detail key that wraps a payload that is not a JSON object when it is replayed as a detail."""
+SQS_BATCH_MAX_BYTES = 1048576
+RETRYABLE_EVENT_CODES = frozenset({"InternalFailure", "ThrottlingException"})
+MAX_ENTRY_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """An asynchronous Lambda invocation: the function and the JSON payload it is sent."""
+
+    function_arn: str
+    payload: bytes
+
+    def to_json(self) -> dict[str, JsonValue]:
+        """The invocation as ``--dry-run -o json`` shows it (the payload as JSON)."""
+        return {
+            "FunctionName": self.function_arn,
+            "InvocationType": "Event",
+            "Payload": json.loads(self.payload),
+        }
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A message turned into what its destination will be sent."""
+
+    view: MessageView
+    payload: Any
+    size: int
+    target: str
+
+    def to_json(self) -> dict[str, JsonValue]:
+        payload = self.payload
+        if isinstance(payload, EventEntry | Invocation):
+            entry: JsonValue = payload.to_json()
+        elif isinstance(payload, OutgoingMessage):
+            entry = {
+                "MessageBody": payload.body,
+                "MessageAttributes": {
+                    name: attribute.to_json()
+                    for name, attribute in payload.message_attributes.items()
+                },
+                "MessageGroupId": payload.group_id,
+                "MessageDeduplicationId": payload.deduplication_id,
+            }
+        else:
+            raise TypeError(f"no JSON form for {type(payload).__name__}")
+        return {"message_id": self.view.message_id, "target": self.target, "entry": entry}
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A message that will not be sent: skipped (nothing to send) or failed (invalid entry)."""
+
+    reason: str
+    skipped: bool = True
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The destination's answer for one message: the ID it gave, or why it refused; or no
+    answer at all (``ambiguous``: it may have been delivered)."""
+
+    accepted: bool
+    detail: str = ""
+    ambiguous: bool = False
+
+
+def _unanswered(error: AmbiguousSend) -> Delivery:
+    return Delivery(
+        False,
+        f"{error.message}. Left in the DLQ; the journal marks it ambiguous: a rerun sends it "
+        "again (at least once), --no-resend-ambiguous keeps it",
+        ambiguous=True,
+    )
+
+
+class Destination(Protocol):
+    """Where a redrive sends messages."""
+
+    description: str
+
+    def plan(self, view: MessageView) -> Planned | Rejected: ...
+
+    def deliver(self, planned: Sequence[Planned]) -> dict[str, Delivery]: ...
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(min(5.0, 0.2 * 2**attempt))
+
+
+def _size_batches(
+    planned: Sequence[Planned], count: int, max_bytes: int
+) -> Iterator[list[Planned]]:
+    """Consecutive batches of at most ``count`` entries and ``max_bytes`` in total."""
+    batch: list[Planned] = []
+    total = 0
+    for item in planned:
+        if batch and (len(batch) >= count or total + item.size > max_bytes):
+            yield batch
+            batch, total = [], 0
+        batch.append(item)
+        total += item.size
+    if batch:
+        yield batch
+
+
+def _parse_time(value: JsonValue) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _deliver_with_retries(
+    planned: Sequence[Planned],
+    batches: Callable[[list[Planned]], Iterator[list[Planned]]],
+    send: Callable[[list[Planned]], Iterator[tuple[Planned, Delivery, bool]]],
+) -> dict[str, Delivery]:
+    """Send in batches; entries refused for a retryable reason are sent again with backoff."""
+    results: dict[str, Delivery] = {}
+    pending = list(planned)
+    for attempt in range(MAX_ENTRY_ATTEMPTS):
+        retry: list[Planned] = []
+        for batch in batches(pending):
+            try:
+                answers = list(send(batch))
+            except AmbiguousSend as exc:
+                results.update((item.view.message_id, _unanswered(exc)) for item in batch)
+                continue
+            for item, delivery, retryable in answers:
+                results[item.view.message_id] = delivery
+                if retryable:
+                    retry.append(item)
+        if not retry:
+            break
+        pending = retry
+        if attempt + 1 < MAX_ENTRY_ATTEMPTS:
+            _backoff(attempt)
+    return results
+
+
+class BusDestination:
+    """Replays each message's event to an EventBridge bus with PutEvents."""
+
+    def __init__(
+        self,
+        aws: Aws,
+        bus: str,
+        *,
+        source: str | None = None,
+        detail_type: str | None = None,
+        new_time: bool = False,
+        max_event_bytes: int = EVENT_MAX_BYTES,
+        mark: bool = False,
+    ) -> None:
+        self.aws = aws
+        self.bus = bus
+        self.source = source
+        self.detail_type = detail_type
+        self.new_time = new_time
+        self.max_event_bytes = max_event_bytes
+        self.mark = mark
+        self.description = f"event bus {bus}"
+
+    def plan(self, view: MessageView) -> Planned | Rejected:
+        if view.unreplayable:
+            return Rejected(view.unreplayable)
+        event = view.event
+        if isinstance(event, dict):
+            source = self.source or str(event.get("source", ""))
+            detail_type = self.detail_type or str(event.get("detail-type", ""))
+            detail: JsonValue = event.get("detail")
+            resources = tuple(str(item) for item in event.get("resources") or ())
+            moment = None if self.new_time else _parse_time(event.get("time"))
+        elif self.source and self.detail_type:
+            if view.payload is None:
+                return Rejected(f"this {view.kind} message has no payload to send")
+            source, detail_type, resources, moment = self.source, self.detail_type, (), None
+            detail = view.payload if isinstance(view.payload, dict) else {PAYLOAD_KEY: view.payload}
+        else:
+            return Rejected(
+                f"no EventBridge event in this {view.kind} message; give --source and "
+                "--detail-type to send its payload as the detail"
+            )
+        if source.startswith("aws."):
+            return Rejected(
+                f"source {source} cannot be put on a bus (AWS rejects aws.* sources); "
+                "rewrite it with --source"
+            )
+        if not source or not detail_type:
+            return Rejected("the event has no source or detail-type")
+        if self.mark:
+            if not isinstance(detail, dict):
+                return Rejected("--mark needs an event whose detail is a JSON object")
+            previous = detail.get(REPLAY_FIELD)
+            count = previous.get("replay_count", 0) if isinstance(previous, dict) else 0
+            detail = {
+                **detail,
+                REPLAY_FIELD: {"replay_of": view.message_id, "replay_count": int(count) + 1},
+            }
+        entry = EventEntry(
+            bus=self.bus,
+            source=source,
+            detail_type=detail_type,
+            detail=json.dumps({} if detail is None else detail, separators=(",", ":")),
+            resources=resources,
+            time=moment,
+        )
+        if entry.size() > self.max_event_bytes:
+            return Rejected(
+                f"EntryTooLarge: the event is {entry.size():,} bytes, over the "
+                f"{self.max_event_bytes:,}-byte PutEvents limit (--max-event-bytes)",
+                skipped=False,
+            )
+        return Planned(view, entry, entry.size(), self.bus)
+
+    def deliver(self, planned: Sequence[Planned]) -> dict[str, Delivery]:
+        return _deliver_with_retries(
+            planned,
+            lambda pending: _size_batches(pending, EVENTS_BATCH, self.max_event_bytes),
+            self._put,
+        )
+
+    def _put(self, batch: list[Planned]) -> Iterator[tuple[Planned, Delivery, bool]]:
+        answers = self.aws.events.put_events([item.payload for item in batch])
+        for item, answer in zip(batch, answers, strict=True):
+            if answer.event_id:
+                yield item, Delivery(True, answer.event_id), False
+            else:
+                reason = f"{answer.error_code}: {answer.error_message}"
+                yield item, Delivery(False, reason), answer.error_code in RETRYABLE_EVENT_CODES
+
+
+def _sendable_attributes(view: MessageView) -> dict[str, MessageAttribute]:
+    """Message attributes SQS accepts on send (it refuses empty list-valued ones)."""
+    return {
+        name: attribute
+        for name, attribute in view.message.message_attributes.items()
+        if attribute.string_value is not None or attribute.binary_value is not None
+    }
+
+
+REPLAY_OF = "dlqctl-replay-of"
+REPLAY_COUNT = "dlqctl-replay-count"
+REPLAY_FIELD = "dlqctl-replay"
+MAX_MESSAGE_ATTRIBUTES = 10
+
+
+def _marked_attributes(view: MessageView) -> dict[str, MessageAttribute]:
+    """The message's attributes plus who it replays and how often it has been replayed."""
+    attributes = _sendable_attributes(view)
+    previous = attributes.get(REPLAY_COUNT)
+    try:
+        count = int(previous.string_value or 0) if previous else 0
+    except ValueError:
+        count = 0
+    attributes[REPLAY_OF] = MessageAttribute(
+        "String", view.message.string_attribute(REPLAY_OF) or view.message_id
+    )
+    attributes[REPLAY_COUNT] = MessageAttribute("Number", str(count + 1))
+    return attributes
+
+
+class QueueDestination:
+    """Moves messages to an SQS queue with SendMessageBatch, body and attributes unchanged."""
+
+    def __init__(
+        self,
+        aws: Aws,
+        queue: QueueRef,
+        attributes: QueueAttributes,
+        *,
+        group_id: str | None = None,
+        mark: bool = False,
+    ) -> None:
+        self.aws = aws
+        self.queue = queue
+        self.mark = mark
+        self.attributes = attributes
+        self.group_id = group_id
+        self.description = f"queue {queue.name}"
+
+    def plan(self, view: MessageView) -> Planned | Rejected:
+        system = view.message.attributes
+        message = OutgoingMessage(
+            entry_id=view.message_id,
+            body=view.message.body,
+            message_attributes=_sendable_attributes(view),
+        )
+        if self.mark:
+            marked = _marked_attributes(view)
+            if len(marked) > MAX_MESSAGE_ATTRIBUTES:
+                return Rejected(
+                    f"--mark would give the message {len(marked)} attributes; SQS allows "
+                    f"{MAX_MESSAGE_ATTRIBUTES}",
+                    skipped=False,
+                )
+            message = replace(message, message_attributes=marked)
+        if self.attributes.fifo:
+            group = system.get("MessageGroupId") or self.group_id
+            if not group:
+                return Rejected(
+                    f"{self.queue.name} is FIFO and this message has no group; pass --group-id",
+                    skipped=False,
+                )
+            dedup = system.get("MessageDeduplicationId") or view.message_id
+            message = replace(message, group_id=group, deduplication_id=dedup)
+        if message.size() > self.attributes.maximum_message_size:
+            return Rejected(
+                f"MessageTooLarge: {message.size():,} bytes, over {self.queue.name}'s "
+                f"MaximumMessageSize of {self.attributes.maximum_message_size:,}",
+                skipped=False,
+            )
+        return Planned(view, message, message.size(), self.queue.name)
+
+    def deliver(self, planned: Sequence[Planned]) -> dict[str, Delivery]:
+        return _deliver_with_retries(
+            planned,
+            lambda pending: _size_batches(pending, SQS_BATCH, SQS_BATCH_MAX_BYTES),
+            self._send,
+        )
+
+    def _send(self, batch: list[Planned]) -> Iterator[tuple[Planned, Delivery, bool]]:
+        by_entry = {str(index): item for index, item in enumerate(batch)}
+        outcome = self.aws.sqs.send(
+            self.queue, [replace(item.payload, entry_id=key) for key, item in by_entry.items()]
+        )
+        for key, new_id in outcome.accepted.items():
+            yield by_entry[key], Delivery(True, new_id), False
+        for key, failure in outcome.failed.items():
+            reason = f"{failure.code}: {failure.message}"
+            # A failure that is not the sender's (SQS's own) may pass on a retry.
+            yield by_entry[key], Delivery(False, reason), not failure.sender_fault
+
+
+class FunctionDestination:
+    """Invokes a Lambda function asynchronously with a message's original payload."""
+
+    def __init__(self, aws: Aws, function_arn: str) -> None:
+        self.aws = aws
+        self.function_arn = function_arn
+        self.description = f"function {function_arn}"
+
+    def plan(self, view: MessageView, payload: JsonValue) -> Planned:
+        invocation = Invocation(self.function_arn, json.dumps(payload).encode())
+        return Planned(view, invocation, len(invocation.payload), self.function_arn)
+
+    def deliver(self, planned: Sequence[Planned]) -> dict[str, Delivery]:
+        results: dict[str, Delivery] = {}
+        for item in planned:
+            try:
+                request_id = self.aws.lambda_.invoke_async(self.function_arn, item.payload.payload)
+            except AmbiguousSend as exc:
+                results[item.view.message_id] = _unanswered(exc)
+                continue
+            except DlqctlError as exc:
+                if exc.exit_code in (3, 4):
+                    raise
+                results[item.view.message_id] = Delivery(False, exc.message)
+                continue
+            results[item.view.message_id] = Delivery(True, request_id)
+        return results
+
+
+class SourceDestination:
+    """Sends each message back where it came from: its SQS source queue or its function.
+
+    Only two sources are known for certain: the queue SQS names in ``DeadLetterQueueSourceArn``
+    (the message goes back unchanged), and the function of a Lambda failure record or of a
+    Lambda DLQ whose DeadLetterConfig only one function points at (it is invoked again with the
+    payload it failed on). Everything else is refused with the reason, and stays in the DLQ.
+    """
+
+    description = "each message's source"
+
+    def __init__(
+        self,
+        aws: Aws,
+        opened: OpenQueue,
+        dead_letter_functions: Mapping[str, Sequence[str]] | None = None,
+        *,
+        group_id: str | None = None,
+    ) -> None:
+        self.aws = aws
+        self.opened = opened
+        self.dead_letter_functions = dict(dead_letter_functions or {})
+        self.group_id = group_id
+        self._queues: dict[str, QueueDestination] = {}
+        self._functions: dict[str, FunctionDestination] = {}
+
+    def _queue(self, arn: str) -> QueueDestination:
+        if arn not in self._queues:
+            queue, attributes = self.aws.sqs.resolve(arn)
+            self._queues[arn] = QueueDestination(
+                self.aws, queue, attributes, group_id=self.group_id
+            )
+        return self._queues[arn]
+
+    def _function(self, arn: str) -> FunctionDestination:
+        # The qualifier ($LATEST, a version) is kept: that is the code that failed.
+        if arn not in self._functions:
+            self._functions[arn] = FunctionDestination(self.aws, arn)
+        return self._functions[arn]
+
+    def _dlq_function(self, view: MessageView) -> str | Rejected:
+        """The one function whose DeadLetterConfig sent this Lambda DLQ message here."""
+        target = view.origin.get("topic_arn") or self.opened.queue.arn
+        # Versions of one function share its configuration: invoke the function itself.
+        functions = sorted(
+            {_unqualified(arn) for arn in self.dead_letter_functions.get(target, ())}
+        )
+        if len(functions) == 1:
+            return functions[0]
+        which = "no function's" if not functions else f"{len(functions)} functions'"
+        return Rejected(
+            f"this Lambda DLQ message does not name its function, and {which} "
+            f"DeadLetterConfig points at {target}; use --to-queue or --to-bus"
+        )
+
+    def plan(self, view: MessageView) -> Planned | Rejected:
+        source_queue = view.origin.get("source_queue_arn")
+        if view.kind == Kind.SQS and source_queue:
+            return self._queue(source_queue).plan(view)
+        if view.unreplayable:
+            return Rejected(view.unreplayable)
+        if view.kind == Kind.LAMBDA_DESTINATION and view.origin.get("function_arn"):
+            return self._function(view.origin["function_arn"]).plan(view, view.payload)
+        if view.kind == Kind.LAMBDA_DLQ:
+            function = self._dlq_function(view)
+            if isinstance(function, Rejected):
+                return function
+            return self._function(function).plan(view, view.payload)
+        return Rejected(
+            f"the source of this {view.kind} message is not known; use --to-queue or --to-bus"
+        )
+
+    def deliver(self, planned: Sequence[Planned]) -> dict[str, Delivery]:
+        results: dict[str, Delivery] = {}
+        by_target: dict[str, list[Planned]] = {}
+        for item in planned:
+            by_target.setdefault(item.target, []).append(item)
+        for target, items in by_target.items():
+            if isinstance(items[0].payload, OutgoingMessage):
+                destination: Any = next(
+                    queue for queue in self._queues.values() if queue.queue.name == target
+                )
+            else:
+                destination = self._function(target)
+            results.update(destination.deliver(items))
+        return results
+
+
+def _unqualified(function_arn: str) -> str:
+    """``arn:aws:lambda:REGION:ACCOUNT:function:NAME`` without a version or alias."""
+    return ":".join(function_arn.split(":")[:7])
+
+
+def dead_letter_functions(aws: Aws) -> dict[str, list[str]]:
+    """Functions by the queue or topic their DeadLetterConfig names (to re-invoke Lambda DLQ
+    messages, which do not name their function)."""
+    functions: dict[str, list[str]] = {}
+    for pointer in aws.lambda_.dead_letter_configs():
+        functions.setdefault(pointer.target_arn, []).append(pointer.arn)
+    return functions
+
+
+@dataclass(frozen=True)
+class BatchDelivery:
+    """What became of a batch: (view, ID the destination gave) for each acknowledged message,
+    (view, reason) for each refused one, and (view, reason) for each send with no answer."""
+
+    accepted: list[tuple[MessageView, str]] = field(default_factory=list)
+    refused: list[tuple[MessageView, str]] = field(default_factory=list)
+    unanswered: list[tuple[MessageView, str]] = field(default_factory=list)
+
+
+def deliver_batch(destination: Destination, planned: Sequence[Planned]) -> BatchDelivery:
+    """Send planned messages and sort them by the destination's answer."""
+    delivery = BatchDelivery()
+    if not planned:
+        return delivery
+    answers = destination.deliver(planned)
+    for item in planned:
+        answer = answers.get(item.view.message_id, Delivery(False, "no answer for this entry"))
+        if answer.accepted:
+            delivery.accepted.append((item.view, answer.detail))
+        elif answer.ambiguous:
+            delivery.unanswered.append((item.view, answer.detail))
+        else:
+            delivery.refused.append((item.view, answer.detail))
+    return delivery
+
+
+def check_destination_differs(source: QueueRef, destination: QueueRef) -> None:
+    if source.arn == destination.arn:
+        raise UsageError(
+            f"{source.name} is both the DLQ and the destination",
+            "choose another --to-queue",
+        )
