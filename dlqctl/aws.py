@@ -32,6 +32,8 @@ from dlqctl.errors import (
 from dlqctl.models import (
     Arn,
     BatchOutcome,
+    DeadLetterPointer,
+    Deletion,
     EntryFailure,
     EntryResult,
     EventEntry,
@@ -41,11 +43,18 @@ from dlqctl.models import (
     QueueAttributes,
     QueueRef,
     ReceivedMessage,
+    SourceMapping,
+    StackEvent,
+    StackInfo,
+    StackResource,
 )
 
 SQS_BATCH = 10
 """Entries per SQS batch call (ReceiveMessage, SendMessageBatch, DeleteMessageBatch, …)."""
 RELEASE_CONCURRENCY = 8
+"""Visibility-change batches sent side by side when a walk releases what it held."""
+DISCOVERY_CONCURRENCY = 8
+"""Per-function calls sent side by side when finding what feeds the DLQs."""
 """Parallel ChangeMessageVisibilityBatch calls when many messages are released at once."""
 
 _NOT_FOUND = {
@@ -357,14 +366,6 @@ def _queue_name(url: str) -> str:
     return url.rstrip("/").rsplit("/", 1)[-1]
 
 
-@dataclass(frozen=True)
-class Deletion:
-    """What ``DeleteMessageBatch`` said: the message IDs deleted and those that failed, why."""
-
-    deleted: tuple[str, ...]
-    failed: tuple[tuple[str, str], ...]
-
-
 def check_region(what: str, region: str | None, in_use: str) -> None:
     """Refuse a resource of another region (an ARN or a queue URL says which), whatever the
     endpoint: FIFO, VPC and local endpoints serve one region too."""
@@ -606,16 +607,6 @@ class Sqs(_Service):
         return urls
 
 
-@dataclass(frozen=True)
-class DeadLetterPointer:
-    """Something (its type and ARN) that sends its failures to the ARN ``target_arn``."""
-
-    type: str
-    arn: str
-    target_arn: str
-    detail: str | None = None
-
-
 def _dead_letter_config(function: dict[str, Any]) -> DeadLetterPointer | None:
     target = (function.get("DeadLetterConfig") or {}).get("TargetArn")
     return DeadLetterPointer("lambda", function["FunctionArn"], target) if target else None
@@ -687,7 +678,7 @@ class Lambda(_Service):
             if pointer := _dead_letter_config(function):
                 yield pointer
         # One call per function: run them side by side (accounts can hold thousands).
-        with ThreadPoolExecutor(max_workers=RELEASE_CONCURRENCY) as pool:
+        with ThreadPoolExecutor(max_workers=DISCOVERY_CONCURRENCY) as pool:
             for pointers in pool.map(self._destinations, sorted(names)):
                 yield from pointers
 
@@ -815,16 +806,6 @@ class Sns(_Service):
                         )
 
 
-@dataclass(frozen=True)
-class SourceMapping:
-    """A Lambda event source mapping on a queue, and its function's environment variables."""
-
-    uuid: str
-    function_arn: str
-    state: str
-    environment: dict[str, str]
-
-
 class S3(_Service):
     service = "s3"
 
@@ -845,32 +826,6 @@ class S3(_Service):
     def put(self, bucket: str, key: str, data: bytes) -> None:
         with self.errors(f"s3://{bucket}/{key}"):
             self.client.put_object(Bucket=bucket, Key=key, Body=data)
-
-
-@dataclass(frozen=True)
-class StackInfo:
-    """A CloudFormation stack's state, outputs and parameters."""
-
-    name: str
-    status: str
-    reason: str | None
-    outputs: dict[str, str]
-    parameters: dict[str, str]
-
-
-@dataclass(frozen=True)
-class StackResource:
-    logical_id: str
-    type: str
-    physical_id: str
-    status: str
-
-
-@dataclass(frozen=True)
-class StackEvent:
-    logical_id: str
-    status: str
-    reason: str | None
 
 
 class CloudFormation(_Service):

@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from dlqctl.aws import Aws, DeadLetterPointer
+from dlqctl.aws import Aws
 from dlqctl.errors import DlqctlError
-from dlqctl.models import DeadLetterQueue, Source
+from dlqctl.models import DeadLetterPointer, DeadLetterQueue, Source
 
 _DLQ_NAME = re.compile(r"dlq|dead[-_]?letter", re.IGNORECASE)
 DESCRIBE_CONCURRENCY = 8

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dlqctl.aws import Aws, SourceMapping
+from dlqctl.aws import Aws
 from dlqctl.errors import NotFoundError
-from dlqctl.models import Arn, JsonValue
+from dlqctl.models import Arn, JsonValue, SourceMapping
 from dlqctl.scan import OpenQueue
 
 REDRIVER_BUS_VARIABLE = "DLQCTL_REDRIVER_BUS"

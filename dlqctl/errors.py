@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     ACCESS = 4
     PARTIAL = 5
     BUSY = 6
+    STACK_FAILED = 7
     INTERRUPTED = 130
 
 
@@ -66,6 +67,12 @@ class LeaseHeld(BusyError):
 
 class PurgeInProgress(BusyError):
     """SQS refused a purge because one ran less than 60 seconds ago."""
+
+
+class StackFailed(DlqctlError):
+    """The stack did not reach a good state; the message names the failing resources."""
+
+    exit_code = ExitCode.STACK_FAILED
 
 
 class UnreachableError(DlqctlError):

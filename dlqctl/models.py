@@ -535,3 +535,57 @@ class RedriveResult:
         if self.dry_run:
             data["entries"] = self.entries
         return data
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """What ``DeleteMessageBatch`` said: the message IDs deleted and those that failed, why."""
+
+    deleted: tuple[str, ...]
+    failed: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class DeadLetterPointer:
+    """Something (its type and ARN) that sends its failures to the ARN ``target_arn``."""
+
+    type: str
+    arn: str
+    target_arn: str
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceMapping:
+    """A Lambda event source mapping on a queue, and its function's environment variables."""
+
+    uuid: str
+    function_arn: str
+    state: str
+    environment: dict[str, str]
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """A CloudFormation stack's state, outputs and parameters."""
+
+    name: str
+    status: str
+    reason: str | None
+    outputs: dict[str, str]
+    parameters: dict[str, str]
+
+
+@dataclass(frozen=True)
+class StackResource:
+    logical_id: str
+    type: str
+    physical_id: str
+    status: str
+
+
+@dataclass(frozen=True)
+class StackEvent:
+    logical_id: str
+    status: str
+    reason: str | None

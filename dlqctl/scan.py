@@ -9,12 +9,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
-from dlqctl.aws import SQS_BATCH, Aws, Deletion, Sqs
+from dlqctl.aws import SQS_BATCH, Aws, Sqs
 from dlqctl.envelopes import QueueContext, decode
 from dlqctl.errors import DlqctlError
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block
-from dlqctl.models import MessageView, QueueAttributes, QueueRef, ReceivedMessage
+from dlqctl.models import Deletion, MessageView, QueueAttributes, QueueRef, ReceivedMessage
 
 MAX_HOLD_SECONDS = 43200
 """SQS's largest visibility timeout."""

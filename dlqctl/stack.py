@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dlqctl.aws import Aws, StackEvent, StackInfo, StackResource
-from dlqctl.errors import DlqctlError, NotFoundError
-from dlqctl.models import JsonValue
+from dlqctl.aws import Aws
+from dlqctl.errors import DlqctlError, NotFoundError, StackFailed
+from dlqctl.models import JsonValue, StackEvent, StackInfo, StackResource
 
 
 def _infra_dir() -> Path:
@@ -229,22 +229,14 @@ def deploy(
         report.failures = [
             event for event in aws.cloudformation.events(name) if event.status.endswith("_FAILED")
         ]
-        raise StackFailed(report)
-    return report
-
-
-class StackFailed(DlqctlError):
-    """The stack did not reach a good state; the report lists the failing resources."""
-
-    def __init__(self, report: StackReport) -> None:
         reasons = "; ".join(
             f"{event.logical_id}: {event.reason}" for event in report.failures[:3]
         ) or (report.reason or "no reason given")
-        super().__init__(
+        raise StackFailed(
             f"stack {report.name} is {report.status}: {reasons}",
             "see 'dlqctl stack status' for every resource",
         )
-        self.report = report
+    return report
 
 
 def status(aws: Aws, name: str) -> StackReport:

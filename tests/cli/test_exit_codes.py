@@ -158,4 +158,18 @@ def test_console_script_and_module_agree(fresh_endpoint):
 def test_exit_codes_are_documented(code):
     with open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")) as handle:
         readme = handle.read()
-    assert f"| {int(code)} |" in readme
+    if code is ExitCode.INTERRUPTED:
+        assert "| 128 + signal | interrupted: 130 for Ctrl-C (SIGINT), 143 for SIGTERM" in readme
+    else:
+        assert f"| {int(code)} |" in readme
+
+
+def test_each_condition_has_its_code():
+    from dlqctl import errors
+
+    assert errors.LeaseHeld("x").exit_code == errors.PurgeInProgress("x").exit_code == 6
+    assert errors.BusyError("x").exit_code == ExitCode.BUSY
+    assert errors.StackFailed("x").exit_code == ExitCode.STACK_FAILED == 7
+    assert errors.UnreachableError("x").exit_code == ExitCode.ACCESS
+    assert errors.AmbiguousSend("x").exit_code == ExitCode.PARTIAL
+    assert errors.Interrupted("x", signum=15).exit_code == 143
