@@ -30,8 +30,8 @@ bench-smoke: $(STAMP)
 
 ## lint: ruff (lint + format check) and mypy
 lint: $(STAMP)
-	$(BIN)/ruff check dlqctl tests bench
-	$(BIN)/ruff format --check dlqctl tests bench
+	$(BIN)/ruff check dlqctl tests bench infra
+	$(BIN)/ruff format --check dlqctl tests bench infra
 	$(BIN)/mypy
 	$(BIN)/cfn-lint infra/template.yaml
 

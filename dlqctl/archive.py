@@ -7,17 +7,29 @@ import io
 import json
 import os
 import stat
+import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import IO, Any
 
 from dlqctl.aws import SQS_BATCH, Aws
-from dlqctl.destinations import Destination, Planned, Rejected
+from dlqctl.destinations import (
+    BusDestination,
+    Destination,
+    DestinationSpec,
+    Planned,
+    QueueDestination,
+    Rejected,
+)
 from dlqctl.envelopes import QueueContext, decode
 from dlqctl.errors import DlqctlError, UsageError
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block, signal_number
+from dlqctl.journal import Journal, default_path
 from dlqctl.models import (
     Failure,
     JsonValue,
@@ -26,6 +38,7 @@ from dlqctl.models import (
     ReceivedMessage,
     RedriveResult,
 )
+from dlqctl.plans import Confirmation, OnQueue, Reporter, scope
 from dlqctl.redrive import (
     Pacer,
     RedriveOptions,
@@ -34,7 +47,15 @@ from dlqctl.redrive import (
     sort_by_journal,
 )
 from dlqctl.remove import delete_views
-from dlqctl.scan import OpenQueue, selected_batches, walk
+from dlqctl.scan import (
+    DEFAULT_WALKING,
+    OpenQueue,
+    Walking,
+    check_read_only,
+    open_queue,
+    selected_batches,
+    walk,
+)
 
 EXPORT_FORMAT = 1
 _SYSTEM_KEPT = ("MessageGroupId", "MessageDeduplicationId", "SentTimestamp", "SequenceNumber")
@@ -142,6 +163,12 @@ class ExportResult:
     exported: int = 0
     deleted: int = 0
     failures: list[Failure] = field(default_factory=list)
+    title: str = "Export"
+    interrupted_by: int | None = None
+
+    @property
+    def complete(self) -> bool:
+        return not self.failures
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
@@ -179,14 +206,13 @@ def export_messages(
     name: str,
     delete: bool = False,
     limit: int | None = None,
-    hold_seconds: int | None = None,
-    wait_seconds: int = 1,
+    walking: Walking = DEFAULT_WALKING,
     progress: Callable[[int], None] = lambda count: None,
 ) -> ExportResult:
     """Write one JSON line per selected message; with ``delete``, delete each batch only
     after its lines are flushed and synced to disk."""
     result = ExportResult(file=name)
-    with walk(aws, opened, hold_seconds=hold_seconds, wait_seconds=wait_seconds) as scan:
+    with walk(aws, opened, walking) as scan:
         for chosen in selected_batches(scan, selection, context=opened.context, limit=limit):
             _write_durably(
                 handle,
@@ -234,6 +260,34 @@ def read_export(lines: Iterable[bytes]) -> Iterator[ExportLine]:
             yield ExportLine(number, None, "not a dlqctl export record")
 
 
+def _plan_line(
+    line: ExportLine,
+    destination: Destination,
+    selection: Selection,
+    options: RedriveOptions,
+    result: RedriveResult,
+) -> list[Planned]:
+    """What one line of an export file sends: nothing (junk, not selected, sent before,
+    refused by the destination) or one planned entry."""
+    if line.record is None:
+        result.reject(f"line {line.number}", line.problem or "unreadable", skipped=True)
+        return []
+    view = decode(message_from_record(line.record), QueueContext())
+    if not selection.selects(view):
+        return []
+    result.selected += 1
+    to_send, sent_before = sort_by_journal([view], options, result)
+    result.recovered += len(sent_before)
+    planned: list[Planned] = []
+    for chosen in to_send:
+        plan = destination.plan(chosen)
+        if isinstance(plan, Rejected):
+            result.reject(chosen.message_id, plan.reason, skipped=plan.skipped)
+        else:
+            planned.append(plan)
+    return planned
+
+
 def import_messages(
     lines: Iterable[bytes],
     destination: Destination,
@@ -249,7 +303,9 @@ def import_messages(
     reported by line number. Ctrl-C, SIGTERM or SIGHUP let the batch in flight finish and
     return the partial result.
     """
-    result = RedriveResult(destination=destination.description, dry_run=options.dry_run)
+    result = RedriveResult(
+        destination=destination.description, dry_run=options.dry_run, title="Import"
+    )
     if options.journal is not None:
         result.journal = str(options.journal.path)
     pacer = Pacer(options.rate)
@@ -271,21 +327,7 @@ def import_messages(
         for line in read_export(lines):
             if options.limit is not None and result.selected >= options.limit:
                 break
-            if line.record is None:
-                result.reject(f"line {line.number}", line.problem or "unreadable", skipped=True)
-                continue
-            view = decode(message_from_record(line.record), QueueContext())
-            if not selection.selects(view):
-                continue
-            result.selected += 1
-            to_send, sent_before = sort_by_journal([view], options, result)
-            result.recovered += len(sent_before)
-            for chosen in to_send:
-                plan = destination.plan(chosen)
-                if isinstance(plan, Rejected):
-                    result.reject(chosen.message_id, plan.reason, skipped=plan.skipped)
-                else:
-                    pending.append(plan)
+            pending.extend(_plan_line(line, destination, selection, options, result))
             if len(pending) >= SQS_BATCH:
                 flush()
         flush()
@@ -293,3 +335,201 @@ def import_messages(
         result.interrupted = True
         result.signal = signal_number(exc)
     return result
+
+
+@dataclass
+class ExportPlan(OnQueue):
+    """``export`` (and ``purge --archive``): write the selected messages to a file, and with
+    ``delete`` remove each batch once it is synced to disk."""
+
+    aws: Aws
+    opened: OpenQueue
+    selection: Selection
+    file: str
+    overwrite: bool = False
+    delete: bool = False
+    limit: int | None = None
+    walking: Walking = DEFAULT_WALKING
+    title: str = "Export"
+    confirmation: Confirmation = Confirmation.NONE
+    dry_run: bool = False
+
+    @property
+    def activity(self) -> str:
+        return f"Exporting {self.name}"
+
+    @property
+    def total(self) -> int | None:
+        return None if self.file == "-" else self.opened.attributes.visible
+
+    def describe(self) -> str:
+        action = f"Export to {self.file} and delete" if self.delete else f"Export to {self.file}"
+        text = f"{action} {scope(self.opened.attributes.visible, self.limit)} of {self.name}"
+        if self.selection.description:
+            text += f", selected by {self.selection.description}"
+        return text
+
+    def run(self, reporter: Reporter) -> ExportResult:
+        """Open the file (stdout for ``-``) only now, after the confirmation."""
+        writing_stdout = self.file == "-"
+        handle = (
+            sys.stdout if writing_stdout else open_export_file(self.file, overwrite=self.overwrite)
+        )
+        try:
+            result = export_messages(
+                self.aws,
+                self.opened,
+                self.selection,
+                handle,
+                name=self.file,
+                delete=self.delete,
+                limit=self.limit,
+                walking=self.walking,
+                progress=reporter.progress,
+            )
+        finally:
+            if not writing_stdout:
+                handle.close()
+        result.title = self.title
+        return result
+
+
+def prepare_export(
+    aws: Aws,
+    queue: str,
+    selection: Selection,
+    file: str,
+    *,
+    overwrite: bool = False,
+    delete: bool = False,
+    limit: int | None = None,
+    walking: Walking = DEFAULT_WALKING,
+    look_anyway: bool = False,
+) -> ExportPlan:
+    """An export; without ``delete`` it is a look, so it must not move messages on."""
+    if delete and file == "-":
+        raise UsageError("--delete needs a file, not stdout", "give a file name")
+    opened = open_queue(aws, queue)
+    if not delete:
+        check_read_only(opened, look_anyway=look_anyway)
+    confirmation = Confirmation.ASK if delete else Confirmation.NONE
+    return ExportPlan(
+        aws, opened, selection, file, overwrite, delete, limit, walking, confirmation=confirmation
+    )
+
+
+def prepare_purge_archive(
+    aws: Aws, queue: str, selection: Selection, file: str, *, overwrite: bool, walking: Walking
+) -> ExportPlan:
+    """``purge --archive FILE``: each message is deleted only once it is safely in the file."""
+    opened = open_queue(aws, queue)
+    return ExportPlan(
+        aws,
+        opened,
+        selection,
+        file,
+        overwrite,
+        delete=True,
+        walking=walking,
+        title="Purge (archived)",
+        confirmation=Confirmation.TYPE_NAME,
+    )
+
+
+@dataclass
+class ImportPlan:
+    """``import``: a redrive whose source is an export file (or stdin), journaled per file and
+    destination so that a rerun sends only what was not acknowledged."""
+
+    file: str
+    destination: Destination
+    selection: Selection
+    options: RedriveOptions
+    journal_path: Path | None = None
+    warnings: Sequence[str] = ()
+
+    @property
+    def dry_run(self) -> bool:
+        return self.options.dry_run
+
+    @property
+    def confirmation(self) -> Confirmation:
+        return Confirmation.NONE if self.dry_run else Confirmation.ASK
+
+    @property
+    def name(self) -> str:
+        return self.file
+
+    @property
+    def activity(self) -> str:
+        return f"Importing {self.file}"
+
+    @property
+    def total(self) -> int | None:
+        return None
+
+    def describe(self) -> str:
+        text = f"Import the messages of {self.file} to {self.destination.description}"
+        if self.selection.description:
+            text += f", selected by {self.selection.description}"
+        if self.options.limit is not None:
+            text += f", at most {self.options.limit:,}"
+        return text
+
+    def run(self, reporter: Reporter) -> RedriveResult:
+        options = replace(self.options)
+        with ExitStack() as resources:
+            handle = resources.enter_context(_open_input(self.file))
+            if not self.dry_run:
+                source = "file:" + ("-" if self.file == "-" else os.path.abspath(self.file))
+                path = self.journal_path or default_path(source, self.destination.description)
+                journal = Journal.open(
+                    path, source, self.destination.description, uuid.uuid4().hex[:12]
+                )
+                resources.callback(journal.close)
+                options.journal = journal
+            return import_messages(
+                handle, self.destination, self.selection, options, reporter.progress
+            )
+
+
+def _open_input(file: str) -> IO[bytes]:
+    if file == "-":
+        return sys.stdin.buffer
+    try:
+        return open(file, "rb")
+    except OSError as exc:
+        raise UsageError(f"cannot read {file}: {exc.strerror}", "check the path") from exc
+
+
+def prepare_import(
+    aws: Aws,
+    file: str,
+    queue: str | None,
+    spec: DestinationSpec,
+    selection: Selection,
+    options: RedriveOptions,
+    *,
+    journal_path: Path | None = None,
+) -> ImportPlan:
+    """Check the file can be read and resolve the destination (a queue, or ``--to-bus``)."""
+    if queue is None and spec.to_bus is None:
+        raise UsageError("give a QUEUE or --to-bus", "see 'dlqctl import --help'")
+    if queue is not None and spec.to_bus is not None:
+        raise UsageError("give a QUEUE or --to-bus, not both", "see 'dlqctl import --help'")
+    if file != "-":
+        _open_input(file).close()
+    destination: Destination
+    if spec.to_bus is not None:
+        aws.events.bus_arn(spec.to_bus)
+        destination = BusDestination(
+            aws,
+            spec.to_bus,
+            source=spec.source,
+            detail_type=spec.detail_type,
+            new_time=spec.new_time,
+        )
+    else:
+        target, attributes = aws.sqs.resolve(queue or "")
+        destination = QueueDestination(aws, target, attributes, group_id=spec.group_id)
+    return ImportPlan(file, destination, selection, options, journal_path)

@@ -99,6 +99,13 @@ class Connection:
     endpoint_url: str | None = None
     max_pool_connections: int = 80
     """At least the largest --concurrency plus the discovery threads."""
+    static_credentials: tuple[str, str] | None = None
+    """An access key and secret for endpoints that accept any (the sandbox); else the usual
+    chain (environment, profile, instance role) is used."""
+
+    def open(self) -> Aws:
+        """A session for this connection: what the CLI hands to the core."""
+        return Aws(self)
 
 
 def error_code(exc: botocore.exceptions.ClientError) -> str:
@@ -108,65 +115,99 @@ def error_code(exc: botocore.exceptions.ClientError) -> str:
     return code.removeprefix("AWS.SimpleQueueService.")
 
 
+def _client_error(exc: botocore.exceptions.ClientError, what: str, where: str) -> DlqctlError:
+    """An error AWS answered, decided by its code."""
+    code = error_code(exc)
+    text = exc.response.get("Error", {}).get("Message") or code
+    if code in _NOT_FOUND:
+        return NotFoundError(
+            f"{what} not found{where}",
+            "check the name, --region and the account your credentials belong to",
+        )
+    if code in _ACCESS:
+        return AccessError(
+            f"access denied for {what}: {code}: {text}",
+            "check the credentials (--profile) and that their policy allows this action",
+        )
+    if code in _THROTTLED:
+        return ThrottledError(
+            f"AWS throttled the requests for {what} ({code})",
+            "wait a little and run the command again, or lower --rate",
+        )
+    if code in _USAGE:
+        return UsageError(f"{what}: {code}: {text}", "check the value given")
+    if text.lstrip().startswith("<"):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", code)
+        return DlqctlError(
+            f"{what}: the endpoint answered HTTP {status} with a web page, not an AWS "
+            "answer: it may not implement this API",
+            "check --endpoint-url; local emulators lack some APIs (see the README)",
+        )
+    return DlqctlError(f"{what}: {code}: {text}", "run again with --debug for details")
+
+
+_SDK_ERRORS: tuple[tuple[type[Exception], type[DlqctlError], str, str], ...] = (
+    # (botocore's error, dlqctl's, the message ({what}, {exc}), the hint): the first match wins.
+    (
+        botocore.exceptions.NoCredentialsError,
+        AccessError,
+        "no AWS credentials found",
+        "set AWS_PROFILE or pass --profile, or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+    ),
+    (
+        botocore.exceptions.PartialCredentialsError,
+        AccessError,
+        "no AWS credentials found",
+        "set AWS_PROFILE or pass --profile, or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+    ),
+    (
+        botocore.exceptions.NoRegionError,
+        AccessError,
+        "no AWS region configured",
+        "pass --region, or set AWS_REGION or AWS_DEFAULT_REGION",
+    ),
+    (
+        botocore.exceptions.ProfileNotFound,
+        AccessError,
+        "{exc}",
+        "check the profile name in ~/.aws/config",
+    ),
+    (
+        botocore.exceptions.ConnectionError,
+        UnreachableError,
+        "cannot reach the AWS endpoint for {what}: {exc}",
+        "check --region and --endpoint-url (AWS_ENDPOINT_URL), and the network",
+    ),
+    (
+        botocore.exceptions.HTTPClientError,
+        UnreachableError,
+        "connection to AWS lost during {what}: {exc}",
+        "run the command again",
+    ),
+    (
+        botocore.exceptions.ParamValidationError,
+        UsageError,
+        "{what}: {exc}",
+        "check the value given",
+    ),
+    (
+        botocore.exceptions.BotoCoreError,
+        DlqctlError,
+        "{what}: {exc}",
+        "run again with --debug for details",
+    ),
+)
+
+
 def translate(exc: Exception, what: str, region: str | None = None) -> DlqctlError:
     """Turn a boto3/botocore exception into dlqctl's own error with a hint to act on."""
     if isinstance(exc, DlqctlError):
         return exc
-    where = f" in region {region}" if region else ""
     if isinstance(exc, botocore.exceptions.ClientError):
-        code = error_code(exc)
-        text = exc.response.get("Error", {}).get("Message") or code
-        if code in _NOT_FOUND:
-            return NotFoundError(
-                f"{what} not found{where}",
-                "check the name, --region and the account your credentials belong to",
-            )
-        if code in _ACCESS:
-            return AccessError(
-                f"access denied for {what}: {code}: {text}",
-                "check the credentials (--profile) and that their policy allows this action",
-            )
-        if code in _THROTTLED:
-            return ThrottledError(
-                f"AWS throttled the requests for {what} ({code})",
-                "wait a little and run the command again, or lower --rate",
-            )
-        if code in _USAGE:
-            return UsageError(f"{what}: {code}: {text}", "check the value given")
-        if text.lstrip().startswith("<"):
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", code)
-            return DlqctlError(
-                f"{what}: the endpoint answered HTTP {status} with a web page, not an AWS "
-                "answer: it may not implement this API",
-                "check --endpoint-url; local emulators lack some APIs (see the README)",
-            )
-        return DlqctlError(f"{what}: {code}: {text}", "run again with --debug for details")
-    if isinstance(
-        exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError
-    ):
-        return AccessError(
-            "no AWS credentials found",
-            "set AWS_PROFILE or pass --profile, or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
-        )
-    if isinstance(exc, botocore.exceptions.NoRegionError):
-        return AccessError(
-            "no AWS region configured", "pass --region, or set AWS_REGION or AWS_DEFAULT_REGION"
-        )
-    if isinstance(exc, botocore.exceptions.ProfileNotFound):
-        return AccessError(str(exc), "check the profile name in ~/.aws/config")
-    if isinstance(exc, botocore.exceptions.ConnectionError):
-        return UnreachableError(
-            f"cannot reach the AWS endpoint for {what}: {exc}",
-            "check --region and --endpoint-url (AWS_ENDPOINT_URL), and the network",
-        )
-    if isinstance(exc, botocore.exceptions.HTTPClientError):
-        return UnreachableError(
-            f"connection to AWS lost during {what}: {exc}", "run the command again"
-        )
-    if isinstance(exc, botocore.exceptions.ParamValidationError):
-        return UsageError(f"{what}: {exc}", "check the value given")
-    if isinstance(exc, botocore.exceptions.BotoCoreError):
-        return DlqctlError(f"{what}: {exc}", "run again with --debug for details")
+        return _client_error(exc, what, f" in region {region}" if region else "")
+    for sdk_error, error, message, hint in _SDK_ERRORS:
+        if isinstance(exc, sdk_error):
+            return error(message.format(what=what, exc=exc), hint)
     return DlqctlError(f"{what}: {exc}")
 
 
@@ -264,8 +305,14 @@ class Aws:
     @cached_property
     def session(self) -> boto3.Session:
         region = self.connection.region or os.environ.get("AWS_REGION") or None
+        keys = self.connection.static_credentials
         with _aws_errors("the AWS session"):
-            return boto3.Session(profile_name=self.connection.profile, region_name=region)
+            return boto3.Session(
+                profile_name=self.connection.profile,
+                region_name=region,
+                aws_access_key_id=keys[0] if keys else None,
+                aws_secret_access_key=keys[1] if keys else None,
+            )
 
     @property
     def region(self) -> str:

@@ -3,65 +3,60 @@
 import contextlib
 import functools
 import inspect
-import os
 import signal
 import sys
 import traceback
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from typer.core import TyperGroup
 
 from dlqctl import __version__, render
-from dlqctl.archive import export_messages, import_messages, open_export_file
-from dlqctl.aws import Aws, Connection
-from dlqctl.destinations import (
-    EVENT_MAX_BYTES,
-    BusDestination,
-    Destination,
-    QueueDestination,
-    SourceDestination,
-    check_destination_differs,
-    dead_letter_functions,
-)
+from dlqctl.archive import prepare_export, prepare_import, prepare_purge_archive
+from dlqctl.aws import Connection
+from dlqctl.destinations import EVENT_MAX_BYTES, DestinationSpec
 from dlqctl.discovery import find_dead_letter_queues
-from dlqctl.drain import drain, find_redriver
 from dlqctl.envelopes import Kind
 from dlqctl.errors import (
-    AccessError,
     DlqctlError,
     ExitCode,
     Interrupted,
-    LeaseHeld,
-    NotFoundError,
     PartialFailure,
     UsageError,
 )
 from dlqctl.filters import Selection, build_selection
 from dlqctl.interrupts import exit_code, install_handlers, signal_number
-from dlqctl.journal import Journal, default_path, journals_for
-from dlqctl.lease import QueueLease
-from dlqctl.redrive import DEFAULT_CONCURRENCY, RedriveOptions, redrive
-from dlqctl.remove import delete_messages
+from dlqctl.journal import journal_records
+from dlqctl.moves import move_tasks, prepare_cancel
+from dlqctl.plans import Confirmation, Plan, Reporter, Result
+from dlqctl.redrive import (
+    DEFAULT_CONCURRENCY,
+    RedriveOptions,
+    prepare_redrive,
+    prepare_server_side,
+)
+from dlqctl.remove import PurgePlan, prepare_delete
 from dlqctl.render import OutputFormat
 from dlqctl.sandbox import (
     Traffic,
     order_events,
     process_inbox,
     publish,
-    read_state,
+    running_sandbox,
     sandbox_stack,
     seed_shapes,
-    start_background_endpoint,
+    start_sandbox,
     stop_background_endpoint,
 )
-from dlqctl.scan import OpenQueue, moves_when_read, open_queue, selected_views, walk
-from dlqctl.stack import DEFAULT_STACK, StackReport, StackSettings, deploy, destroy, status
+from dlqctl.scan import OpenQueue, Walking, check_read_only, open_queue, selected_views, walk
+from dlqctl.stack import DEFAULT_STACK, DeployPlan, StackSettings, prepare_destroy, status
 from dlqctl.summary import summarize
+
+if TYPE_CHECKING:
+    from dlqctl.aws import Aws
 
 T = TypeVar("T")
 
@@ -140,7 +135,7 @@ app = typer.Typer(
 class Ctx:
     """What every command receives: the AWS connection, the output format, and --debug."""
 
-    aws: Aws
+    aws: "Aws"
     output: OutputFormat
     debug: bool
 
@@ -362,7 +357,7 @@ def command(
                     )
                 chosen = kwargs.get("selection")
                 try:
-                    return func(Ctx(Aws(connection), OutputFormat(output), debug), **kwargs)
+                    return func(Ctx(connection.open(), OutputFormat(output), debug), **kwargs)
                 finally:
                     if isinstance(chosen, Selection):
                         with contextlib.suppress(OSError):
@@ -440,14 +435,14 @@ def peek(
 ) -> None:
     """Show messages without consuming them: every message seen is made visible again."""
     opened = open_queue(ctx.aws, queue)
-    _read_only(opened, yes=yes)
+    check_read_only(opened, look_anyway=yes)
     _warn_all(opened)
     maximum = None if all_messages else limit
     expected = (
         opened.attributes.visible if maximum is None else min(maximum, opened.attributes.visible)
     )
     with (
-        walk(ctx.aws, opened, hold_seconds=hold, wait_seconds=wait, bounded=False) as scan,
+        walk(ctx.aws, opened, Walking(hold, wait), bounded=False) as scan,
         render.progress(
             f"Peeking {opened.queue.name}", expected, enabled=maximum is None
         ) as advance,
@@ -478,10 +473,10 @@ def summary(
 ) -> None:
     """Triage a DLQ: counts by kind, error, origin and event, and failures over time."""
     opened = open_queue(ctx.aws, queue)
-    _read_only(opened, yes=yes)
+    check_read_only(opened, look_anyway=yes)
     _warn_all(opened)
     with (
-        walk(ctx.aws, opened, hold_seconds=hold, wait_seconds=wait, bounded=False) as scan,
+        walk(ctx.aws, opened, Walking(hold, wait), bounded=False) as scan,
         render.progress(f"Reading {opened.queue.name}", opened.attributes.visible) as advance,
     ):
         result = summarize(
@@ -520,66 +515,57 @@ RateOption = Annotated[
 ]
 
 
-def _confirm(plan: str, *, yes: bool) -> None:
-    """Ask before a destructive step; without a terminal and without --yes, refuse."""
-    if yes:
+def _execute(ctx: Ctx, plan: Plan, *, yes: bool, result_to_stderr: bool = False) -> None:
+    """Plan → confirm → run → show: the one way a command changes something."""
+    for warning in plan.warnings:
+        render.warn(warning)
+    _confirm_plan(plan, yes=yes)
+    with render.progress(plan.activity, plan.total, enabled=not result_to_stderr) as advance:
+        result = plan.run(Reporter(advance, render.warn))
+    _show(ctx, result, to_stderr=result_to_stderr)
+
+
+def _confirm_plan(plan: Plan, *, yes: bool) -> None:
+    """Confirm as the plan asks; without a terminal and without --yes, refuse (exit 2)."""
+    if yes or plan.confirmation is Confirmation.NONE:
         return
     if not sys.stdin.isatty():
-        raise UsageError(f"not confirmed: {plan}", "pass --yes to confirm (no terminal to ask on)")
-    if not render.confirm(f"{plan}. Continue?"):
+        raise UsageError(
+            f"not confirmed: {plan.describe()}", "pass --yes to confirm (no terminal to ask on)"
+        )
+    if plan.confirmation is Confirmation.TYPE_NAME:
+        typed = render.ask(f"{plan.describe()}. Type the queue name to confirm:")
+        confirmed = typed == plan.name
+    else:
+        confirmed = render.confirm(f"{plan.describe()}. Continue?")
+    if not confirmed:
         raise UsageError("not confirmed; nothing was changed")
 
 
-def _plan_text(action: str, opened: OpenQueue, selection: Selection, limit: int | None) -> str:
-    scope = f"up to {opened.attributes.visible:,} message(s)"
-    if limit is not None:
-        scope = f"up to {min(limit, opened.attributes.visible):,} message(s)"
-    text = f"{action} {scope} of {opened.queue.name}"
-    if selection.description:
-        text += f" selected by {selection.description}"
-    return text
-
-
-def _finish(
-    data: dict[str, Any],
-    complete: bool,
-    ctx: Ctx,
-    title: str,
-    what: str,
-    signal: int | None = None,
-) -> None:
-    """Show a result; one interrupted by a signal ends with 128 + the signal, a partial one
-    with 5."""
-    if ctx.output is OutputFormat.TABLE:
-        render.outcome(data, title=title)
+def _show(ctx: Ctx, result: Result, *, to_stderr: bool = False) -> None:
+    """Show a result; one interrupted by a signal ends with 128 + the signal, an incomplete
+    one with 5."""
+    if to_stderr:
+        render.info(f"{result.title}: {render.to_json_text(result.to_json(), indent=None)}")
     else:
-        render.emit_json(data, ctx.output)
+        render.show(result, ctx.output)
+    data = result.to_json()
     if data.get("unreleased"):
         render.warn(
             f"{data['unreleased']:,} held message(s) could not be made visible again: they "
             "reappear when their hold ends"
         )
-    if signal is not None:
+    what = result.title.lower()
+    if result.interrupted_by is not None:
         raise Interrupted(
             f"{what} interrupted: the batch in flight was finished",
             "everything not done was made visible again; run the command again to go on",
-            signum=signal,
+            signum=result.interrupted_by,
         )
-    if not complete:
+    if not result.complete:
         raise PartialFailure(
             f"{what}: not everything selected was done",
             "the messages not done are still in the queue; the result lists each with its reason",
-        )
-
-
-def _read_only(opened: OpenQueue, *, yes: bool) -> None:
-    """A look (peek, summary, a non-destructive export) must not move messages on: on a queue
-    whose own RedrivePolicy can move them, it needs --yes."""
-    reason = moves_when_read(opened.queue, opened.attributes)
-    if reason is not None and not yes:
-        raise UsageError(
-            f"not read-only: {reason}",
-            "pass --yes to look anyway, or look at the queue it sends its messages to",
         )
 
 
@@ -655,177 +641,36 @@ def redrive_command(
 
     A message is deleted from the DLQ only after its destination acknowledged it.
     """
-    if sum((to_bus is not None, to_queue is not None, to_source)) != 1:
-        raise UsageError(
-            "choose exactly one destination", "pass --to-bus BUS, --to-queue QUEUE or --to-source"
-        )
-    opened = open_queue(ctx.aws, queue)
-    _warn_all(opened)
-    if server_side and to_bus is not None:
-        _drain_with_redriver(ctx, opened, selection, to_bus, limit, dry_run, yes)
-        return
+    spec = DestinationSpec(
+        to_bus=to_bus,
+        to_queue=to_queue,
+        to_source=to_source,
+        source=source,
+        detail_type=detail_type,
+        new_time=new_time,
+        max_event_bytes=max_event_bytes,
+        group_id=group_id,
+        mark=mark,
+    )
+    plan: Plan
     if server_side:
-        _start_move_task(ctx, opened, selection, to_queue, limit, rate, dry_run, yes)
-        return
-    destination: Destination
-    if to_bus is not None:
-        ctx.aws.events.bus_arn(to_bus)
-        destination = BusDestination(
-            ctx.aws,
-            to_bus,
-            source=source,
-            detail_type=detail_type,
-            new_time=new_time,
-            max_event_bytes=max_event_bytes,
-            mark=mark,
-        )
-    elif to_queue is not None:
-        target, attributes = ctx.aws.sqs.resolve(to_queue)
-        check_destination_differs(opened.queue, target)
-        destination = QueueDestination(ctx.aws, target, attributes, group_id=group_id, mark=mark)
-    else:
-        destination = SourceDestination(
-            ctx.aws, opened, _dead_letter_functions(ctx, opened), group_id=group_id
-        )
-    if not dry_run:
-        _confirm(
-            _plan_text(f"Redrive to {destination.description}:", opened, selection, limit),
-            yes=yes,
-        )
-    options = RedriveOptions(
-        limit=limit,
-        dry_run=dry_run,
-        rate=rate,
-        hold_seconds=hold,
-        wait_seconds=wait,
-        resend_ambiguous=resend_ambiguous,
-        concurrency=concurrency,
-    )
-    if opened.attributes.in_flight:
-        render.warn(
-            f"{opened.attributes.in_flight:,} message(s) of {opened.queue.name} are held by "
-            "another consumer or an interrupted run; they are not in this run"
-        )
-    total = opened.attributes.visible if limit is None else min(limit, opened.attributes.visible)
-    with contextlib.ExitStack() as resources:
-        if not dry_run:
-            run_id = uuid.uuid4().hex[:12]
-            lease = QueueLease(ctx.aws, opened.queue, run_id)
-            _take_lease(lease, force)
-            resources.callback(lease.release)
-            path = journal_path or default_path(opened.queue.arn, destination.description)
-            journal = Journal.open(path, opened.queue.arn, destination.description, run_id)
-            resources.callback(journal.close)
-            options.journal = journal
-            options.heartbeat = lease.renew
-        advance = resources.enter_context(render.progress(f"Redriving {opened.queue.name}", total))
-        result = redrive(ctx.aws, opened, destination, selection, options, advance)
-    _finish(result.to_json(), result.complete, ctx, "Redrive", "redrive", result.signal)
-
-
-def _take_lease(lease: QueueLease, force: bool) -> None:
-    try:
-        overridden = lease.acquire(force=force)
-    except LeaseHeld:
-        raise
-    except AccessError as exc:
-        render.warn(
-            f"no redrive lease (cannot tag {lease.queue.name}: {exc.message}); "
-            "make sure nobody else redrives this queue now"
-        )
-        return
-    if overridden is not None:
-        render.warn(f"took the redrive lease from {overridden.owner} (run {overridden.run})")
-
-
-def _whole_queue_only(selection: Selection, limit: int | None) -> None:
-    if not selection.is_everything or limit is not None:
-        raise UsageError(
-            "--server-side replays the whole queue",
-            "drop the filters and --limit, or redrive without --server-side",
-        )
-
-
-def _drain_with_redriver(
-    ctx: Ctx,
-    opened: OpenQueue,
-    selection: Selection,
-    bus: str,
-    limit: int | None,
-    dry_run: bool,
-    yes: bool,
-) -> None:
-    _whole_queue_only(selection, limit)
-    mapping = find_redriver(ctx.aws, opened, bus)
-    plan = (
-        f"Enable {mapping.function_arn} to replay all {opened.attributes.visible:,} message(s) "
-        f"of {opened.queue.name} to {bus}, and disable it when the queue is empty"
-    )
-    if dry_run:
-        render.info(f"Dry run: {plan}")
-        return
-    _confirm(plan, yes=yes)
-    with render.progress(f"Draining {opened.queue.name}", None) as advance:
-        result = drain(
-            ctx.aws,
-            opened,
-            mapping,
-            poll_seconds=2,
-            on_remaining=lambda remaining: advance(0),
-        )
-    _finish(result.to_json(), result.drained, ctx, "Server-side redrive", "server-side redrive")
-
-
-def _dead_letter_functions(ctx: Ctx, opened: OpenQueue) -> dict[str, list[str]]:
-    try:
-        return dead_letter_functions(ctx.aws)
-    except DlqctlError as exc:
-        render.warn(f"cannot look up the functions that feed {opened.queue.name}: {exc.message}")
-        return {}
-
-
-def _start_move_task(
-    ctx: Ctx,
-    opened: OpenQueue,
-    selection: Selection,
-    to_queue: str | None,
-    limit: int | None,
-    rate: float | None,
-    dry_run: bool,
-    yes: bool,
-) -> None:
-    _whole_queue_only(selection, limit)
-    destination_arn = ctx.aws.sqs.resolve(to_queue)[0].arn if to_queue else None
-    if not opened.context.sqs_source_arns and destination_arn is None:
-        raise UsageError(
-            f"no SQS queue sends its failures to {opened.queue.name}",
-            "a message move task works only for DLQs of SQS queues; redrive without --server-side",
-        )
-    where = destination_arn or "their original source queues"
-    plan = (
-        f"Start a message move task of all {opened.attributes.visible:,} message(s) "
-        f"of {opened.queue.name} to {where}"
-    )
-    if dry_run:
-        render.info(f"Dry run: {plan}")
-        return
-    _confirm(plan, yes=yes)
-    handle = ctx.aws.sqs.start_move_task(
-        opened.queue,
-        destination_arn=destination_arn,
-        max_per_second=int(rate) if rate else None,
-    )
-    data = {
-        "task_handle": handle,
-        "source_arn": opened.queue.arn,
-        "destination_arn": destination_arn,
-    }
-    if ctx.output is OutputFormat.TABLE:
-        render.info(
-            f"Started message move task {handle}; follow it with: dlqctl moves {opened.queue.name}"
+        plan = prepare_server_side(
+            ctx.aws, queue, spec, selection, limit=limit, rate=rate, dry_run=dry_run
         )
     else:
-        render.emit_json(data, ctx.output)
+        options = RedriveOptions(
+            limit=limit,
+            dry_run=dry_run,
+            rate=rate,
+            hold_seconds=hold,
+            wait_seconds=wait,
+            resend_ambiguous=resend_ambiguous,
+            concurrency=concurrency,
+        )
+        plan = prepare_redrive(
+            ctx.aws, queue, spec, selection, options, force=force, journal_path=journal_path
+        )
+    _execute(ctx, plan, yes=yes)
 
 
 @command("journal")
@@ -837,15 +682,7 @@ def journal_command(
     ] = False,
 ) -> None:
     """Show the redrive journals kept for a queue (and prune the finished ones)."""
-    opened = open_queue(ctx.aws, queue)
-    summaries = journals_for(opened.queue.arn)
-    records = []
-    for summary in summaries:
-        data = summary.to_json()
-        if prune and summary.finished:
-            Path(summary.path).unlink(missing_ok=True)
-            data["pruned"] = True
-        records.append(data)
+    records = journal_records(open_queue(ctx.aws, queue).queue.arn, prune=prune)
     if ctx.output is OutputFormat.TABLE:
         render.journals_table(records)
     else:
@@ -861,20 +698,10 @@ def moves(
 ) -> None:
     """List a DLQ's SQS message move tasks, or cancel the running one."""
     opened = open_queue(ctx.aws, queue)
-    tasks = ctx.aws.sqs.move_tasks(opened.queue)
     if cancel:
-        running = [task for task in tasks if task.status == "RUNNING" and task.task_handle]
-        if not running:
-            raise NotFoundError(f"no running move task for {opened.queue.name}")
-        _confirm(f"Cancel the move task of {opened.queue.name}", yes=yes)
-        moved = ctx.aws.sqs.cancel_move_task(running[0].task_handle or "")
-        data: dict[str, Any] = {"cancelled": running[0].task_handle, "moved": moved}
-        if ctx.output is OutputFormat.TABLE:
-            render.info(f"Cancelled; {moved:,} message(s) had been moved (they stay moved)")
-        else:
-            render.emit_json(data, ctx.output)
+        _execute(ctx, prepare_cancel(ctx.aws, opened), yes=yes)
         return
-    records = [task.to_json() for task in tasks]
+    records = [task.to_json() for task in move_tasks(ctx.aws, opened)]
     if ctx.output is OutputFormat.TABLE:
         render.move_tasks_table(records)
     else:
@@ -896,29 +723,16 @@ def delete(
     wait: WaitOption = 1,
 ) -> None:
     """Delete selected messages (by filter or --id) after confirmation."""
-    ids = message_ids or []
-    if not ids and selection.is_everything:
-        raise UsageError(
-            "delete needs --id or a filter", "to empty the whole queue, use dlqctl purge"
-        )
-    opened = open_queue(ctx.aws, queue)
-    _warn_all(opened)
-    if not dry_run:
-        what = f"Delete {len(ids)} message ID(s) from" if ids else "Delete"
-        _confirm(_plan_text(what, opened, selection, limit), yes=yes)
-    with render.progress(f"Deleting from {opened.queue.name}", None) as advance:
-        result = delete_messages(
-            ctx.aws,
-            opened,
-            selection,
-            message_ids=ids,
-            limit=limit,
-            dry_run=dry_run,
-            hold_seconds=hold,
-            wait_seconds=wait,
-            progress=advance,
-        )
-    _finish(result.to_json(), result.complete, ctx, "Delete", "delete")
+    plan = prepare_delete(
+        ctx.aws,
+        queue,
+        selection,
+        message_ids=message_ids or (),
+        limit=limit,
+        dry_run=dry_run,
+        walking=Walking(hold, wait),
+    )
+    _execute(ctx, plan, yes=yes)
 
 
 @command("purge", selection=True)
@@ -940,54 +754,14 @@ def purge(
     With --archive, each message is deleted only once it is safely in the file (so whatever
     is purged is archived); with a filter, purge deletes just the selected messages.
     """
-    opened = open_queue(ctx.aws, queue)
-    _warn_all(opened)
-    if not yes:
-        if not sys.stdin.isatty():
-            raise UsageError(
-                f"not confirmed: purge {opened.queue.name}",
-                "pass --yes to confirm (no terminal to ask on)",
-            )
-        typed = render.ask(
-            f"This deletes {_plan_text('', opened, selection, None).strip()}. "
-            f"Type the queue name to confirm:"
-        )
-        if typed != opened.queue.name:
-            raise UsageError("not confirmed; nothing was changed")
+    plan: Plan
     if archive is not None:
-        with (
-            open_export_file(archive, overwrite=overwrite) as handle,
-            render.progress(f"Archiving {opened.queue.name}", opened.attributes.visible) as advance,
-        ):
-            result = export_messages(
-                ctx.aws,
-                opened,
-                selection,
-                handle,
-                name=archive,
-                delete=True,
-                hold_seconds=hold,
-                wait_seconds=wait,
-                progress=advance,
-            )
-        _finish(result.to_json(), not result.failures, ctx, "Purge (archived)", "purge")
-        return
-    if not selection.is_everything:
-        deleted = delete_messages(ctx.aws, opened, selection, hold_seconds=hold, wait_seconds=wait)
-        _finish(deleted.to_json(), deleted.complete, ctx, "Purge (selected)", "purge")
-        return
-    ctx.aws.sqs.purge(opened.queue)
-    data = {
-        "queue": opened.queue.name,
-        "purged": True,
-        "approximate_messages": opened.attributes.visible,
-    }
-    if ctx.output is OutputFormat.TABLE:
-        render.info(
-            f"Purge of {opened.queue.name} started; SQS takes up to 60 seconds to finish it"
+        plan = prepare_purge_archive(
+            ctx.aws, queue, selection, archive, overwrite=overwrite, walking=Walking(hold, wait)
         )
     else:
-        render.emit_json(data, ctx.output)
+        plan = PurgePlan(ctx.aws, open_queue(ctx.aws, queue), selection, Walking(hold, wait))
+    _execute(ctx, plan, yes=yes)
 
 
 @command("export", selection=True)
@@ -1006,40 +780,19 @@ def export(
     wait: WaitOption = 1,
 ) -> None:
     """Write messages to a JSON-lines file, with all that is needed to send them again."""
-    opened = open_queue(ctx.aws, queue)
-    if not delete_exported:
-        _read_only(opened, yes=yes)
-    _warn_all(opened)
-    if delete_exported:
-        if file == "-":
-            raise UsageError("--delete needs a file, not stdout", "give a file name")
-        _confirm(_plan_text(f"Export to {file} and delete", opened, selection, limit), yes=yes)
-    handle = sys.stdout if file == "-" else open_export_file(file, overwrite=overwrite)
-    try:
-        with render.progress(
-            f"Exporting {opened.queue.name}", opened.attributes.visible, enabled=file != "-"
-        ) as advance:
-            result = export_messages(
-                ctx.aws,
-                opened,
-                selection,
-                handle,
-                name=file,
-                delete=delete_exported,
-                limit=limit,
-                hold_seconds=hold,
-                wait_seconds=wait,
-                progress=advance,
-            )
-    finally:
-        if handle is not sys.stdout:
-            handle.close()
-    if file == "-":
-        render.info(f"{result.exported} message(s) exported")
-        if result.failures:
-            raise PartialFailure(f"{len(result.failures)} message(s) failed")
-        return
-    _finish(result.to_json(), not result.failures, ctx, "Export", "export")
+    plan = prepare_export(
+        ctx.aws,
+        queue,
+        selection,
+        file,
+        overwrite=overwrite,
+        delete=delete_exported,
+        limit=limit,
+        walking=Walking(hold, wait),
+        look_anyway=yes,
+    )
+    # Written to stdout, the messages are the output: the result goes to stderr.
+    _execute(ctx, plan, yes=yes, result_to_stderr=file == "-")
 
 
 @command("import", selection=True)
@@ -1069,41 +822,14 @@ def import_command(
     resend_ambiguous: ResendOption = True,
 ) -> None:
     """Send an export file's messages to a queue (or their events to a bus), resumably."""
-    if queue is None and to_bus is None:
-        raise UsageError("give a QUEUE or --to-bus", "see 'dlqctl import --help'")
-    if queue is not None and to_bus is not None:
-        raise UsageError("give a QUEUE or --to-bus, not both", "see 'dlqctl import --help'")
-    destination: Destination
-    if to_bus is not None:
-        ctx.aws.events.bus_arn(to_bus)
-        destination = BusDestination(
-            ctx.aws, to_bus, source=source, detail_type=detail_type, new_time=new_time
-        )
-    else:
-        target, attributes = ctx.aws.sqs.resolve(queue or "")
-        destination = QueueDestination(ctx.aws, target, attributes, group_id=group_id)
-    try:
-        handle = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
-    except OSError as exc:
-        raise UsageError(f"cannot read {file}: {exc.strerror}", "check the path") from exc
+    spec = DestinationSpec(
+        to_bus=to_bus, source=source, detail_type=detail_type, new_time=new_time, group_id=group_id
+    )
     options = RedriveOptions(
         limit=limit, dry_run=dry_run, rate=rate, resend_ambiguous=resend_ambiguous
     )
-    with contextlib.ExitStack() as resources:
-        resources.enter_context(handle)
-        if not dry_run:
-            plan = f"Import the messages of {file} to {destination.description}"
-            if selection.description:
-                plan += f" selected by {selection.description}"
-            _confirm(plan if limit is None else f"{plan}, at most {limit:,}", yes=yes)
-            source_key = "file:" + ("-" if file == "-" else os.path.abspath(file))
-            path = journal_path or default_path(source_key, destination.description)
-            journal = Journal.open(path, source_key, destination.description, uuid.uuid4().hex[:12])
-            resources.callback(journal.close)
-            options.journal = journal
-        advance = resources.enter_context(render.progress("Importing", None))
-        result = import_messages(handle, destination, selection, options, advance)
-    _finish(result.to_json(), result.complete, ctx, "Import", "import", result.signal)
+    plan = prepare_import(ctx.aws, file, queue, spec, selection, options, journal_path=journal_path)
+    _execute(ctx, plan, yes=yes)
 
 
 stack_app = typer.Typer(
@@ -1120,13 +846,6 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(sandbox_app, name="sandbox")
 
 StackNameOption = Annotated[str, typer.Option("--stack-name", help="CloudFormation stack name.")]
-
-
-def _show_stack(ctx: Ctx, report: StackReport) -> None:
-    if ctx.output is OutputFormat.TABLE:
-        render.stack_view(report.to_json())
-    else:
-        render.emit_json(report.to_json(), ctx.output)
 
 
 @command("deploy", group=stack_app)
@@ -1168,17 +887,13 @@ def stack_deploy(
         alarm_topic_arn=alarm_topic,
         sandbox=sandbox,
     )
-    with render.progress(f"Deploying {stack_name}", None) as advance:
-        report = deploy(
-            ctx.aws, stack_name, settings, bucket=bucket, on_status=lambda status: advance(0)
-        )
-    _show_stack(ctx, report)
+    _execute(ctx, DeployPlan(ctx.aws, stack_name, settings, bucket), yes=True)
 
 
 @command("status", group=stack_app)
 def stack_status(ctx: Ctx, stack_name: StackNameOption = DEFAULT_STACK) -> None:
     """Show the stack, its resources and outputs, and the DLQ's depth."""
-    _show_stack(ctx, status(ctx.aws, stack_name))
+    render.show(status(ctx.aws, stack_name), ctx.output)
 
 
 @command("destroy", group=stack_app)
@@ -1186,26 +901,12 @@ def stack_destroy(
     ctx: Ctx, stack_name: StackNameOption = DEFAULT_STACK, yes: YesOption = False
 ) -> None:
     """Delete the stack (and with it the DLQ and every message in it), after confirmation."""
-    report = status(ctx.aws, stack_name)
-    waiting = report.dlq_visible or 0
-    _confirm(f"Delete stack {stack_name}, including its DLQ with {waiting:,} message(s)", yes=yes)
-    final = destroy(ctx.aws, stack_name)
-    if ctx.output is OutputFormat.TABLE:
-        render.info(f"Stack {stack_name}: {final}")
-    else:
-        render.emit_json({"stack": stack_name, "status": final}, ctx.output)
+    _execute(ctx, prepare_destroy(ctx.aws, stack_name), yes=yes)
 
 
-def _sandbox_aws(ctx: Ctx) -> Aws:
+def _sandbox_aws(ctx: Ctx) -> "Aws":
     """The sandbox's endpoint unless --endpoint-url/AWS_ENDPOINT_URL names one."""
-    if ctx.aws.endpoint_url:
-        return ctx.aws
-    state = read_state()
-    if state is None:
-        raise NotFoundError("no sandbox is running", "start one with 'dlqctl sandbox up'")
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "sandbox")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "sandbox")
-    return Aws(Connection(region=ctx.aws.connection.region or "us-east-1", endpoint_url=state.url))
+    return running_sandbox(ctx.aws.connection).open()
 
 
 @sandbox_app.command("up")
@@ -1217,15 +918,7 @@ def sandbox_up(
     """Start a local endpoint in the background and deploy the bundled stack into it."""
 
     def body() -> None:
-        state = start_background_endpoint(port)
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "sandbox")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "sandbox")
-        aws = Aws(Connection(region="us-east-1", endpoint_url=state.url))
-        try:
-            deploy(aws, stack_name, StackSettings(sandbox=True))
-        except BaseException:
-            stop_background_endpoint()
-            raise
+        state = start_sandbox(port, stack_name)
         render.info(
             f"Sandbox running at {state.url} (pid {state.pid}); stack {stack_name} deployed"
         )

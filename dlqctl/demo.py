@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from dlqctl import render
 from dlqctl.aws import Aws, Connection
 from dlqctl.errors import DlqctlError
-from dlqctl.local_endpoint import start_local_endpoint
+from dlqctl.local_endpoint import LocalEndpoint, start_local_endpoint
 from dlqctl.sandbox import (
     create_payout_queues,
     fail_jobs,
@@ -43,9 +44,17 @@ def run_demo(run_command: Callable[[Sequence[str]], int], order_count: int = 160
     """
     render.step("1. A local AWS endpoint (moto's server), no account needed")
     endpoint = start_local_endpoint()
+    with _demo_environment(endpoint) as workdir:
+        return _incident(run_command, endpoint, workdir, order_count)
+
+
+@contextmanager
+def _demo_environment(endpoint: LocalEndpoint) -> Iterator[Path]:
+    """The demo's environment: the local endpoint, demo credentials, and a folder of its own
+    for its journals and archive; all undone (the endpoint stopped, the folder removed) at the
+    end."""
     names = [*_DEMO_ENVIRONMENT, "AWS_ENDPOINT_URL", "AWS_PROFILE", "XDG_STATE_HOME"]
     saved = {name: os.environ.get(name) for name in names}
-    # The demo's journals and archive live in a folder of its own, removed at the end.
     workdir = Path(tempfile.mkdtemp(prefix="dlqctl-demo-"))
     os.environ.pop("AWS_PROFILE", None)
     os.environ.update(
@@ -55,75 +64,8 @@ def run_demo(run_command: Callable[[Sequence[str]], int], order_count: int = 160
             "XDG_STATE_HOME": str(workdir / "state"),
         }
     )
-
-    def run(*argv: str, expect: int = 0) -> None:
-        render.command_line(["dlqctl", *argv])
-        code = run_command(argv)
-        if code != expect:
-            raise DemoFailed(f"'dlqctl {' '.join(argv)}' exited {code}, expected {expect}")
-
     try:
-        render.narrate(
-            f"export AWS_ENDPOINT_URL={endpoint.url} AWS_REGION={REGION} "
-            f"AWS_DEFAULT_REGION={REGION}"
-        )
-        aws = Aws(Connection(region=REGION, endpoint_url=endpoint.url))
-
-        render.step("2. Deploy the bundled stack: bus → rule → order-processor, failures → DLQ")
-        report = deploy(aws, DEFAULT_STACK, StackSettings(sandbox=True))
-        stack = sandbox_stack(aws, DEFAULT_STACK)
-        render.narrate(
-            f"stack {report.name}: {report.status}, {len(report.changes)} resources\n"
-            f"rule {stack.rule_arn}\nDLQ  {stack.dlq.url}"
-        )
-        payouts = create_payout_queues(aws)
-
-        render.step("3. A release of order-processor that accepts only schemaVersion 2 goes out")
-        events = order_events(order_count)
-        published = publish(aws, stack, events)
-        traffic = process_inbox(aws, stack, accepted_versions="2", undeliverable=4)
-        fail_jobs(aws, payouts, 4)
-        render.narrate(
-            f"{published} orders on the bus: {traffic.processed} processed, "
-            f"{traffic.function_failures} failed in the function (3 tries each), "
-            f"{traffic.delivery_failures} not delivered (the rule lost its invoke permission "
-            "for a moment); and 4 payout jobs failed in another team's queue"
-        )
-
-        render.step("4. The page: what is in the DLQs, where from, and why?")
-        run("list")
-        run("summary", "orders-dlq")
-        run("peek", "orders-dlq", "--error-contains", "schemaVersion", "--limit", "3")
-        run("peek", "orders-dlq", "--kind", "eventbridge-dlq", "--limit", "2")
-
-        render.step("5. The fix: roll back to a release that accepts schemaVersion 1 and 2")
-        render.narrate("ACCEPTED_SCHEMA_VERSIONS=1,2; the invoke permission is back too")
-
-        render.step("6. Replay what failed because of the release (dry run first)")
-        replay = ("redrive", "orders-dlq", "--to-bus", "shop", "--error-contains", "schemaVersion")
-        run(*replay, "--dry-run")
-        run(*replay, "--yes")
-        run("redrive", "orders-dlq", "--to-bus", "shop", "--kind", "eventbridge-dlq", "--yes")
-        replayed = process_inbox(aws, stack, accepted_versions="1,2")
-        render.narrate(
-            f"the processor took {replayed.processed} replayed orders; "
-            f"{replayed.function_failures} failed again (invalid orders: the fix cannot help)"
-        )
-
-        render.step("7. What is left is bad data: keep a copy for the team, then clear it")
-        run("summary", "orders-dlq")
-        left = aws.sqs.attributes(stack.dlq).visible
-        archive = workdir / "invalid-orders.jsonl"
-        run("export", "orders-dlq", str(archive), "--delete", "--yes")
-        run("list")
-        remaining = aws.sqs.attributes(stack.dlq)
-        if remaining.visible or remaining.in_flight:
-            raise DemoFailed(f"orders-dlq still holds {remaining.visible + remaining.in_flight}")
-        render.step(
-            f"Done: orders-dlq is empty, {replayed.processed} orders recovered, "
-            f"{left} invalid ones archived (the demo's folder {workdir} is removed now)"
-        )
-        return 0
+        yield workdir
     finally:
         endpoint.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -132,3 +74,79 @@ def run_demo(run_command: Callable[[Sequence[str]], int], order_count: int = 160
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _incident(
+    run_command: Callable[[Sequence[str]], int],
+    endpoint: LocalEndpoint,
+    workdir: Path,
+    order_count: int,
+) -> int:
+    """Steps 2 to 7: the stack, the bad release, the page, the fix, the replay, the cleanup."""
+
+    def run(*argv: str, expect: int = 0) -> None:
+        render.command_line(["dlqctl", *argv])
+        code = run_command(argv)
+        if code != expect:
+            raise DemoFailed(f"'dlqctl {' '.join(argv)}' exited {code}, expected {expect}")
+
+    render.narrate(
+        f"export AWS_ENDPOINT_URL={endpoint.url} AWS_REGION={REGION} AWS_DEFAULT_REGION={REGION}"
+    )
+    aws = Aws(Connection(region=REGION, endpoint_url=endpoint.url))
+
+    render.step("2. Deploy the bundled stack: bus → rule → order-processor, failures → DLQ")
+    report = deploy(aws, DEFAULT_STACK, StackSettings(sandbox=True))
+    stack = sandbox_stack(aws, DEFAULT_STACK)
+    render.narrate(
+        f"stack {report.name}: {report.status}, {len(report.changes)} resources\n"
+        f"rule {stack.rule_arn}\nDLQ  {stack.dlq.url}"
+    )
+    payouts = create_payout_queues(aws)
+
+    render.step("3. A release of order-processor that accepts only schemaVersion 2 goes out")
+    events = order_events(order_count)
+    published = publish(aws, stack, events)
+    traffic = process_inbox(aws, stack, accepted_versions="2", undeliverable=4)
+    fail_jobs(aws, payouts, 4)
+    render.narrate(
+        f"{published} orders on the bus: {traffic.processed} processed, "
+        f"{traffic.function_failures} failed in the function (3 tries each), "
+        f"{traffic.delivery_failures} not delivered (the rule lost its invoke permission "
+        "for a moment); and 4 payout jobs failed in another team's queue"
+    )
+
+    render.step("4. The page: what is in the DLQs, where from, and why?")
+    run("list")
+    run("summary", "orders-dlq")
+    run("peek", "orders-dlq", "--error-contains", "schemaVersion", "--limit", "3")
+    run("peek", "orders-dlq", "--kind", "eventbridge-dlq", "--limit", "2")
+
+    render.step("5. The fix: roll back to a release that accepts schemaVersion 1 and 2")
+    render.narrate("ACCEPTED_SCHEMA_VERSIONS=1,2; the invoke permission is back too")
+
+    render.step("6. Replay what failed because of the release (dry run first)")
+    replay = ("redrive", "orders-dlq", "--to-bus", "shop", "--error-contains", "schemaVersion")
+    run(*replay, "--dry-run")
+    run(*replay, "--yes")
+    run("redrive", "orders-dlq", "--to-bus", "shop", "--kind", "eventbridge-dlq", "--yes")
+    replayed = process_inbox(aws, stack, accepted_versions="1,2")
+    render.narrate(
+        f"the processor took {replayed.processed} replayed orders; "
+        f"{replayed.function_failures} failed again (invalid orders: the fix cannot help)"
+    )
+
+    render.step("7. What is left is bad data: keep a copy for the team, then clear it")
+    run("summary", "orders-dlq")
+    left = aws.sqs.attributes(stack.dlq).visible
+    archive = workdir / "invalid-orders.jsonl"
+    run("export", "orders-dlq", str(archive), "--delete", "--yes")
+    run("list")
+    remaining = aws.sqs.attributes(stack.dlq)
+    if remaining.visible or remaining.in_flight:
+        raise DemoFailed(f"orders-dlq still holds {remaining.visible + remaining.in_flight}")
+    render.step(
+        f"Done: orders-dlq is empty, {replayed.processed} orders recovered, "
+        f"{left} invalid ones archived (the demo's folder {workdir} is removed now)"
+    )
+    return 0

@@ -537,3 +537,57 @@ def check_destination_differs(source: QueueRef, destination: QueueRef) -> None:
             f"{source.name} is both the DLQ and the destination",
             "choose another --to-queue",
         )
+
+
+@dataclass(frozen=True)
+class DestinationSpec:
+    """Where a replay goes, as the operator asked for it (exactly one of the three)."""
+
+    to_bus: str | None = None
+    to_queue: str | None = None
+    to_source: bool = False
+    source: str | None = None
+    detail_type: str | None = None
+    new_time: bool = False
+    max_event_bytes: int = EVENT_MAX_BYTES
+    group_id: str | None = None
+    mark: bool = False
+
+    def check(self) -> None:
+        """Exactly one destination, before any AWS call."""
+        if sum((self.to_bus is not None, self.to_queue is not None, self.to_source)) != 1:
+            raise UsageError(
+                "choose exactly one destination",
+                "pass --to-bus BUS, --to-queue QUEUE or --to-source",
+            )
+
+
+def build_destination(
+    aws: Aws, opened: OpenQueue, spec: DestinationSpec, warnings: list[str]
+) -> Destination:
+    """The destination the spec names, resolved and checked (the bus or queue exists, and is
+    not the DLQ itself); what could not be looked up is added to ``warnings``."""
+    spec.check()
+    if spec.to_bus is not None:
+        aws.events.bus_arn(spec.to_bus)
+        return BusDestination(
+            aws,
+            spec.to_bus,
+            source=spec.source,
+            detail_type=spec.detail_type,
+            new_time=spec.new_time,
+            max_event_bytes=spec.max_event_bytes,
+            mark=spec.mark,
+        )
+    if spec.to_queue is not None:
+        target, attributes = aws.sqs.resolve(spec.to_queue)
+        check_destination_differs(opened.queue, target)
+        return QueueDestination(aws, target, attributes, group_id=spec.group_id, mark=spec.mark)
+    try:
+        functions = dead_letter_functions(aws)
+    except DlqctlError as exc:
+        warnings.append(
+            f"cannot look up the functions that feed {opened.queue.name}: {exc.message}"
+        )
+        functions = {}
+    return SourceDestination(aws, opened, functions, group_id=spec.group_id)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from dlqctl.aws import Aws
 from dlqctl.errors import NotFoundError
 from dlqctl.models import Arn, JsonValue, SourceMapping
+from dlqctl.plans import OnQueue, PlannedOnly, Reporter
 from dlqctl.scan import OpenQueue
 
 REDRIVER_BUS_VARIABLE = "DLQCTL_REDRIVER_BUS"
@@ -48,6 +49,12 @@ class DrainResult:
     remaining: int
     drained: bool
     seconds: float
+    title: str = "Server-side redrive"
+    interrupted_by: int | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.drained
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
@@ -103,3 +110,41 @@ def drain(
         drained=remaining == 0,
         seconds=clock() - started,
     )
+
+
+@dataclass
+class DrainPlan(OnQueue):
+    """``redrive --to-bus BUS --server-side``: the redriver that will drain the queue."""
+
+    aws: Aws
+    opened: OpenQueue
+    bus: str
+    mapping: SourceMapping
+    dry_run: bool = False
+
+    @property
+    def activity(self) -> str:
+        return f"Draining {self.name}"
+
+    def describe(self) -> str:
+        return (
+            f"Enable {self.mapping.function_arn} to replay all "
+            f"{self.opened.attributes.visible:,} message(s) of {self.name} to {self.bus}, "
+            "and disable it when the queue is empty"
+        )
+
+    def run(self, reporter: Reporter) -> DrainResult | PlannedOnly:
+        if self.dry_run:
+            return PlannedOnly(self.describe())
+        return drain(
+            self.aws,
+            self.opened,
+            self.mapping,
+            poll_seconds=2,
+            on_remaining=lambda remaining: reporter.progress(0),
+        )
+
+
+def prepare_drain(aws: Aws, opened: OpenQueue, bus: str, *, dry_run: bool) -> DrainPlan:
+    """Find the bundled redriver that reads this DLQ and replays to ``bus``."""
+    return DrainPlan(aws, opened, bus, find_redriver(aws, opened, bus), dry_run)

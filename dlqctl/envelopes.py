@@ -12,7 +12,7 @@ The attribute names are constants here, shared with ``emulate``, which writes th
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -486,41 +486,71 @@ def _sns(envelope: Mapping[str, Any]) -> _Decoded:
 # --- the precedence list -------------------------------------------------------------------
 
 
-def _producer(message: ReceivedMessage, body: JsonValue) -> _Decoded:
-    """The producer's shape, checked in the reference's order, ``DeadLetterQueueSourceArn``
-    aside (``decode`` applies it on top)."""
-    names = message.message_attributes.keys()
-    text = message.body
-    if _is_invocation_record(body):
-        return _invocation_record(body)
-    if _is_lambda_result_event(body):
-        return _via(_invocation_record(body["detail"]), "eventbridge")
-    if EventBridgeAttribute.SCHEDULE_ARN in names:
-        return _scheduler(message, body, text)
-    if names & {EventBridgeAttribute.SUBSCRIBER_ARN, EventBridgeAttribute.BUS_ARN} or (
-        _is_subscriber_record(body)
-    ):
-        return _subscriber(message, body)
-    if names & {
+_RULE_NAMES = frozenset(
+    {
         EventBridgeAttribute.RULE_ARN,
         EventBridgeAttribute.TARGET_ARN,
         EventBridgeAttribute.ERROR_CODE,
-    }:
-        if _is_encrypted_wrapper(body):
-            return _encrypted(message, body)
-        return _rule_dlq(message, body, text)
-    if _is_encrypted_wrapper(body):
-        return _encrypted(message, body)
-    if names >= _LAMBDA_DLQ_NAMES:
-        return _lambda_dlq(
+    }
+)
+_SUBSCRIBER_NAMES = frozenset({EventBridgeAttribute.SUBSCRIBER_ARN, EventBridgeAttribute.BUS_ARN})
+
+Signature = Callable[[ReceivedMessage, JsonValue], bool]
+Decoder = Callable[[ReceivedMessage, JsonValue], _Decoded]
+
+_PRECEDENCE: tuple[tuple[Signature, Decoder], ...] = (
+    # The reference's "Telling DLQ messages apart" list, in its order; the first match wins.
+    # (DeadLetterQueueSourceArn, first on that list, is applied by ``decode`` on top.)
+    (
+        lambda message, body: _is_invocation_record(body),
+        lambda message, body: _invocation_record(body),
+    ),
+    (
+        lambda message, body: _is_lambda_result_event(body),
+        lambda message, body: _via(_invocation_record(body["detail"]), "eventbridge"),
+    ),
+    (
+        lambda message, body: EventBridgeAttribute.SCHEDULE_ARN in message.message_attributes,
+        lambda message, body: _scheduler(message, body, message.body),
+    ),
+    (
+        lambda message, body: (
+            bool(_SUBSCRIBER_NAMES & message.message_attributes.keys())
+            or _is_subscriber_record(body)
+        ),
+        _subscriber,
+    ),
+    (
+        lambda message, body: (
+            bool(_RULE_NAMES & message.message_attributes.keys()) and _is_encrypted_wrapper(body)
+        ),
+        _encrypted,
+    ),
+    (
+        lambda message, body: bool(_RULE_NAMES & message.message_attributes.keys()),
+        lambda message, body: _rule_dlq(message, body, message.body),
+    ),
+    (lambda message, body: _is_encrypted_wrapper(body), _encrypted),
+    (
+        lambda message, body: message.message_attributes.keys() >= _LAMBDA_DLQ_NAMES,
+        lambda message, body: _lambda_dlq(
             message.string_attribute(LambdaDlqAttribute.ERROR_CODE),
             message.string_attribute(LambdaDlqAttribute.ERROR_MESSAGE),
             message.string_attribute(LambdaDlqAttribute.REQUEST_ID),
-            text,
-        )
-    if _is_sns_notification(body):
-        return _sns(body)
-    payload = _payload_of(text)
+            message.body,
+        ),
+    ),
+    (lambda message, body: _is_sns_notification(body), lambda message, body: _sns(body)),
+)
+
+
+def _producer(message: ReceivedMessage, body: JsonValue) -> _Decoded:
+    """The producer's shape: the first signature of ``_PRECEDENCE`` that matches, else
+    unknown."""
+    for matches, decoder in _PRECEDENCE:
+        if matches(message, body):
+            return decoder(message, body)
+    payload = _payload_of(message.body)
     return _Decoded(Kind.UNKNOWN, payload=payload, event=_event_or_none(payload))
 
 

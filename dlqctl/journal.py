@@ -290,3 +290,16 @@ def journals_for(queue_arn: str) -> list[JournalSummary]:
         if journal.queue_arn == queue_arn:
             found.append(journal.summary())
     return found
+
+
+def journal_records(queue_arn: str, *, prune: bool = False) -> list[dict[str, JsonValue]]:
+    """The journals kept for a queue, as ``dlqctl journal`` shows them; with ``prune``, the
+    journals of finished runs (nothing pending) are deleted and marked ``pruned``."""
+    records = []
+    for summary in journals_for(queue_arn):
+        data = summary.to_json()
+        if prune and summary.finished:
+            Path(summary.path).unlink(missing_ok=True)
+            data["pruned"] = True
+        records.append(data)
+    return records

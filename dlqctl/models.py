@@ -503,10 +503,15 @@ class RedriveResult:
     journal: str | None = None
     failures: list[Failure] = field(default_factory=list)
     entries: list[dict[str, JsonValue]] = field(default_factory=list)
+    title: str = "Redrive"
 
     @property
     def complete(self) -> bool:
         return self.failed == 0 and self.skipped == 0 and not self.interrupted
+
+    @property
+    def interrupted_by(self) -> int | None:
+        return self.signal
 
     def reject(self, message_id: str, reason: str, *, skipped: bool) -> None:
         if skipped:

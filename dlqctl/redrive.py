@@ -9,18 +9,34 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from dlqctl.aws import Aws
-from dlqctl.destinations import BatchDelivery, Destination, Planned, Rejected, deliver_batch
+from dlqctl.destinations import (
+    BatchDelivery,
+    Destination,
+    DestinationSpec,
+    Planned,
+    Rejected,
+    build_destination,
+    deliver_batch,
+)
+from dlqctl.drain import DrainPlan, prepare_drain
 from dlqctl.envelopes import decode
+from dlqctl.errors import AccessError
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block, signal_number
-from dlqctl.journal import AMBIGUOUS, DELIVERED, PENDING_DELETE, Journal
+from dlqctl.journal import AMBIGUOUS, DELIVERED, PENDING_DELETE, Journal, default_path
+from dlqctl.lease import QueueLease
 from dlqctl.models import MessageView, ReceivedMessage, RedriveResult
-from dlqctl.scan import OpenQueue, QueueScan, walk
+from dlqctl.moves import MoveTaskPlan, prepare_move_task, whole_queue_only
+from dlqctl.plans import OnQueue, Reporter, scope
+from dlqctl.scan import OpenQueue, QueueScan, Walking, open_queue, walk
 
 DEFAULT_CONCURRENCY = 16
 
@@ -204,7 +220,7 @@ def redrive(
                 _redrive_batch(batch, scan, opened, destination, selection, options, run, pacer)
             )
 
-    scan = walk(aws, opened, hold_seconds=options.hold_seconds, wait_seconds=options.wait_seconds)
+    scan = walk(aws, opened, Walking(options.hold_seconds, options.wait_seconds))
     try:
         with scan:
             if options.concurrency <= 1:
@@ -300,3 +316,122 @@ def _delete_failures(result: RedriveResult, failed: Sequence[tuple[str, str]]) -
             "visible again, and the journal lets a rerun delete it without sending it again",
             skipped=False,
         )
+
+
+@dataclass
+class RedrivePlan(OnQueue):
+    """A redrive, resolved and checked: the queue, where its messages go, which and how.
+
+    ``run`` takes the queue's lease and opens the journal (both belong to the run), walks the
+    queue, and gives the lease back at the end, whatever happens.
+    """
+
+    aws: Aws
+    opened: OpenQueue
+    destination: Destination
+    selection: Selection
+    options: RedriveOptions
+    more_warnings: list[str] = field(default_factory=list)
+    force: bool = False
+    journal_path: Path | None = None
+
+    @property
+    def dry_run(self) -> bool:
+        return self.options.dry_run
+
+    @property
+    def activity(self) -> str:
+        return f"Redriving {self.name}"
+
+    @property
+    def total(self) -> int:
+        visible = self.opened.attributes.visible
+        return visible if self.options.limit is None else min(self.options.limit, visible)
+
+    def describe(self) -> str:
+        text = (
+            f"Redrive {scope(self.opened.attributes.visible, self.options.limit)} of "
+            f"{self.name} to {self.destination.description}"
+        )
+        if self.selection.description:
+            text += f", selected by {self.selection.description}"
+        return text
+
+    def run(self, reporter: Reporter) -> RedriveResult:
+        options = replace(self.options)
+        with ExitStack() as resources:
+            if not self.dry_run:
+                run_id = uuid.uuid4().hex[:12]
+                lease = QueueLease(self.aws, self.opened.queue, run_id)
+                if _take_lease(lease, self.force, reporter):
+                    resources.callback(lease.release)
+                    options.heartbeat = lease.renew
+                path = self.journal_path or default_path(
+                    self.opened.queue.arn, self.destination.description
+                )
+                journal = Journal.open(
+                    path, self.opened.queue.arn, self.destination.description, run_id
+                )
+                resources.callback(journal.close)
+                options.journal = journal
+            return redrive(
+                self.aws, self.opened, self.destination, self.selection, options, reporter.progress
+            )
+
+
+def _take_lease(lease: QueueLease, force: bool, reporter: Reporter) -> bool:
+    """Take the queue's lease; False when the credentials may not tag the queue (the run goes
+    on, with a warning). A live lease of another run raises ``LeaseHeld``."""
+    try:
+        overridden = lease.acquire(force=force)
+    except AccessError as exc:
+        reporter.warn(
+            f"no redrive lease (cannot tag {lease.queue.name}: {exc.message}); "
+            "make sure nobody else redrives this queue now"
+        )
+        return False
+    if overridden is not None:
+        reporter.warn(f"took the redrive lease from {overridden.owner} (run {overridden.run})")
+    return True
+
+
+def prepare_redrive(
+    aws: Aws,
+    queue: str,
+    spec: DestinationSpec,
+    selection: Selection,
+    options: RedriveOptions,
+    *,
+    force: bool = False,
+    journal_path: Path | None = None,
+) -> RedrivePlan:
+    """Resolve the queue and the destination and check them, before anything is changed."""
+    spec.check()
+    opened = open_queue(aws, queue)
+    warnings: list[str] = []
+    destination = build_destination(aws, opened, spec, warnings)
+    if opened.attributes.in_flight:
+        warnings.append(
+            f"{opened.attributes.in_flight:,} message(s) of {opened.queue.name} are held by "
+            "another consumer or an interrupted run; they are not in this run"
+        )
+    return RedrivePlan(aws, opened, destination, selection, options, warnings, force, journal_path)
+
+
+def prepare_server_side(
+    aws: Aws,
+    queue: str,
+    spec: DestinationSpec,
+    selection: Selection,
+    *,
+    limit: int | None,
+    rate: float | None,
+    dry_run: bool,
+) -> DrainPlan | MoveTaskPlan:
+    """``--server-side``: the bundled redriver drains to a bus, or SQS moves the messages."""
+    spec.check()
+    whole_queue_only(selection, limit)
+    opened = open_queue(aws, queue)
+    if spec.to_bus is not None:
+        return prepare_drain(aws, opened, spec.to_bus, dry_run=dry_run)
+    return prepare_move_task(aws, opened, spec.to_queue, rate=rate, dry_run=dry_run)

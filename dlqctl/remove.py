@@ -6,10 +6,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from dlqctl.aws import Aws
+from dlqctl.errors import UsageError
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block
 from dlqctl.models import Failure, JsonValue, MessageView
-from dlqctl.scan import OpenQueue, QueueScan, selected_batches, walk
+from dlqctl.plans import Confirmation, OnQueue, Reporter, scope
+from dlqctl.scan import (
+    DEFAULT_WALKING,
+    OpenQueue,
+    QueueScan,
+    Walking,
+    open_queue,
+    selected_batches,
+    walk,
+)
 
 
 def delete_views(
@@ -33,6 +43,8 @@ class DeleteResult:
     not_found: list[str] = field(default_factory=list)
     dry_run: bool = False
     failures: list[Failure] = field(default_factory=list)
+    title: str = "Delete"
+    interrupted_by: int | None = None
 
     @property
     def complete(self) -> bool:
@@ -56,8 +68,7 @@ def delete_messages(
     message_ids: Sequence[str] = (),
     limit: int | None = None,
     dry_run: bool = False,
-    hold_seconds: int | None = None,
-    wait_seconds: int = 1,
+    walking: Walking = DEFAULT_WALKING,
     progress: Callable[[int], None] = lambda count: None,
 ) -> DeleteResult:
     """Walk the queue once and delete the messages selected (and named by ID, when given).
@@ -66,7 +77,7 @@ def delete_messages(
     """
     result = DeleteResult(dry_run=dry_run)
     wanted = set(message_ids)
-    with walk(aws, opened, hold_seconds=hold_seconds, wait_seconds=wait_seconds) as scan:
+    with walk(aws, opened, walking) as scan:
         for chosen in selected_batches(scan, selection, context=opened.context, limit=limit):
             if wanted:
                 chosen = [view for view in chosen if view.message_id in wanted]
@@ -81,3 +92,116 @@ def delete_messages(
                 break
     result.not_found = sorted(wanted)
     return result
+
+
+@dataclass
+class DeletePlan(OnQueue):
+    """``delete``: the messages a selection (or a list of IDs) picks, after confirmation."""
+
+    aws: Aws
+    opened: OpenQueue
+    selection: Selection
+    message_ids: tuple[str, ...] = ()
+    limit: int | None = None
+    dry_run: bool = False
+    walking: Walking = DEFAULT_WALKING
+
+    @property
+    def activity(self) -> str:
+        return f"Deleting from {self.name}"
+
+    def describe(self) -> str:
+        what = (
+            f"Delete {len(self.message_ids)} message ID(s) from" if self.message_ids else "Delete"
+        )
+        return _described(what, self.opened, self.selection, self.limit)
+
+    def run(self, reporter: Reporter) -> DeleteResult:
+        return delete_messages(
+            self.aws,
+            self.opened,
+            self.selection,
+            message_ids=self.message_ids,
+            limit=self.limit,
+            dry_run=self.dry_run,
+            walking=self.walking,
+            progress=reporter.progress,
+        )
+
+
+def _described(action: str, opened: OpenQueue, selection: Selection, limit: int | None) -> str:
+    text = f"{action} {scope(opened.attributes.visible, limit)} of {opened.queue.name}"
+    if selection.description:
+        text += f", selected by {selection.description}"
+    return text
+
+
+def prepare_delete(
+    aws: Aws,
+    queue: str,
+    selection: Selection,
+    *,
+    message_ids: Sequence[str] = (),
+    limit: int | None = None,
+    dry_run: bool = False,
+    walking: Walking = DEFAULT_WALKING,
+) -> DeletePlan:
+    """A delete needs IDs or a filter (emptying a queue is ``purge``), checked first."""
+    if not message_ids and selection.is_everything:
+        raise UsageError(
+            "delete needs --id or a filter", "to empty the whole queue, use dlqctl purge"
+        )
+    opened = open_queue(aws, queue)
+    return DeletePlan(aws, opened, selection, tuple(message_ids), limit, dry_run, walking)
+
+
+@dataclass(frozen=True)
+class PurgeStarted:
+    """A PurgeQueue call SQS accepted (it finishes within 60 seconds)."""
+
+    queue: str
+    approximate_messages: int
+    title: str = "Purge started (SQS takes up to 60 seconds to finish it)"
+    complete: bool = True
+    interrupted_by: int | None = None
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {
+            "queue": self.queue,
+            "purged": True,
+            "approximate_messages": self.approximate_messages,
+        }
+
+
+@dataclass
+class PurgePlan(OnQueue):
+    """``purge``: empty a queue (PurgeQueue), or delete what a selection picks; the operator
+    types the queue's name to confirm. With an archive, see ``archive.prepare_export``."""
+
+    aws: Aws
+    opened: OpenQueue
+    selection: Selection
+    walking: Walking = DEFAULT_WALKING
+    dry_run: bool = False
+    confirmation: Confirmation = Confirmation.TYPE_NAME
+
+    @property
+    def activity(self) -> str:
+        return f"Purging {self.name}"
+
+    def describe(self) -> str:
+        return _described("This deletes", self.opened, self.selection, None)
+
+    def run(self, reporter: Reporter) -> DeleteResult | PurgeStarted:
+        if not self.selection.is_everything:
+            result = delete_messages(
+                self.aws,
+                self.opened,
+                self.selection,
+                walking=self.walking,
+                progress=reporter.progress,
+            )
+            result.title = "Purge (selected)"
+            return result
+        self.aws.sqs.purge(self.opened.queue)
+        return PurgeStarted(self.name, self.opened.attributes.visible)

@@ -23,6 +23,8 @@ from rich.table import Table
 
 from dlqctl.envelopes import one_line
 from dlqctl.models import Arn, DeadLetterQueue, MessageView
+from dlqctl.plans import PlannedOnly, Result
+from dlqctl.stack import StackReport
 from dlqctl.summary import Summary
 
 
@@ -300,6 +302,18 @@ def command_line(argv: Sequence[str]) -> None:
     _stderr().print(f"[bold]$ {escape(' '.join(words))}[/bold]")
 
 
+def show(result: Result, fmt: OutputFormat) -> None:
+    """A result on stdout: its table for a person, else its JSON (one line for ``jsonl``)."""
+    if fmt is not OutputFormat.TABLE:
+        emit_json(result.to_json(), fmt)
+    elif isinstance(result, StackReport):
+        stack_view(result.to_json())
+    elif isinstance(result, PlannedOnly):
+        _stdout().print(f"[bold]Dry run[/bold]: {escape(result.plan)}")
+    else:
+        outcome(result.to_json(), title=result.title)
+
+
 def outcome(data: Mapping[str, Any], *, title: str) -> None:
     """A command's result as a person reads it: the counts, then each failure."""
     console = _stdout()
@@ -317,16 +331,7 @@ def outcome(data: Mapping[str, Any], *, title: str) -> None:
     if data.get("dry_run"):
         title += " (dry run: nothing was changed)"
     console.print(f"[bold]{escape(title)}[/bold]: {escape(', '.join(parts))}")
-    failures = data.get("failures") or []
-    if failures:
-        table = Table(title=f"{len(failures)} not done", title_justify="left")
-        table.add_column("Message ID", no_wrap=True)
-        table.add_column("Reason", overflow="fold")
-        for failure in failures[:200]:
-            table.add_row(escape(str(failure["message_id"])), escape(str(failure["reason"])))
-        if len(failures) > 200:
-            table.caption = f"{len(failures) - 200} more in --output json"
-        console.print(table)
+    _failures_table(console, data.get("failures") or [])
     missing = data.get("not_found") or []
     if missing:
         console.print(f"Not found: {escape(', '.join(missing))}")
@@ -337,6 +342,19 @@ def outcome(data: Mapping[str, Any], *, title: str) -> None:
             console.print(f"  {escape(str(entry['message_id']))} → {escape(str(entry['target']))}")
         if len(entries) > 5:
             console.print(f"  … {len(entries) - 5} more (each entry in full with -o json)")
+
+
+def _failures_table(console: Console, failures: Sequence[Mapping[str, Any]]) -> None:
+    if not failures:
+        return
+    table = Table(title=f"{len(failures)} not done", title_justify="left")
+    table.add_column("Message ID", no_wrap=True)
+    table.add_column("Reason", overflow="fold")
+    for failure in failures[:200]:
+        table.add_row(escape(str(failure["message_id"])), escape(str(failure["reason"])))
+    if len(failures) > 200:
+        table.caption = f"{len(failures) - 200} more in --output json"
+    console.print(table)
 
 
 def move_tasks_table(tasks: Sequence[Mapping[str, Any]]) -> None:

@@ -29,13 +29,13 @@ from types import ModuleType
 from typing import Any
 
 from dlqctl import emulate
-from dlqctl.aws import SQS_BATCH, Aws
+from dlqctl.aws import SQS_BATCH, Aws, Connection
 from dlqctl.envelopes import SUCCESS_CONDITION
 from dlqctl.errors import BusyError, DlqctlError, NotFoundError
 from dlqctl.journal import state_dir
 from dlqctl.local_endpoint import configure_local_endpoint, free_port, start_local_endpoint
 from dlqctl.models import EventEntry, OutgoingMessage, QueueRef
-from dlqctl.stack import FUNCTIONS
+from dlqctl.stack import FUNCTIONS, StackSettings, deploy
 
 ACCOUNT = "123456789012"
 LAMBDA_RETRIES = 2
@@ -458,3 +458,37 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="dlqctl's local AWS endpoint (moto's server)")
     parser.add_argument("--port", type=int, required=True)
     serve(parser.parse_args().port)
+
+
+SANDBOX_REGION = "us-east-1"
+SANDBOX_CREDENTIALS = ("sandbox", "sandbox")
+
+
+def sandbox_connection(url: str, region: str | None = None) -> Connection:
+    """How to reach a sandbox endpoint (it accepts any credentials)."""
+    return Connection(
+        region=region or SANDBOX_REGION, endpoint_url=url, static_credentials=SANDBOX_CREDENTIALS
+    )
+
+
+def running_sandbox(connection: Connection) -> Connection:
+    """The connection the sandbox commands use: the one given when it names an endpoint
+    (--endpoint-url, AWS_ENDPOINT_URL), else the running background sandbox's."""
+    if connection.endpoint_url or os.environ.get("AWS_ENDPOINT_URL"):
+        return connection
+    state = read_state()
+    if state is None:
+        raise NotFoundError("no sandbox is running", "start one with 'dlqctl sandbox up'")
+    return sandbox_connection(state.url, connection.region)
+
+
+def start_sandbox(port: int | None, stack_name: str) -> SandboxState:
+    """Start the background endpoint and deploy the bundled stack into it (stopping the
+    endpoint again if the deploy fails)."""
+    state = start_background_endpoint(port)
+    try:
+        deploy(sandbox_connection(state.url).open(), stack_name, StackSettings(sandbox=True))
+    except BaseException:
+        stop_background_endpoint()
+        raise
+    return state

@@ -11,7 +11,7 @@ from types import TracebackType
 
 from dlqctl.aws import SQS_BATCH, Aws, Sqs
 from dlqctl.envelopes import QueueContext, decode
-from dlqctl.errors import DlqctlError
+from dlqctl.errors import DlqctlError, UsageError
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block
 from dlqctl.models import Deletion, MessageView, QueueAttributes, QueueRef, ReceivedMessage
@@ -220,20 +220,26 @@ class QueueScan:
         self.stats.release_failures += failed_held
 
 
+@dataclass(frozen=True)
+class Walking:
+    """How a walk holds and polls: ``--hold`` (None: sized to the queue) and ``--wait``."""
+
+    hold_seconds: int | None = None
+    wait_seconds: int = 1
+
+
+DEFAULT_WALKING = Walking()
+
+
 def walk(
-    aws: Aws,
-    opened: OpenQueue,
-    *,
-    hold_seconds: int | None = None,
-    wait_seconds: int = 1,
-    bounded: bool = True,
+    aws: Aws, opened: OpenQueue, walking: Walking = DEFAULT_WALKING, *, bounded: bool = True
 ) -> QueueScan:
     """A scan of an opened queue; ``bounded`` stops after the messages visible at the start."""
     return QueueScan(
         aws.sqs,
         opened.queue,
-        hold_seconds=hold_seconds or default_hold_seconds(opened.attributes.visible),
-        wait_seconds=wait_seconds,
+        hold_seconds=walking.hold_seconds or default_hold_seconds(opened.attributes.visible),
+        wait_seconds=walking.wait_seconds,
         max_messages=opened.attributes.visible if bounded else None,
     )
 
@@ -271,6 +277,17 @@ def moves_when_read(queue: QueueRef, attributes: QueueAttributes) -> str | None:
         f"to {policy.dead_letter_target_arn}): each look raises a message's receive count, and "
         "past that count SQS moves it on"
     )
+
+
+def check_read_only(opened: OpenQueue, *, look_anyway: bool) -> None:
+    """A look (peek, summary, a non-destructive export) must not move messages on: on a queue
+    whose own RedrivePolicy can move them, it is refused unless ``look_anyway`` (``--yes``)."""
+    reason = moves_when_read(opened.queue, opened.attributes)
+    if reason is not None and not look_anyway:
+        raise UsageError(
+            f"not read-only: {reason}",
+            "pass --yes to look anyway, or look at the queue it sends its messages to",
+        )
 
 
 def selected_batches(

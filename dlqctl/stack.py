@@ -14,6 +14,7 @@ from pathlib import Path
 from dlqctl.aws import Aws
 from dlqctl.errors import DlqctlError, NotFoundError, StackFailed
 from dlqctl.models import JsonValue, StackEvent, StackInfo, StackResource
+from dlqctl.plans import Confirmation, Reporter
 
 
 def _infra_dir() -> Path:
@@ -140,6 +141,9 @@ class StackReport:
     failures: list[StackEvent] = field(default_factory=list)
     dlq_visible: int | None = None
     dlq_in_flight: int | None = None
+    title: str = "Stack"
+    complete: bool = True
+    interrupted_by: int | None = None
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
@@ -268,3 +272,90 @@ def destroy(aws: Aws, name: str, on_status: Callable[[str], None] = lambda s: No
     aws.cloudformation.delete(name)
     final = wait_for_stack(aws, name, on_status)
     return "DELETE_COMPLETE" if final is None else final.status
+
+
+@dataclass
+class DeployPlan:
+    """``stack deploy``: create or update the stack through a change set."""
+
+    aws: Aws
+    stack_name: str
+    settings: StackSettings
+    bucket: str | None = None
+    warnings: tuple[str, ...] = ()
+    confirmation: Confirmation = Confirmation.NONE
+    dry_run: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.stack_name
+
+    @property
+    def activity(self) -> str:
+        return f"Deploying {self.stack_name}"
+
+    @property
+    def total(self) -> int | None:
+        return None
+
+    def describe(self) -> str:
+        return f"Deploy stack {self.stack_name}"
+
+    def run(self, reporter: Reporter) -> StackReport:
+        return deploy(
+            self.aws,
+            self.stack_name,
+            self.settings,
+            bucket=self.bucket,
+            on_status=lambda status: reporter.progress(0),
+        )
+
+
+@dataclass(frozen=True)
+class StackDeleted:
+    """What ``stack destroy`` left: the stack's final status."""
+
+    stack: str
+    status: str
+    title: str = "Stack deleted"
+    complete: bool = True
+    interrupted_by: int | None = None
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {"stack": self.stack, "status": self.status}
+
+
+@dataclass
+class DestroyPlan:
+    """``stack destroy``: delete the stack, and with it the DLQ and every message in it."""
+
+    aws: Aws
+    report: StackReport
+    warnings: tuple[str, ...] = ()
+    confirmation: Confirmation = Confirmation.ASK
+    dry_run: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.report.name
+
+    @property
+    def activity(self) -> str:
+        return f"Deleting {self.name}"
+
+    @property
+    def total(self) -> int | None:
+        return None
+
+    def describe(self) -> str:
+        waiting = self.report.dlq_visible or 0
+        return f"Delete stack {self.name}, including its DLQ with {waiting:,} message(s)"
+
+    def run(self, reporter: Reporter) -> StackDeleted:
+        final = destroy(self.aws, self.name, lambda status: reporter.progress(0))
+        return StackDeleted(self.name, final)
+
+
+def prepare_destroy(aws: Aws, name: str) -> DestroyPlan:
+    """Read the stack first, so the confirmation says how many messages its DLQ holds."""
+    return DestroyPlan(aws, status(aws, name))

@@ -68,6 +68,7 @@ def test_redrive_to_bus_replays_every_kind_that_carries_an_event(cli, boto, fres
         "unanswered": 0,
         "unreleased": 0,
         "interrupted": False,
+        "signal": None,
         "journal": result.json()["journal"],
         "failures": [],
     }
