@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from proxy import CountingProxy  # noqa: E402
 
+from dlqctl.local_endpoint import free_port  # noqa: E402
+
 REGION = "us-east-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
 LOCALSTACK_VENV = HERE / ".venv-localstack"
@@ -47,12 +48,6 @@ LOCALSTACK_PACKAGES = [
     "cryptography<44",
     "service-identity",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(url: str, seconds: float) -> None:

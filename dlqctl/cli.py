@@ -40,20 +40,18 @@ from dlqctl.redrive import (
 )
 from dlqctl.remove import PurgePlan, prepare_delete
 from dlqctl.render import OutputFormat
-from dlqctl.sandbox import (
+from dlqctl.sandbox import running_sandbox, start_sandbox, stop_background_endpoint
+from dlqctl.scan import OpenQueue, Walking, check_read_only, open_queue, selected_views, walk
+from dlqctl.stack import DEFAULT_STACK, DeployPlan, StackSettings, prepare_destroy, status
+from dlqctl.summary import summarize
+from dlqctl.traffic import (
     Traffic,
     order_events,
     process_inbox,
     publish,
-    running_sandbox,
     sandbox_stack,
     seed_shapes,
-    start_sandbox,
-    stop_background_endpoint,
 )
-from dlqctl.scan import OpenQueue, Walking, check_read_only, open_queue, selected_views, walk
-from dlqctl.stack import DEFAULT_STACK, DeployPlan, StackSettings, prepare_destroy, status
-from dlqctl.summary import summarize
 
 if TYPE_CHECKING:
     from dlqctl.aws import Aws

@@ -13,7 +13,8 @@ from dlqctl import render
 from dlqctl.aws import Aws, Connection
 from dlqctl.errors import DlqctlError
 from dlqctl.local_endpoint import LocalEndpoint, start_local_endpoint
-from dlqctl.sandbox import (
+from dlqctl.stack import DEFAULT_STACK, StackSettings, deploy
+from dlqctl.traffic import (
     create_payout_queues,
     fail_jobs,
     order_events,
@@ -21,7 +22,6 @@ from dlqctl.sandbox import (
     publish,
     sandbox_stack,
 )
-from dlqctl.stack import DEFAULT_STACK, StackSettings, deploy
 
 REGION = "us-east-1"
 _DEMO_ENVIRONMENT = {

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import IO
 
@@ -23,12 +24,24 @@ from dlqctl.errors import UsageError
 from dlqctl.models import JsonValue, ReceivedMessage
 
 VERSION = 1
-SENDING, ACKED, REFUSED, DELETED = "sending", "acked", "refused", "deleted"
 
-NEW = "new"
-PENDING_DELETE = "pending-delete"
-AMBIGUOUS = "ambiguous"
-DELIVERED = "delivered"
+
+class Op(StrEnum):
+    """What a journal line records about a message."""
+
+    SENDING = "sending"
+    ACKED = "acked"
+    REFUSED = "refused"
+    DELETED = "deleted"
+
+
+class State(StrEnum):
+    """What the journal says about a message when a run meets it again."""
+
+    NEW = "new"
+    PENDING_DELETE = "pending-delete"
+    AMBIGUOUS = "ambiguous"
+    DELIVERED = "delivered"
 
 
 def state_dir() -> Path:
@@ -179,7 +192,7 @@ class Journal:
                 self.queue_arn, self.destination = queue, destination
             elif op == "run":
                 self.runs += 1
-            elif op in (SENDING, ACKED, REFUSED, DELETED):
+            elif op in (Op.SENDING, Op.ACKED, Op.REFUSED, Op.DELETED):
                 previous = self.records.get(entry["id"])
                 self.records[entry["id"]] = Record(
                     op,
@@ -203,21 +216,21 @@ class Journal:
         """What the journal says about a message: new, pending-delete, ambiguous or delivered."""
         with self._lock:
             record = self.records.get(message.message_id)
-        if record is None or record.digest != digest(message) or record.op == REFUSED:
-            return NEW
-        if record.op == ACKED:
-            return PENDING_DELETE
-        if record.op == DELETED:
-            return DELIVERED
-        return AMBIGUOUS
+        if record is None or record.digest != digest(message) or record.op == Op.REFUSED:
+            return State.NEW
+        if record.op == Op.ACKED:
+            return State.PENDING_DELETE
+        if record.op == Op.DELETED:
+            return State.DELIVERED
+        return State.AMBIGUOUS
 
     def sending(self, messages: Sequence[ReceivedMessage]) -> None:
         entries: list[dict[str, JsonValue]] = []
         with self._lock:
             for message in messages:
                 fingerprint = digest(message)
-                self.records[message.message_id] = Record(SENDING, fingerprint)
-                entries.append({"op": SENDING, "id": message.message_id, "digest": fingerprint})
+                self.records[message.message_id] = Record(Op.SENDING, fingerprint)
+                entries.append({"op": Op.SENDING, "id": message.message_id, "digest": fingerprint})
         self._append(entries, sync=True)
 
     def acked(self, acknowledged: Sequence[tuple[ReceivedMessage, str]]) -> None:
@@ -226,10 +239,10 @@ class Journal:
         with self._lock:
             for message, target_id in acknowledged:
                 fingerprint = digest(message)
-                self.records[message.message_id] = Record(ACKED, fingerprint, target_id)
+                self.records[message.message_id] = Record(Op.ACKED, fingerprint, target_id)
                 entries.append(
                     {
-                        "op": ACKED,
+                        "op": Op.ACKED,
                         "id": message.message_id,
                         "digest": fingerprint,
                         "target": target_id,
@@ -241,10 +254,10 @@ class Journal:
     def refused(self, messages: Sequence[ReceivedMessage]) -> None:
         with self._lock:
             for message in messages:
-                self.records[message.message_id] = Record(REFUSED, digest(message))
+                self.records[message.message_id] = Record(Op.REFUSED, digest(message))
         if messages:
             self._append(
-                [{"op": REFUSED, "id": message.message_id} for message in messages], sync=False
+                [{"op": Op.REFUSED, "id": message.message_id} for message in messages], sync=False
             )
 
     def deleted(self, message_ids: Sequence[str]) -> None:
@@ -252,24 +265,26 @@ class Journal:
             for message_id in message_ids:
                 record = self.records.get(message_id)
                 self.records[message_id] = Record(
-                    DELETED, record.digest if record else "", record.target_id if record else None
+                    Op.DELETED,
+                    record.digest if record else "",
+                    record.target_id if record else None,
                 )
         if message_ids:
             self._append(
-                [{"op": DELETED, "id": message_id} for message_id in message_ids], sync=False
+                [{"op": Op.DELETED, "id": message_id} for message_id in message_ids], sync=False
             )
 
     def summary(self) -> JournalSummary:
         result = JournalSummary(str(self.path), self.queue_arn, self.destination, runs=self.runs)
         for record in self.records.values():
             result.sent += 1
-            if record.op == DELETED:
+            if record.op == Op.DELETED:
                 result.delivered += 1
-            elif record.op == ACKED:
+            elif record.op == Op.ACKED:
                 result.pending_delete += 1
-            elif record.op == SENDING:
+            elif record.op == Op.SENDING:
                 result.ambiguous += 1
-            elif record.op == REFUSED:
+            elif record.op == Op.REFUSED:
                 result.refused += 1
         return result
 

@@ -31,7 +31,7 @@ from dlqctl.envelopes import decode
 from dlqctl.errors import AccessError
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block, signal_number
-from dlqctl.journal import AMBIGUOUS, DELIVERED, PENDING_DELETE, Journal, default_path
+from dlqctl.journal import Journal, State, default_path
 from dlqctl.lease import QueueLease
 from dlqctl.models import MessageView, ReceivedMessage, RedriveResult
 from dlqctl.moves import MoveTaskPlan, prepare_move_task, whole_queue_only
@@ -100,10 +100,10 @@ def sort_by_journal(
     delivered: list[MessageView] = []
     for view in chosen:
         state = journal.status(view.message)
-        if state in (PENDING_DELETE, DELIVERED):
+        if state in (State.PENDING_DELETE, State.DELIVERED):
             delivered.append(view)
             continue
-        if state == AMBIGUOUS:
+        if state == State.AMBIGUOUS:
             result.ambiguous += 1
             if not options.resend_ambiguous:
                 result.reject(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,14 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from dlqctl.cli import app
+from dlqctl.local_endpoint import configure_local_endpoint
 
 REGION = "us-east-1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -80,13 +74,7 @@ def fresh_endpoint(endpoint: str) -> str:
     if _is_moto(endpoint):
         request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
         urllib.request.urlopen(request, timeout=10).read()
-        # No Docker here: let Lambda accept invocations without trying to run the code.
-        config = urllib.request.Request(
-            f"{endpoint}/moto-api/config",
-            data=json.dumps({"lambda": {"use_docker": False}}).encode(),
-            method="POST",
-        )
-        urllib.request.urlopen(config, timeout=10).read()
+        configure_local_endpoint(endpoint)  # a reset forgets it
     return endpoint
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from dlqctl.aws import Aws, Connection
 from dlqctl.models import OutgoingMessage, QueueRef
-from dlqctl.sandbox import send_all
+from dlqctl.traffic import send_all
 
 REGION = "us-east-1"
 

@@ -12,8 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from dlqctl.errors import ExitCode
+from dlqctl.local_endpoint import free_port
 from dlqctl.models import OutgoingMessage
-from tests.conftest import REGION, free_port
+from tests.conftest import REGION
 from tests.helpers import counts, create_queue, put, start_dlqctl
 
 
