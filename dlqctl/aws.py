@@ -31,11 +31,9 @@ from dlqctl.errors import (
 )
 from dlqctl.models import (
     Arn,
-    BatchOutcome,
     DeadLetterPointer,
     Deletion,
-    EntryFailure,
-    EntryResult,
+    EntryOutcome,
     EventEntry,
     MessageAttribute,
     MoveTask,
@@ -210,6 +208,9 @@ def translate(exc: Exception, what: str, region: str | None = None) -> DlqctlErr
             return error(message.format(what=what, exc=exc), hint)
     return DlqctlError(f"{what}: {exc}")
 
+
+RETRYABLE_EVENT_CODES = frozenset({"InternalFailure", "ThrottlingException"})
+"""PutEvents entry errors that may pass on a retry; the others never will."""
 
 SEND_ATTEMPTS = 5
 """Tries of one send when AWS surely did not act on it (no connection made, or throttled)."""
@@ -553,7 +554,7 @@ class Sqs(_Service):
             )
         return Deletion(tuple(deleted), tuple(failed))
 
-    def send(self, queue: QueueRef, messages: Sequence[OutgoingMessage]) -> BatchOutcome:
+    def send(self, queue: QueueRef, messages: Sequence[OutgoingMessage]) -> dict[str, EntryOutcome]:
         """``SendMessageBatch`` (≤10 entries); each entry's fate is reported, never assumed."""
         if len(messages) > SQS_BATCH:
             raise ValueError(f"at most {SQS_BATCH} messages per batch")
@@ -576,17 +577,18 @@ class Sqs(_Service):
             QueueUrl=queue.url,
             Entries=entries,
         )
-        return BatchOutcome(
-            accepted={item["Id"]: item["MessageId"] for item in response.get("Successful", [])},
-            failed={
-                item["Id"]: EntryFailure(
-                    str(item.get("Code", "Unknown")),
-                    str(item.get("Message", "")),
-                    bool(item.get("SenderFault", True)),
-                )
-                for item in response.get("Failed", [])
-            },
-        )
+        outcomes = {
+            item["Id"]: EntryOutcome(True, str(item["MessageId"]))
+            for item in response.get("Successful", [])
+        }
+        for item in response.get("Failed", []):
+            # A failure that is not the sender's (SQS's own) may pass on a retry.
+            outcomes[item["Id"]] = EntryOutcome.refused(
+                str(item.get("Code", "Unknown")),
+                str(item.get("Message", "")),
+                retryable=not bool(item.get("SenderFault", True)),
+            )
+        return outcomes
 
     def purge(self, queue: QueueRef) -> None:
         """``PurgeQueue``: deletes every message, in flight too; once per 60 seconds."""
@@ -764,7 +766,7 @@ class Events(_Service):
                 return
             kwargs["NextToken"] = token
 
-    def put_events(self, entries: Sequence[EventEntry]) -> list[EntryResult]:
+    def put_events(self, entries: Sequence[EventEntry]) -> list[EntryOutcome]:
         """``PutEvents`` (≤10 entries): one result per entry, in order, even on HTTP 200."""
         request = [entry.to_api() for entry in entries]
         response = self.send_once("putting events", "put_events", Entries=request)
@@ -775,10 +777,12 @@ class Events(_Service):
                 "nothing was deleted; run again",
             )
         return [
-            EntryResult(
-                item.get("EventId"),
-                None if item.get("EventId") else str(item.get("ErrorCode") or "Unknown"),
+            EntryOutcome(True, str(item["EventId"]))
+            if item.get("EventId")
+            else EntryOutcome.refused(
+                str(item.get("ErrorCode") or "Unknown"),
                 str(item.get("ErrorMessage") or ""),
+                retryable=item.get("ErrorCode") in RETRYABLE_EVENT_CODES,
             )
             for item in results
         ]

@@ -21,6 +21,7 @@ from dlqctl.aws import SQS_BATCH, Aws
 from dlqctl.envelopes import Kind
 from dlqctl.errors import AmbiguousSend, DlqctlError, UsageError
 from dlqctl.models import (
+    EntryOutcome,
     EventEntry,
     JsonValue,
     MessageAttribute,
@@ -37,7 +38,6 @@ EVENT_MAX_BYTES = 1048576
 PAYLOAD_KEY = "payload"
 """The detail key that wraps a payload that is not a JSON object when it is replayed as a detail."""
 SQS_BATCH_MAX_BYTES = 1048576
-RETRYABLE_EVENT_CODES = frozenset({"InternalFailure", "ThrottlingException"})
 MAX_ENTRY_ATTEMPTS = 5
 
 
@@ -93,18 +93,8 @@ class Rejected:
     skipped: bool = True
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """The destination's answer for one message: the ID it gave, or why it refused; or no
-    answer at all (``ambiguous``: it may have been delivered)."""
-
-    accepted: bool
-    detail: str = ""
-    ambiguous: bool = False
-
-
-def _unanswered(error: AmbiguousSend) -> Delivery:
-    return Delivery(
+def _unanswered(error: AmbiguousSend) -> EntryOutcome:
+    return EntryOutcome(
         False,
         f"{error.message}. Left in the DLQ; the journal marks it ambiguous: a rerun sends it "
         "again (at least once), --no-resend-ambiguous keeps it",
@@ -119,7 +109,7 @@ class Destination(Protocol):
 
     def plan(self, view: MessageView) -> Planned | Rejected: ...
 
-    def deliver(self, planned: Sequence[Planned]) -> dict[str, Delivery]: ...
+    def deliver(self, planned: Sequence[Planned]) -> dict[str, EntryOutcome]: ...
 
 
 def _backoff(attempt: int) -> None:
@@ -154,10 +144,10 @@ def _parse_time(value: JsonValue) -> datetime | None:
 def _deliver_with_retries(
     planned: Sequence[Planned],
     batches: Callable[[list[Planned]], Iterator[list[Planned]]],
-    send: Callable[[list[Planned]], Iterator[tuple[Planned, Delivery, bool]]],
-) -> dict[str, Delivery]:
+    send: Callable[[list[Planned]], Iterator[tuple[Planned, EntryOutcome]]],
+) -> dict[str, EntryOutcome]:
     """Send in batches; entries refused for a retryable reason are sent again with backoff."""
-    results: dict[str, Delivery] = {}
+    results: dict[str, EntryOutcome] = {}
     pending = list(planned)
     for attempt in range(MAX_ENTRY_ATTEMPTS):
         retry: list[Planned] = []
@@ -167,9 +157,9 @@ def _deliver_with_retries(
             except AmbiguousSend as exc:
                 results.update((item.view.message_id, _unanswered(exc)) for item in batch)
                 continue
-            for item, delivery, retryable in answers:
-                results[item.view.message_id] = delivery
-                if retryable:
+            for item, outcome in answers:
+                results[item.view.message_id] = outcome
+                if outcome.retryable:
                     retry.append(item)
         if not retry:
             break
@@ -254,21 +244,16 @@ class BusDestination:
             )
         return Planned(view, entry, entry.size(), self.bus)
 
-    def deliver(self, planned: Sequence[Planned]) -> dict[str, Delivery]:
+    def deliver(self, planned: Sequence[Planned]) -> dict[str, EntryOutcome]:
         return _deliver_with_retries(
             planned,
             lambda pending: _size_batches(pending, EVENTS_BATCH, self.max_event_bytes),
             self._put,
         )
 
-    def _put(self, batch: list[Planned]) -> Iterator[tuple[Planned, Delivery, bool]]:
+    def _put(self, batch: list[Planned]) -> Iterator[tuple[Planned, EntryOutcome]]:
         answers = self.aws.events.put_events([item.payload for item in batch])
-        for item, answer in zip(batch, answers, strict=True):
-            if answer.event_id:
-                yield item, Delivery(True, answer.event_id), False
-            else:
-                reason = f"{answer.error_code}: {answer.error_message}"
-                yield item, Delivery(False, reason), answer.error_code in RETRYABLE_EVENT_CODES
+        yield from zip(batch, answers, strict=True)
 
 
 def _sendable_attributes(view: MessageView) -> dict[str, MessageAttribute]:
@@ -353,24 +338,20 @@ class QueueDestination:
             )
         return Planned(view, message, message.size(), self.queue.name)
 
-    def deliver(self, planned: Sequence[Planned]) -> dict[str, Delivery]:
+    def deliver(self, planned: Sequence[Planned]) -> dict[str, EntryOutcome]:
         return _deliver_with_retries(
             planned,
             lambda pending: _size_batches(pending, SQS_BATCH, SQS_BATCH_MAX_BYTES),
             self._send,
         )
 
-    def _send(self, batch: list[Planned]) -> Iterator[tuple[Planned, Delivery, bool]]:
+    def _send(self, batch: list[Planned]) -> Iterator[tuple[Planned, EntryOutcome]]:
         by_entry = {str(index): item for index, item in enumerate(batch)}
-        outcome = self.aws.sqs.send(
+        outcomes = self.aws.sqs.send(
             self.queue, [replace(item.payload, entry_id=key) for key, item in by_entry.items()]
         )
-        for key, new_id in outcome.accepted.items():
-            yield by_entry[key], Delivery(True, new_id), False
-        for key, failure in outcome.failed.items():
-            reason = f"{failure.code}: {failure.message}"
-            # A failure that is not the sender's (SQS's own) may pass on a retry.
-            yield by_entry[key], Delivery(False, reason), not failure.sender_fault
+        for key, outcome in outcomes.items():
+            yield by_entry[key], outcome
 
 
 class FunctionDestination:
@@ -385,8 +366,8 @@ class FunctionDestination:
         invocation = Invocation(self.function_arn, json.dumps(payload).encode())
         return Planned(view, invocation, len(invocation.payload), self.function_arn)
 
-    def deliver(self, planned: Sequence[Planned]) -> dict[str, Delivery]:
-        results: dict[str, Delivery] = {}
+    def deliver(self, planned: Sequence[Planned]) -> dict[str, EntryOutcome]:
+        results: dict[str, EntryOutcome] = {}
         for item in planned:
             try:
                 request_id = self.aws.lambda_.invoke_async(self.function_arn, item.payload.payload)
@@ -396,9 +377,9 @@ class FunctionDestination:
             except DlqctlError as exc:
                 if exc.exit_code in (3, 4):
                     raise
-                results[item.view.message_id] = Delivery(False, exc.message)
+                results[item.view.message_id] = EntryOutcome(False, exc.message)
                 continue
-            results[item.view.message_id] = Delivery(True, request_id)
+            results[item.view.message_id] = EntryOutcome(True, request_id)
         return results
 
 
@@ -474,8 +455,8 @@ class SourceDestination:
             f"the source of this {view.kind} message is not known; use --to-queue or --to-bus"
         )
 
-    def deliver(self, planned: Sequence[Planned]) -> dict[str, Delivery]:
-        results: dict[str, Delivery] = {}
+    def deliver(self, planned: Sequence[Planned]) -> dict[str, EntryOutcome]:
+        results: dict[str, EntryOutcome] = {}
         by_target: dict[str, list[Planned]] = {}
         for item in planned:
             by_target.setdefault(item.target, []).append(item)
@@ -521,7 +502,7 @@ def deliver_batch(destination: Destination, planned: Sequence[Planned]) -> Batch
         return delivery
     answers = destination.deliver(planned)
     for item in planned:
-        answer = answers.get(item.view.message_id, Delivery(False, "no answer for this entry"))
+        answer = answers.get(item.view.message_id, EntryOutcome(False, "no answer for this entry"))
         if answer.accepted:
             delivery.accepted.append((item.view, answer.detail))
         elif answer.ambiguous:

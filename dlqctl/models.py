@@ -367,20 +367,20 @@ class OutgoingMessage:
 
 
 @dataclass(frozen=True)
-class EntryFailure:
-    """One batch entry AWS refused: its code and message, and whether the sender was at fault."""
+class EntryOutcome:
+    """What became of one entry of a send, from the AWS answer up to the result: accepted
+    (``detail`` is the ID the destination gave), refused (``detail`` is AWS's code and message;
+    ``retryable`` when sending it again may succeed), or unanswered (``ambiguous``: the send got
+    no answer, so it may have been delivered)."""
 
-    code: str
-    message: str
-    sender_fault: bool = True
+    accepted: bool
+    detail: str = ""
+    retryable: bool = False
+    ambiguous: bool = False
 
-
-@dataclass(frozen=True)
-class BatchOutcome:
-    """Per-entry result of a batch call: accepted entry IDs with the ID AWS gave, and failures."""
-
-    accepted: Mapping[str, str]
-    failed: Mapping[str, EntryFailure]
+    @classmethod
+    def refused(cls, code: str, message: str, *, retryable: bool = False) -> EntryOutcome:
+        return cls(False, f"{code}: {message}", retryable=retryable)
 
 
 @dataclass(frozen=True)
@@ -423,15 +423,6 @@ class EventEntry:
         if self.time is not None:
             data["Time"] = iso_utc(self.time)
         return data
-
-
-@dataclass(frozen=True)
-class EntryResult:
-    """What PutEvents said about one entry: an event ID, or an error code and message."""
-
-    event_id: str | None
-    error_code: str | None = None
-    error_message: str = ""
 
 
 @dataclass(frozen=True)

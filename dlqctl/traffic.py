@@ -147,7 +147,7 @@ def publish(aws: Aws, stack: SandboxStack, events: list[dict[str, Any]]) -> int:
             )
             for event in events[start : start + 10]
         ]
-        accepted += sum(1 for result in aws.events.put_events(entries) if result.event_id)
+        accepted += sum(1 for result in aws.events.put_events(entries) if result.accepted)
     return accepted
 
 
@@ -185,10 +185,11 @@ def send_all(aws: Aws, queue: QueueRef, messages: list[OutgoingMessage]) -> list
             replace(message, entry_id=str(index))
             for index, message in enumerate(messages[start : start + SQS_BATCH])
         ]
-        outcome = aws.sqs.send(queue, chunk)
-        if outcome.failed:
-            raise DlqctlError(f"could not write to {queue.name}: {dict(outcome.failed)}")
-        ids.extend(outcome.accepted[message.entry_id] for message in chunk)
+        outcomes = aws.sqs.send(queue, chunk)
+        refused = {key: outcome.detail for key, outcome in outcomes.items() if not outcome.accepted}
+        if refused:
+            raise DlqctlError(f"could not write to {queue.name}: {refused}")
+        ids.extend(outcomes[message.entry_id].detail for message in chunk)
     return ids
 
 

@@ -15,7 +15,7 @@ from botocore.stub import ANY, Stubber
 from dlqctl import destinations, redrive
 from dlqctl.aws import Aws, Connection
 from dlqctl.envelopes import decode
-from dlqctl.models import MessageAttribute, ReceivedMessage
+from dlqctl.models import EntryOutcome, MessageAttribute, ReceivedMessage
 
 
 def lambda_failure(index: int) -> ReceivedMessage:
@@ -84,9 +84,9 @@ def test_throttled_entries_are_retried_alone_and_others_are_not(stubbed):
         {"Entries": [entry(1)]},
     )
     results = destination.deliver(planned)
-    assert results["m0"] == destinations.Delivery(True, "ev0")
-    assert results["m1"] == destinations.Delivery(True, "ev1")
-    assert results["m2"] == destinations.Delivery(False, "AccessDeniedException: no")
+    assert results["m0"] == EntryOutcome(True, "ev0")
+    assert results["m1"] == EntryOutcome(True, "ev1")
+    assert results["m2"] == EntryOutcome(False, "AccessDeniedException: no")
 
 
 def test_retryable_failures_give_up_after_the_last_attempt(stubbed):
@@ -103,7 +103,7 @@ def test_retryable_failures_give_up_after_the_last_attempt(stubbed):
             {"Entries": ANY},
         )
     results = destination.deliver(planned)
-    assert results["m0"] == destinations.Delivery(False, "InternalFailure: x")
+    assert results["m0"] == EntryOutcome(False, "InternalFailure: x", retryable=True)
 
 
 def test_requests_respect_the_size_limit():
