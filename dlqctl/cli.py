@@ -41,7 +41,7 @@ from dlqctl.redrive import (
 from dlqctl.remove import PurgePlan, prepare_delete
 from dlqctl.render import OutputFormat
 from dlqctl.sandbox import running_sandbox, start_sandbox, stop_background_endpoint
-from dlqctl.scan import OpenQueue, Walking, check_read_only, open_queue, selected_views, walk
+from dlqctl.scan import OpenQueue, Walking, open_queue, open_to_look, selected_views, walk
 from dlqctl.stack import DEFAULT_STACK, DeployPlan, StackSettings, prepare_destroy, status
 from dlqctl.summary import summarize
 from dlqctl.traffic import (
@@ -416,6 +416,11 @@ WaitOption = Annotated[
 ]
 
 
+LookAnywayOption = Annotated[
+    bool, typer.Option("--yes", "-y", help="Look even where a look can move messages on.")
+]
+
+
 @command("peek", selection=True)
 def peek(
     ctx: Ctx,
@@ -427,13 +432,10 @@ def peek(
     all_messages: Annotated[bool, typer.Option("--all", help="Walk the whole queue.")] = False,
     hold: HoldOption = None,
     wait: WaitOption = 1,
-    yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Look even where a look can move messages on.")
-    ] = False,
+    yes: LookAnywayOption = False,
 ) -> None:
     """Show messages without consuming them: every message seen is made visible again."""
-    opened = open_queue(ctx.aws, queue)
-    check_read_only(opened, look_anyway=yes)
+    opened = open_to_look(ctx.aws, queue, look_anyway=yes)
     _warn_all(opened)
     maximum = None if all_messages else limit
     expected = (
@@ -465,13 +467,10 @@ def summary(
     queue: QueueArg,
     hold: HoldOption = None,
     wait: WaitOption = 1,
-    yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Look even where a look can move messages on.")
-    ] = False,
+    yes: LookAnywayOption = False,
 ) -> None:
     """Triage a DLQ: counts by kind, error, origin and event, and failures over time."""
-    opened = open_queue(ctx.aws, queue)
-    check_read_only(opened, look_anyway=yes)
+    opened = open_to_look(ctx.aws, queue, look_anyway=yes)
     _warn_all(opened)
     with (
         walk(ctx.aws, opened, Walking(hold, wait), bounded=False) as scan,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dlqctl import render
 from dlqctl.aws import Aws, Connection
-from dlqctl.errors import DlqctlError
+from dlqctl.errors import DemoFailed
 from dlqctl.local_endpoint import LocalEndpoint, start_local_endpoint
 from dlqctl.stack import DEFAULT_STACK, StackSettings, deploy
 from dlqctl.traffic import (
@@ -31,10 +31,6 @@ _DEMO_ENVIRONMENT = {
     "AWS_DEFAULT_REGION": REGION,
     "DLQCTL_OUTPUT": "table",
 }
-
-
-class DemoFailed(DlqctlError):
-    """A step of the demo did not do what it should."""
 
 
 def run_demo(run_command: Callable[[Sequence[str]], int], order_count: int = 160) -> int:

@@ -75,6 +75,10 @@ class StackFailed(DlqctlError):
     exit_code = ExitCode.STACK_FAILED
 
 
+class DemoFailed(DlqctlError):
+    """A step of the demo did not do what it should."""
+
+
 class UnreachableError(DlqctlError):
     """The endpoint could not be reached, or the connection to it was lost."""
 

@@ -290,6 +290,14 @@ def check_read_only(opened: OpenQueue, *, look_anyway: bool) -> None:
         )
 
 
+def open_to_look(aws: Aws, ref: str, *, look_anyway: bool) -> OpenQueue:
+    """Open a queue for a look (peek, summary): refused where a look can move messages on,
+    unless ``look_anyway``."""
+    opened = open_queue(aws, ref)
+    check_read_only(opened, look_anyway=look_anyway)
+    return opened
+
+
 def selected_batches(
     scan: QueueScan,
     selection: Selection,
