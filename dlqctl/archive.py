@@ -165,10 +165,12 @@ class ExportResult:
     failures: list[Failure] = field(default_factory=list)
     title: str = "Export"
     interrupted_by: int | None = None
+    coverage: dict[str, JsonValue] | None = None
 
     @property
     def complete(self) -> bool:
-        return not self.failures
+        covered = self.coverage is None or bool(self.coverage.get("complete"))
+        return not self.failures and covered
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
@@ -176,6 +178,7 @@ class ExportResult:
             "exported": self.exported,
             "deleted": self.deleted,
             "failures": [failure.to_json() for failure in self.failures],
+            "coverage": self.coverage,
         }
 
 
@@ -224,6 +227,7 @@ def export_messages(
                 result.deleted += deleted
                 result.failures.extend(failures)
             progress(len(chosen))
+    result.coverage = scan.coverage().to_json()
     return result
 
 

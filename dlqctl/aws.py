@@ -23,6 +23,7 @@ from dlqctl.errors import (
     AccessError,
     AmbiguousSend,
     DlqctlError,
+    InFlightCap,
     NotFoundError,
     PurgeInProgress,
     ThrottledError,
@@ -83,7 +84,6 @@ _THROTTLED = {
     "RequestThrottled",
     "TooManyRequestsException",
     "RequestLimitExceeded",
-    "OverLimit",
 }
 _USAGE = {"InvalidAddress", "InvalidParameterValue", "InvalidParameterValueException"}
 
@@ -490,14 +490,22 @@ class Sqs(_Service):
     ) -> list[ReceivedMessage]:
         """Receive up to ``max_messages`` and hold them invisible for ``hold_seconds``."""
         with self.errors(f"receiving from queue {queue.name}"):
-            response = self.client.receive_message(
-                QueueUrl=queue.url,
-                MaxNumberOfMessages=max(1, min(SQS_BATCH, max_messages)),
-                WaitTimeSeconds=wait_seconds,
-                VisibilityTimeout=hold_seconds,
-                MessageSystemAttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
+            try:
+                response = self.client.receive_message(
+                    QueueUrl=queue.url,
+                    MaxNumberOfMessages=max(1, min(SQS_BATCH, max_messages)),
+                    WaitTimeSeconds=wait_seconds,
+                    VisibilityTimeout=hold_seconds,
+                    MessageSystemAttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                )
+            except botocore.exceptions.ClientError as exc:
+                # The in-flight cap, not throttling: waiting does not help while we hold them.
+                if error_code(exc) == "OverLimit":
+                    raise InFlightCap(
+                        f"queue {queue.name} holds as many messages in flight as SQS allows"
+                    ) from exc
+                raise
         return [ReceivedMessage.from_api(item) for item in response.get("Messages", [])]
 
     def change_visibility(

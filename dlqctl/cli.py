@@ -41,7 +41,15 @@ from dlqctl.redrive import (
 from dlqctl.remove import PurgePlan, prepare_delete
 from dlqctl.render import OutputFormat
 from dlqctl.sandbox import running_sandbox, start_sandbox, stop_background_endpoint
-from dlqctl.scan import OpenQueue, Walking, open_queue, open_to_look, selected_views, walk
+from dlqctl.scan import (
+    OpenQueue,
+    Walking,
+    describe_coverage,
+    open_queue,
+    open_to_look,
+    selected_views,
+    walk,
+)
 from dlqctl.stack import DEFAULT_STACK, DeployPlan, StackSettings, prepare_destroy, status
 from dlqctl.summary import summarize
 from dlqctl.traffic import (
@@ -458,6 +466,7 @@ def peek(
         f"{shown} shown of {scan.seen} looked at in {opened.queue.name}; "
         f"{scan.stats.released} made visible again"
     )
+    _require_coverage(scan.coverage().to_json(), "peek")
 
 
 @command("summary", selection=True)
@@ -480,10 +489,12 @@ def summary(
             opened.queue.name,
             _counting(selected_views(scan, selection, context=opened.context), advance),
         )
+    result.coverage = scan.coverage().to_json()
     if ctx.output is OutputFormat.TABLE:
         render.summary_view(result)
     else:
         render.emit_json(result.to_json(), ctx.output)
+    _require_coverage(result.coverage, "summary")
 
 
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking.")]
@@ -539,6 +550,18 @@ def _confirm_plan(plan: Plan, *, yes: bool) -> None:
         raise UsageError("not confirmed; nothing was changed")
 
 
+def _require_coverage(coverage: Any, what: str) -> None:
+    """A walk that SQS's in-flight cap stopped is not presented as complete: one line saying
+    how much was seen, and exit 5."""
+    if not isinstance(coverage, dict) or coverage.get("complete", True):
+        return
+    render.warn(describe_coverage(coverage))
+    raise PartialFailure(
+        f"{what}: the walk did not reach the end of the queue",
+        "the queue is deeper than SQS lets one reader hold; see 'Deep queues' in the README",
+    )
+
+
 def _show(ctx: Ctx, result: Result, *, to_stderr: bool = False) -> None:
     """Show a result; one interrupted by a signal ends with 128 + the signal, an incomplete
     one with 5."""
@@ -553,6 +576,8 @@ def _show(ctx: Ctx, result: Result, *, to_stderr: bool = False) -> None:
             "reappear when their hold ends"
         )
     what = result.title.lower()
+    if data.get("coverage") and not data["coverage"].get("complete", True):
+        _require_coverage(data["coverage"], what)
     if result.interrupted_by is not None:
         raise Interrupted(
             f"{what} interrupted: the batch in flight was finished",

@@ -75,6 +75,13 @@ class StackFailed(DlqctlError):
     exit_code = ExitCode.STACK_FAILED
 
 
+class InFlightCap(DlqctlError):
+    """SQS refused to hand out more messages: the queue holds as many in flight as it allows
+    (about 120,000); ``OverLimit`` on a short poll."""
+
+    exit_code = ExitCode.PARTIAL
+
+
 class DemoFailed(DlqctlError):
     """A step of the demo did not do what it should."""
 

@@ -495,10 +495,13 @@ class RedriveResult:
     failures: list[Failure] = field(default_factory=list)
     entries: list[dict[str, JsonValue]] = field(default_factory=list)
     title: str = "Redrive"
+    coverage: dict[str, JsonValue] | None = None
+    """How much of the queue the walk saw (``scan.Coverage``); None for an import."""
 
     @property
     def complete(self) -> bool:
-        return self.failed == 0 and self.skipped == 0 and not self.interrupted
+        covered = self.coverage is None or bool(self.coverage.get("complete"))
+        return self.failed == 0 and self.skipped == 0 and not self.interrupted and covered
 
     @property
     def interrupted_by(self) -> int | None:
@@ -525,6 +528,7 @@ class RedriveResult:
             "unreleased": self.unreleased,
             "interrupted": self.interrupted,
             "signal": self.signal,
+            "coverage": self.coverage,
             "journal": self.journal,
             "failures": [failure.to_json() for failure in self.failures],
         }

@@ -232,6 +232,7 @@ def redrive(
         result.signal = signal_number(exc)
     finally:
         result.unreleased = scan.stats.release_failures
+        result.coverage = scan.coverage().to_json()
     return result
 
 

@@ -45,10 +45,12 @@ class DeleteResult:
     failures: list[Failure] = field(default_factory=list)
     title: str = "Delete"
     interrupted_by: int | None = None
+    coverage: dict[str, JsonValue] | None = None
 
     @property
     def complete(self) -> bool:
-        return not self.failures and not self.not_found
+        covered = self.coverage is None or bool(self.coverage.get("complete"))
+        return not self.failures and not self.not_found and covered
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
@@ -57,6 +59,7 @@ class DeleteResult:
             "not_found": self.not_found,
             "dry_run": self.dry_run,
             "failures": [failure.to_json() for failure in self.failures],
+            "coverage": self.coverage,
         }
 
 
@@ -90,6 +93,7 @@ def delete_messages(
             progress(len(chosen))
             if message_ids and not wanted:
                 break
+    result.coverage = scan.coverage().to_json()
     result.not_found = sorted(wanted)
     return result
 

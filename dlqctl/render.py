@@ -237,6 +237,8 @@ _GROUP_TITLES = {
 def summary_view(summary: Summary, top: int = 10) -> None:
     console = _stdout()
     heading = f"[bold]{escape(summary.queue)}[/bold]: {summary.total:,} message(s)"
+    if summary.is_sample:
+        heading += " [yellow](a sample: the oldest messages, not the whole queue)[/yellow]"
     if summary.first_seen and summary.last_seen:
         heading += (
             f", first {summary.first_seen:%Y-%m-%d %H:%M:%S}Z,"

@@ -5,16 +5,23 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
 from dlqctl.aws import SQS_BATCH, Aws, Sqs
 from dlqctl.envelopes import QueueContext, decode
-from dlqctl.errors import DlqctlError, UsageError
+from dlqctl.errors import DlqctlError, InFlightCap, UsageError
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block
-from dlqctl.models import Deletion, MessageView, QueueAttributes, QueueRef, ReceivedMessage
+from dlqctl.models import (
+    Deletion,
+    JsonValue,
+    MessageView,
+    QueueAttributes,
+    QueueRef,
+    ReceivedMessage,
+)
 
 MAX_HOLD_SECONDS = 43200
 """SQS's largest visibility timeout."""
@@ -23,6 +30,37 @@ MAX_HOLD_SECONDS = 43200
 def default_hold_seconds(visible: int) -> int:
     """A hold long enough to walk ``visible`` messages without renewing (at ~100 messages/s)."""
     return max(60, min(MAX_HOLD_SECONDS, 60 + 2 * (visible // 100)))
+
+
+SQS_CAP_REASON = (
+    "SQS lets a reader hold about 120,000 messages of a queue at a time, and this walk "
+    "reached that: the rest of the queue was not seen"
+)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of a queue a walk saw: everything, or (capped) only the first ``seen``."""
+
+    complete: bool
+    seen: int
+    queue_depth: int | None
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {
+            "complete": self.complete,
+            "seen": self.seen,
+            "queue_depth": self.queue_depth,
+            "reason": self.reason,
+        }
+
+
+def describe_coverage(coverage: Mapping[str, JsonValue]) -> str:
+    """One line for a terminal: 'saw 118,112 of ~800,000: SQS lets …'."""
+    depth = coverage.get("queue_depth")
+    of = f"~{depth:,}" if isinstance(depth, int) else "an unknown number"
+    return f"saw {coverage.get('seen', 0):,} of {of}: {coverage.get('reason')}"
 
 
 @dataclass
@@ -35,6 +73,8 @@ class ScanStats:
     renewed: int = 0
     released: int = 0
     release_failures: int = 0
+    capped: str | None = None
+    """Why the walk stopped before the end of the queue (SQS's in-flight cap), if it did."""
 
 
 class QueueScan:
@@ -48,10 +88,18 @@ class QueueScan:
     The walk ends on an empty long-poll receive, after ``max_messages`` new messages, or after
     several receives in a row that bring nothing new. ``next_batch`` may be called from several
     threads at once; each caller then owns the batch it got.
+
+    SQS lets a queue have about 120,000 messages in flight; past that a long poll comes back
+    empty (a short poll fails with ``OverLimit``), and a walk that holds what it has seen would
+    look finished when it is not. So an empty receive while this walk holds messages is checked
+    against the queue: if messages are still visible, and receives stay empty, the walk is
+    *capped*, and ``coverage()`` says so.
     """
 
     STALE_RECEIVES = 5
     """Receives in a row with only already-seen messages before the walk gives up."""
+    CAP_CONFIRMATIONS = 3
+    """Empty receives in a row, with messages still visible, before a walk calls itself capped."""
 
     def __init__(
         self,
@@ -61,9 +109,11 @@ class QueueScan:
         hold_seconds: int,
         wait_seconds: int = 1,
         max_messages: int | None = None,
+        depth_at_start: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sqs = sqs
+        self.depth_at_start = depth_at_start
         self.queue = queue
         self.hold_seconds = max(1, min(MAX_HOLD_SECONDS, hold_seconds))
         self.wait_seconds = max(0, min(20, wait_seconds))
@@ -77,6 +127,7 @@ class QueueScan:
         self._expiry: deque[tuple[float, str]] = deque()
         self._stale = 0
         self._done = False
+        self._empty_with_visible = 0
 
     def __enter__(self) -> QueueScan:
         return self
@@ -122,16 +173,57 @@ class QueueScan:
         except KeyboardInterrupt as exc:
             # The receive completed; hold what it brought so it is released, then stop.
             interrupt = exc
+        except InFlightCap:
+            self._cap(SQS_CAP_REASON)
+            return None
+        if not received and interrupt is None and self._capped_now():
+            return None
         with self._lock:
             self.stats.receives += 1
             self.stats.received += len(received)
             fresh = self._hold(received)
             self._stale = 0 if fresh else self._stale + 1
-            if not received or self._stale >= self.STALE_RECEIVES:
+            if received:
+                self._empty_with_visible = 0
+            if (not received and not self._retrying_empty) or self._stale >= self.STALE_RECEIVES:
                 self._done = True
         if interrupt is not None:
             raise interrupt
-        return fresh if received else None
+        return fresh if received or self._retrying_empty else None
+
+    @property
+    def _retrying_empty(self) -> bool:
+        return 0 < self._empty_with_visible < self.CAP_CONFIRMATIONS
+
+    def _capped_now(self) -> bool:
+        """After an empty receive: True when the walk is capped (and marked so); otherwise it
+        either ends (nothing visible) or tries again (``_retrying_empty``)."""
+        with self._lock:
+            holding = bool(self._held)
+        if not holding or self.sqs.attributes(self.queue).visible == 0:
+            with self._lock:
+                self._empty_with_visible = 0
+            return False
+        with self._lock:
+            self._empty_with_visible += 1
+            confirmed = self._empty_with_visible >= self.CAP_CONFIRMATIONS
+        if confirmed:
+            self._cap(SQS_CAP_REASON)
+        return confirmed
+
+    def _cap(self, reason: str) -> None:
+        with self._lock:
+            self.stats.capped = reason
+            self._done = True
+
+    def coverage(self) -> Coverage:
+        """How much of the queue the walk saw, and why it stopped early if it did."""
+        return Coverage(
+            complete=self.stats.capped is None,
+            seen=self.seen,
+            queue_depth=self.depth_at_start,
+            reason=self.stats.capped,
+        )
 
     def batches(self) -> Iterator[list[ReceivedMessage]]:
         """Yield each receive's new messages (a batch may be empty when all were duplicates)."""
@@ -241,6 +333,7 @@ def walk(
         hold_seconds=walking.hold_seconds or default_hold_seconds(opened.attributes.visible),
         wait_seconds=walking.wait_seconds,
         max_messages=opened.attributes.visible if bounded else None,
+        depth_at_start=opened.attributes.visible,
     )
 
 

@@ -74,11 +74,18 @@ class Summary:
     groups: dict[str, list[Group]] = field(default_factory=dict)
     bucket_seconds: int = 60
     buckets: list[Bucket] = field(default_factory=list)
+    coverage: dict[str, JsonValue] | None = None
+    """How much of the queue was read (``Coverage.to_json``); a capped walk is a sample."""
+
+    @property
+    def is_sample(self) -> bool:
+        return self.coverage is not None and not self.coverage.get("complete", True)
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
             "queue": self.queue,
             "total": self.total,
+            "coverage": self.coverage,
             "first_seen": iso_utc(self.first_seen),
             "last_seen": iso_utc(self.last_seen),
             **{name: [group.to_json() for group in groups] for name, groups in self.groups.items()},

@@ -1,0 +1,112 @@
+"""A queue deeper than SQS lets one reader hold: no walk presents itself as complete.
+
+The fault proxy enforces the in-flight cap (AWS: about 120,000 messages; here 25) exactly as
+AWS behaves at it: a long poll at the cap comes back empty, a short poll fails with OverLimit.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dlqctl import emulate
+from dlqctl.errors import ExitCode
+from tests.helpers import counts, create_queue, put, receive_all
+
+DEPTH = 60
+CAP = 25
+
+
+@pytest.fixture
+def deep_dlq(faults, fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    messages = [
+        emulate.lambda_dlq(emulate.event({"n": n}), "fix me" if n % 10 == 9 else "cannot be fixed")
+        for n in range(DEPTH)
+    ]
+    put(fresh_endpoint, dlq, messages)
+    faults.cap_in_flight(CAP)
+    return dlq
+
+
+def coverage_line(stderr):
+    [line] = [line for line in stderr.splitlines() if line.startswith("Warning: saw ")]
+    return line
+
+
+def test_peek_all_stops_at_the_cap_and_says_so(cli_via, fresh_endpoint, deep_dlq):
+    result = cli_via("peek", "orders-dlq", "--all", "-o", "json")
+    assert result.exit_code == ExitCode.PARTIAL
+    shown = result.json()
+    assert CAP <= len(shown) < DEPTH
+    assert f"saw {len(shown)} of ~{DEPTH}: SQS lets a reader hold" in coverage_line(result.stderr)
+    assert counts(fresh_endpoint, deep_dlq) == (DEPTH, 0)
+
+
+def test_summary_of_a_capped_walk_is_a_sample(cli_via, deep_dlq):
+    result = cli_via("summary", "orders-dlq", "-o", "json")
+    assert result.exit_code == ExitCode.PARTIAL
+    data = result.json()
+    assert data["coverage"]["complete"] is False
+    assert data["coverage"]["queue_depth"] == DEPTH
+    assert data["total"] == data["coverage"]["seen"] < DEPTH
+    table = cli_via("summary", "orders-dlq", "-o", "table")
+    assert "a sample: the oldest messages" in table.stdout
+
+
+def test_a_filtered_redrive_reports_what_it_could_not_see(cli_via, boto, fresh_endpoint, deep_dlq):
+    target = create_queue(fresh_endpoint, "orders")
+    result = cli_via("redrive", "orders-dlq", "--to-queue", "orders", "--error-contains", "fix me",
+                     "--concurrency", "1", "--yes", "-o", "json")  # fmt: skip
+    assert result.exit_code == ExitCode.PARTIAL
+    data = result.json()
+    assert data["coverage"]["complete"] is False
+    assert data["redriven"] < DEPTH // 10, "the matches past the cap were never seen"
+    assert "SQS lets a reader hold" in coverage_line(result.stderr)
+    moved = receive_all(boto, target)
+    assert len(moved) == data["redriven"]
+    assert counts(fresh_endpoint, deep_dlq) == (DEPTH - len(moved), 0), "nothing lost"
+
+
+def test_a_selective_export_is_incomplete_and_delete_too(
+    cli_via, fresh_endpoint, deep_dlq, tmp_path
+):
+    export = cli_via("export", "orders-dlq", str(tmp_path / "out.jsonl"), "-o", "json")
+    assert export.exit_code == ExitCode.PARTIAL
+    assert export.json()["coverage"]["complete"] is False
+    delete = cli_via("delete", "orders-dlq", "--error-contains", "fix me", "--yes", "-o", "json")
+    assert delete.exit_code == ExitCode.PARTIAL
+    assert delete.json()["coverage"]["complete"] is False
+    assert counts(fresh_endpoint, deep_dlq) == (DEPTH - delete.json()["deleted"], 0)
+
+
+def test_an_unfiltered_redrive_goes_to_the_end(cli_via, boto, fresh_endpoint, deep_dlq):
+    """What it deletes is no longer in flight, so the cap never bites."""
+    target = create_queue(fresh_endpoint, "orders")
+    result = cli_via("redrive", "orders-dlq", "--to-queue", "orders", "--concurrency", "1",
+                     "--yes", "-o", "json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["coverage"] == {
+        "complete": True, "seen": DEPTH, "queue_depth": DEPTH, "reason": None
+    }  # fmt: skip
+    assert len(receive_all(boto, target)) == DEPTH
+    assert counts(fresh_endpoint, deep_dlq) == (0, 0)
+
+
+def test_over_limit_on_a_short_poll_is_the_cap_not_throttling(faults, fresh_endpoint, deep_dlq):
+    """A short poll at the cap fails with OverLimit: the walk stops as capped at once."""
+    from dlqctl.scan import QueueScan
+    from tests.helpers import aws_for
+
+    aws = aws_for(faults.url)
+    with QueueScan(
+        aws.sqs, deep_dlq, hold_seconds=60, wait_seconds=0, depth_at_start=DEPTH
+    ) as scan:
+        seen = sum(len(batch) for batch in scan.batches())
+    coverage = scan.coverage()
+    assert (coverage.complete, coverage.seen) == (False, seen)
+    assert CAP <= seen < DEPTH
+    assert faults.count("sqs", "ReceiveMessage") == seen // 10 + 1
+    assert counts(fresh_endpoint, deep_dlq) == (DEPTH, 0)
+    assert json.dumps(coverage.to_json())
