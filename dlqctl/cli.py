@@ -258,6 +258,17 @@ _SELECTION = [
         ],
     ),
     _option(
+        "expiring_within",
+        Annotated[
+            str | None,
+            typer.Option(
+                "--expiring-within",
+                help="Only messages SQS deletes within this time (6h, 1d): retention runs out.",
+                rich_help_panel=_FILTER_PANEL,
+            ),
+        ],
+    ),
+    _option(
         "error_contains",
         Annotated[
             str | None,
@@ -358,6 +369,7 @@ def command(
                         kwargs.pop("filter_expression"),
                         older_than=kwargs.pop("older_than"),
                         newer_than=kwargs.pop("newer_than"),
+                        expiring_within=kwargs.pop("expiring_within"),
                         error_contains=kwargs.pop("error_contains"),
                         kind=(kind := kwargs.pop("kind")) and str(kind.value),
                     )
@@ -490,6 +502,11 @@ def summary(
             _counting(selected_views(scan, selection, context=opened.context), advance),
         )
     result.coverage = scan.coverage().to_json()
+    if result.expiring_within_24h:
+        render.warn(
+            f"{result.expiring_within_24h:,} message(s) expire within 24 hours: SQS deletes "
+            "them when the queue's retention runs out (see --expiring-within)"
+        )
     if ctx.output is OutputFormat.TABLE:
         render.summary_view(result)
     else:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -89,6 +89,9 @@ class QueueContext:
     """
 
     sqs_source_arns: tuple[str, ...] = ()
+    retention_seconds: int | None = None
+    """The queue's MessageRetentionPeriod: how long a message lives from its enqueue time."""
+    fifo: bool = False
 
 
 def parse_json(text: str) -> JsonValue:
@@ -579,6 +582,12 @@ def decode(
     sent_at = message.sent_at
     now = now or datetime.now(UTC)
     age = (now - sent_at).total_seconds() if sent_at else None
+    context = context or QueueContext()
+    expires_at = None
+    if sent_at is not None and context.retention_seconds is not None:
+        # A standard DLQ keeps the original enqueue time, so the time spent in the source
+        # queue counts; a FIFO DLQ restarts the clock on the move, which SQS does not expose.
+        expires_at = sent_at + timedelta(seconds=context.retention_seconds)
     return MessageView(
         message=message,
         json=body,
@@ -590,6 +599,9 @@ def decode(
         unreplayable=decoded.unreplayable,
         sent_at=sent_at,
         age_seconds=age,
+        expires_at=expires_at,
+        expires_in_seconds=(expires_at - now).total_seconds() if expires_at else None,
+        expiry_approximate=context.fifo,
     )
 
 

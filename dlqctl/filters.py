@@ -109,6 +109,9 @@ _SAMPLE_VIEW: dict[str, Any] = {
     "receive_count": 1,
     "sent_at": "2026-01-01T00:00:00.000Z",
     "age_seconds": 1.0,
+    "expires_at": "2026-01-05T00:00:00.000Z",
+    "expires_in_seconds": 1.0,
+    "expiry_approximate": False,
 }
 """A message view with every key, to try a filter on before any AWS call."""
 
@@ -138,6 +141,7 @@ def build_selection(
     newer_than: str | None = None,
     error_contains: str | None = None,
     kind: str | None = None,
+    expiring_within: str | None = None,
 ) -> Selection:
     """Combine ``--filter`` and the convenience flags into one selection.
 
@@ -157,6 +161,10 @@ def build_selection(
     if kind:
         clauses.append(f"kind == {_literal(kind)}")
         words.append(f"--kind {kind}")
+    if expiring_within:
+        seconds = _literal(parse_duration(expiring_within))
+        clauses.append(f"expires_in_seconds != null && expires_in_seconds <= {seconds}")
+        words.append(f"--expiring-within {expiring_within}")
     if error_contains:
         words.append(f"--error-contains {error_contains!r}")
     description = " ".join(words) or None

@@ -243,6 +243,11 @@ class MessageView:
     unreplayable: str | None
     sent_at: datetime | None
     age_seconds: float | None
+    expires_at: datetime | None = None
+    """When SQS deletes it (the queue's retention from its enqueue time), if known."""
+    expires_in_seconds: float | None = None
+    expiry_approximate: bool = False
+    """On a FIFO queue the clock restarts when a message moves, which SQS does not expose."""
 
     @property
     def message_id(self) -> str:
@@ -269,6 +274,11 @@ class MessageView:
             "receive_count": message.receive_count,
             "sent_at": iso_utc(self.sent_at),
             "age_seconds": None if self.age_seconds is None else round(self.age_seconds, 3),
+            "expires_at": iso_utc(self.expires_at),
+            "expires_in_seconds": (
+                None if self.expires_in_seconds is None else round(self.expires_in_seconds, 3)
+            ),
+            "expiry_approximate": self.expiry_approximate,
         }
 
 

@@ -239,6 +239,11 @@ def summary_view(summary: Summary, top: int = 10) -> None:
     heading = f"[bold]{escape(summary.queue)}[/bold]: {summary.total:,} message(s)"
     if summary.is_sample:
         heading += " [yellow](a sample: the oldest messages, not the whole queue)[/yellow]"
+    if summary.expiring_within_24h:
+        heading += (
+            f"\n[bold red]{summary.expiring_within_24h:,} expire within 24 hours[/bold red]"
+            f" (the first at {summary.soonest_expiry:%Y-%m-%d %H:%M}Z): SQS deletes them then"
+        )
     if summary.first_seen and summary.last_seen:
         heading += (
             f", first {summary.first_seen:%Y-%m-%d %H:%M:%S}Z,"

@@ -451,4 +451,5 @@ def open_queue(aws: Aws, ref: str) -> OpenQueue:
         source_arns = [ref.arn for ref, _ in aws.sqs.describe_urls(urls)]
     except DlqctlError as exc:
         warnings.append(f"could not list the queues that feed {queue.name}: {exc.message}")
-    return OpenQueue(queue, attributes, QueueContext(tuple(source_arns)), tuple(warnings))
+    context = QueueContext(tuple(source_arns), attributes.retention_seconds, attributes.fifo)
+    return OpenQueue(queue, attributes, context, tuple(warnings))

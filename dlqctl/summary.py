@@ -18,6 +18,7 @@ _NORMALISERS = (
 )
 _BUCKET_SIZES = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
 MAX_BUCKETS = 24
+DAY_SECONDS = 86400
 
 
 def normalise(text: str | None, width: int = 160) -> str:
@@ -76,6 +77,9 @@ class Summary:
     buckets: list[Bucket] = field(default_factory=list)
     coverage: dict[str, JsonValue] | None = None
     """How much of the queue was read (``Coverage.to_json``); a capped walk is a sample."""
+    expiring_within_24h: int = 0
+    """Messages SQS deletes within a day (the queue's retention runs out)."""
+    soonest_expiry: datetime | None = None
 
     @property
     def is_sample(self) -> bool:
@@ -86,6 +90,8 @@ class Summary:
             "queue": self.queue,
             "total": self.total,
             "coverage": self.coverage,
+            "expiring_within_24h": self.expiring_within_24h,
+            "soonest_expiry": iso_utc(self.soonest_expiry),
             "first_seen": iso_utc(self.first_seen),
             "last_seen": iso_utc(self.last_seen),
             **{name: [group.to_json() for group in groups] for name, groups in self.groups.items()},
@@ -148,6 +154,12 @@ def summarize(queue: str, views: Iterable[MessageView]) -> Summary:
     overall = Group(key={})
     for view in views:
         overall.add(view.sent_at)
+        if view.expires_in_seconds is not None and view.expires_in_seconds <= DAY_SECONDS:
+            summary.expiring_within_24h += 1
+        if view.expires_at is not None and (
+            summary.soonest_expiry is None or view.expires_at < summary.soonest_expiry
+        ):
+            summary.soonest_expiry = view.expires_at
         if view.sent_at is not None:
             per_minute[int(view.sent_at.timestamp()) // 60] += 1
         for name, key in _keys(view).items():
