@@ -18,12 +18,11 @@ from typing import IO, Any
 
 from dlqctl.aws import SQS_BATCH, Aws
 from dlqctl.destinations import (
-    BusDestination,
     Destination,
     DestinationSpec,
     Planned,
-    QueueDestination,
     Rejected,
+    build_destination,
 )
 from dlqctl.envelopes import QueueContext, decode
 from dlqctl.errors import DlqctlError, UsageError
@@ -523,17 +522,5 @@ def prepare_import(
         raise UsageError("give a QUEUE or --to-bus, not both", "see 'dlqctl import --help'")
     if file != "-":
         _open_input(file).close()
-    destination: Destination
-    if spec.to_bus is not None:
-        aws.events.bus_arn(spec.to_bus)
-        destination = BusDestination(
-            aws,
-            spec.to_bus,
-            source=spec.source,
-            detail_type=spec.detail_type,
-            new_time=spec.new_time,
-        )
-    else:
-        target, attributes = aws.sqs.resolve(queue or "")
-        destination = QueueDestination(aws, target, attributes, group_id=spec.group_id)
+    destination = build_destination(aws, None, replace(spec, to_queue=queue), [])
     return ImportPlan(file, destination, selection, options, journal_path)

@@ -544,10 +544,11 @@ class DestinationSpec:
 
 
 def build_destination(
-    aws: Aws, opened: OpenQueue, spec: DestinationSpec, warnings: list[str]
+    aws: Aws, opened: OpenQueue | None, spec: DestinationSpec, warnings: list[str]
 ) -> Destination:
     """The destination the spec names, resolved and checked (the bus or queue exists, and is
-    not the DLQ itself); what could not be looked up is added to ``warnings``."""
+    not the DLQ ``opened`` itself; an import has no DLQ); what could not be looked up is added
+    to ``warnings``."""
     spec.check()
     if spec.to_bus is not None:
         aws.events.bus_arn(spec.to_bus)
@@ -562,8 +563,11 @@ def build_destination(
         )
     if spec.to_queue is not None:
         target, attributes = aws.sqs.resolve(spec.to_queue)
-        check_destination_differs(opened.queue, target)
+        if opened is not None:
+            check_destination_differs(opened.queue, target)
         return QueueDestination(aws, target, attributes, group_id=spec.group_id, mark=spec.mark)
+    if opened is None:
+        raise UsageError("--to-source needs a DLQ", "give --to-bus or --to-queue")
     try:
         functions = dead_letter_functions(aws)
     except DlqctlError as exc:
