@@ -139,20 +139,18 @@ def duration(seconds: float | None) -> str:
 
 def queues_table(queues: Sequence[DeadLetterQueue]) -> None:
     """One row a queue. Below 120 columns the sources are named, not given as full ARNs
-    (``-o json`` has them whole), so names are never broken mid-word."""
+    (``-o json`` has them whole), and below 100 the delayed count is left out, so queue names
+    and headers are never cut; what is too long for the last column ends in an ellipsis."""
     console = _stdout()
-    short = console.width < 120
+    short, narrow = console.width < 120, console.width < 100
+    longest = max((len(item.queue.name) for item in queues), default=5)
     table = Table(title=f"{len(queues)} queue(s)", title_justify="left")
-    table.add_column("Queue", no_wrap=True, overflow="ellipsis")
-    for name in (
-        "Visible",
-        "In flight",
-        "Delayed",
-        "Oldest",
-        "Ret. left" if short else "Retention left",
-    ):
-        table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("Fed by", no_wrap=True, overflow="ellipsis")
+    table.add_column("Queue", no_wrap=True, overflow="ellipsis", min_width=min(longest, 40))
+    numbers = ["Visible", "In flight", *([] if narrow else ["Delayed"]), "Oldest"]
+    numbers.append("Ret. left" if short else "Retention left")
+    for name in numbers:
+        table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
+    table.add_column("Fed by", overflow="ellipsis")
     for item in queues:
         attributes = item.attributes
         fed_by = "\n".join(
@@ -161,11 +159,12 @@ def queues_table(queues: Sequence[DeadLetterQueue]) -> None:
         )
         if not fed_by:
             fed_by = "(name only)" if item.named_like_dlq else "-"
+        counts = [f"{attributes.visible:,}", f"{attributes.in_flight:,}"]
+        if not narrow:
+            counts.append(f"{attributes.delayed:,}")
         table.add_row(
             escape(item.queue.name),
-            f"{attributes.visible:,}",
-            f"{attributes.in_flight:,}",
-            f"{attributes.delayed:,}",
+            *counts,
             duration(item.oldest_age_seconds),
             duration(item.retention_left_seconds),
             escape(fed_by),
@@ -326,7 +325,11 @@ def outcome(data: Mapping[str, Any], *, title: str) -> None:
     console = _stdout()
     parts = []
     for key, value in data.items():
+        # Lists and objects have their own lines below (failures, entries) or a warning of
+        # their own (an incomplete ``coverage``); the line keeps to the counts.
         if key in {"failures", "entries", "not_found", "dry_run"} or value is None:
+            continue
+        if isinstance(value, Mapping | list):
             continue
         label = key.replace("_", " ")
         if isinstance(value, bool):

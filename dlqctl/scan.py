@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -30,6 +31,23 @@ MAX_HOLD_SECONDS = 43200
 def default_hold_seconds(visible: int) -> int:
     """A hold long enough to walk ``visible`` messages without renewing (at ~100 messages/s)."""
     return max(60, min(MAX_HOLD_SECONDS, 60 + 2 * (visible // 100)))
+
+
+SQS_IN_FLIGHT_LIMIT = 120_000
+"""Messages one queue may have in flight (AWS-DLQ-REFERENCE B, standard and FIFO alike)."""
+CAP_SHARE = 0.9
+"""A walk counts as capped when the queue's in-flight count reaches this share of the limit."""
+
+
+def sqs_in_flight_limit() -> int:
+    """The limit dlqctl assumes: ``DLQCTL_SQS_IN_FLIGHT_LIMIT`` if set (should AWS change it),
+    else 120,000."""
+    try:
+        return int(os.environ.get("DLQCTL_SQS_IN_FLIGHT_LIMIT") or SQS_IN_FLIGHT_LIMIT)
+    except ValueError as exc:
+        raise UsageError(
+            "DLQCTL_SQS_IN_FLIGHT_LIMIT is not a number", "unset it, or give e.g. 120000"
+        ) from exc
 
 
 SQS_CAP_REASON = (
@@ -92,14 +110,14 @@ class QueueScan:
     SQS lets a queue have about 120,000 messages in flight; past that a long poll comes back
     empty (a short poll fails with ``OverLimit``), and a walk that holds what it has seen would
     look finished when it is not. So an empty receive while this walk holds messages is checked
-    against the queue: if messages are still visible, and receives stay empty, the walk is
-    *capped*, and ``coverage()`` says so.
+    against the queue: messages still visible while the queue's in-flight count is near the
+    limit means the walk is *capped*, and ``coverage()`` says so. (Visible messages alone prove
+    nothing: the counts lag, and a FIFO queue holds back the rest of a group whose head is
+    held.)
     """
 
     STALE_RECEIVES = 5
     """Receives in a row with only already-seen messages before the walk gives up."""
-    CAP_CONFIRMATIONS = 3
-    """Empty receives in a row, with messages still visible, before a walk calls itself capped."""
 
     def __init__(
         self,
@@ -110,10 +128,12 @@ class QueueScan:
         wait_seconds: int = 1,
         max_messages: int | None = None,
         depth_at_start: int | None = None,
+        in_flight_limit: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sqs = sqs
         self.depth_at_start = depth_at_start
+        self.in_flight_limit = in_flight_limit or sqs_in_flight_limit()
         self.queue = queue
         self.hold_seconds = max(1, min(MAX_HOLD_SECONDS, hold_seconds))
         self.wait_seconds = max(0, min(20, wait_seconds))
@@ -127,7 +147,6 @@ class QueueScan:
         self._expiry: deque[tuple[float, str]] = deque()
         self._stale = 0
         self._done = False
-        self._empty_with_visible = 0
 
     def __enter__(self) -> QueueScan:
         return self
@@ -183,33 +202,23 @@ class QueueScan:
             self.stats.received += len(received)
             fresh = self._hold(received)
             self._stale = 0 if fresh else self._stale + 1
-            if received:
-                self._empty_with_visible = 0
-            if (not received and not self._retrying_empty) or self._stale >= self.STALE_RECEIVES:
+            if not received or self._stale >= self.STALE_RECEIVES:
                 self._done = True
         if interrupt is not None:
             raise interrupt
-        return fresh if received or self._retrying_empty else None
-
-    @property
-    def _retrying_empty(self) -> bool:
-        return 0 < self._empty_with_visible < self.CAP_CONFIRMATIONS
+        return fresh if received else None
 
     def _capped_now(self) -> bool:
-        """After an empty receive: True when the walk is capped (and marked so); otherwise it
-        either ends (nothing visible) or tries again (``_retrying_empty``)."""
+        """After an empty receive: whether the in-flight limit stopped the walk (then marked)."""
         with self._lock:
             holding = bool(self._held)
-        if not holding or self.sqs.attributes(self.queue).visible == 0:
-            with self._lock:
-                self._empty_with_visible = 0
+        if not holding:
             return False
-        with self._lock:
-            self._empty_with_visible += 1
-            confirmed = self._empty_with_visible >= self.CAP_CONFIRMATIONS
-        if confirmed:
+        attributes = self.sqs.attributes(self.queue)
+        if attributes.visible and attributes.in_flight >= CAP_SHARE * self.in_flight_limit:
             self._cap(SQS_CAP_REASON)
-        return confirmed
+            return True
+        return False
 
     def _cap(self, reason: str) -> None:
         with self._lock:

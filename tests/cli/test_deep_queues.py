@@ -19,7 +19,8 @@ CAP = 25
 
 
 @pytest.fixture
-def deep_dlq(faults, fresh_endpoint):
+def deep_dlq(faults, fresh_endpoint, monkeypatch):
+    monkeypatch.setenv("DLQCTL_SQS_IN_FLIGHT_LIMIT", str(CAP))
     dlq = create_queue(fresh_endpoint, "orders-dlq")
     messages = [
         emulate.lambda_dlq(emulate.event({"n": n}), "fix me" if n % 10 == 9 else "cannot be fixed")
@@ -101,7 +102,12 @@ def test_over_limit_on_a_short_poll_is_the_cap_not_throttling(faults, fresh_endp
 
     aws = aws_for(faults.url)
     with QueueScan(
-        aws.sqs, deep_dlq, hold_seconds=60, wait_seconds=0, depth_at_start=DEPTH
+        aws.sqs,
+        deep_dlq,
+        hold_seconds=60,
+        wait_seconds=0,
+        depth_at_start=DEPTH,
+        in_flight_limit=CAP,
     ) as scan:
         seen = sum(len(batch) for batch in scan.batches())
     coverage = scan.coverage()
@@ -110,3 +116,22 @@ def test_over_limit_on_a_short_poll_is_the_cap_not_throttling(faults, fresh_endp
     assert faults.count("sqs", "ReceiveMessage") == seen // 10 + 1
     assert counts(fresh_endpoint, deep_dlq) == (DEPTH, 0)
     assert json.dumps(coverage.to_json())
+
+
+def test_a_fifo_group_held_back_is_not_taken_for_the_cap(cli, fresh_endpoint):
+    """While a walk holds a group's head, SQS holds back the rest of the group: the queue
+    still shows visible messages, far below the in-flight limit. That is not the cap."""
+    from dlqctl.models import OutgoingMessage
+
+    fifo = create_queue(
+        fresh_endpoint, "orders-dlq.fifo", FifoQueue="true", ContentBasedDeduplication="true"
+    )
+    put(
+        fresh_endpoint,
+        fifo,
+        [OutgoingMessage("m", f"m{n}", group_id="one") for n in range(25)],
+    )
+    result = cli("peek", "orders-dlq.fifo", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert "SQS lets a reader hold" not in result.stderr
+    assert counts(fresh_endpoint, fifo) == (25, 0)
