@@ -157,6 +157,13 @@ def _deliver_with_retries(
             except AmbiguousSend as exc:
                 results.update((item.view.message_id, _unanswered(exc)) for item in batch)
                 continue
+            except DlqctlError as exc:
+                # This request was refused whole (throttled past the retries, access denied,
+                # the destination gone): its entries stay in the DLQ, and what earlier
+                # requests had acknowledged is kept, so it is recorded and deleted.
+                refusal = EntryOutcome(False, exc.message)
+                results.update((item.view.message_id, refusal) for item in batch)
+                continue
             for item, outcome in answers:
                 results[item.view.message_id] = outcome
                 if outcome.retryable:
@@ -375,8 +382,8 @@ class FunctionDestination:
                 results[item.view.message_id] = _unanswered(exc)
                 continue
             except DlqctlError as exc:
-                if exc.exit_code in (3, 4):
-                    raise
+                # Refused (the function gone, no permission): the message stays, and the
+                # invocations already accepted are kept.
                 results[item.view.message_id] = EntryOutcome(False, exc.message)
                 continue
             results[item.view.message_id] = EntryOutcome(True, request_id)
@@ -441,7 +448,12 @@ class SourceDestination:
     def plan(self, view: MessageView) -> Planned | Rejected:
         source_queue = view.origin.get("source_queue_arn")
         if view.kind == Kind.SQS and source_queue:
-            return self._queue(source_queue).plan(view)
+            try:
+                return self._queue(source_queue).plan(view)
+            except DlqctlError as exc:  # the source queue is gone, or in another region
+                return Rejected(
+                    f"cannot send it back to {source_queue}: {exc.message}", skipped=False
+                )
         if view.unreplayable:
             return Rejected(view.unreplayable)
         if view.kind == Kind.LAMBDA_DESTINATION and view.origin.get("function_arn"):

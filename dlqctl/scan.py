@@ -7,7 +7,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 
 from dlqctl.aws import SQS_BATCH, Aws, Sqs
@@ -291,7 +291,17 @@ class QueueScan:
         """Delete held messages from the queue and stop holding those that were deleted."""
         if not messages:
             return Deletion((), ())
-        deletion = self.sqs.delete(self.queue, messages)
+        # A message SQS delivered again (a hold ran out) is held by its newest receipt handle;
+        # an older one may "succeed" without deleting.
+        with self._lock:
+            current = [
+                replace(
+                    message,
+                    receipt_handle=self._held.get(message.message_id, message.receipt_handle),
+                )
+                for message in messages
+            ]
+        deletion = self.sqs.delete(self.queue, current)
         self.forget(deletion.deleted)
         return deletion
 

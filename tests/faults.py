@@ -34,6 +34,9 @@ class Rule:
     status: int
     times: int | None
     hits: int = 0
+    after: int = 0
+    """Let this many matching calls through before the rule applies."""
+    passed: int = 0
     drop_response: bool = False
     """Deliver the request, then close the connection without answering (a lost response)."""
     delay_seconds: float = 0.0
@@ -161,6 +164,9 @@ class FaultProxy:
         with self._lock:
             for rule in self.rules:
                 if rule.service == service and (rule.operation in operation):
+                    if rule.passed < rule.after:
+                        rule.passed += 1
+                        continue
                     if rule.times is not None and rule.hits >= rule.times:
                         continue
                     rule.hits += 1
@@ -192,9 +198,11 @@ class FaultProxy:
         *,
         status: int = 400,
         times: int | None = None,
+        after: int = 0,
     ) -> Rule:
-        """Answer ``operation`` of ``service`` with error ``code`` (``times`` times, or always)."""
-        rule = Rule(service, operation, code, status, times)
+        """Answer ``operation`` of ``service`` with error ``code`` (``times`` times, or always),
+        after letting ``after`` calls through."""
+        rule = Rule(service, operation, code, status, times, after=after)
         with self._lock:
             self.rules.append(rule)
         return rule

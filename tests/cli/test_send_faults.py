@@ -107,3 +107,41 @@ def test_a_lost_answer_on_an_invoke_is_unanswered(cli_via, faults, boto, fresh_e
     invocations = [op for service, op in faults.calls if op.endswith("/invocations")]
     assert len(invocations) == 2
     assert counts(fresh_endpoint, dlq) == (1, 0)
+
+
+def test_a_request_refused_whole_keeps_what_was_acknowledged(cli_via, faults, boto, fresh_endpoint):
+    """The second SendMessageBatch is denied outright: the first batch's acknowledgements are
+    kept (recorded and deleted), the denied batch stays, and the run reports it (exit 5)."""
+    dlq = dlq_with(fresh_endpoint, 20)
+    destination = create_queue(fresh_endpoint, "orders-retry")
+    faults.fail("sqs", "SendMessageBatch", "AccessDenied", status=403, after=1)
+    result = cli_via("redrive", "orders-dlq", "--to-queue", "orders-retry", "--concurrency", "1",
+                     "--yes", "-o", "json")  # fmt: skip
+    assert result.exit_code == ExitCode.PARTIAL
+    data = result.json()
+    assert (data["redriven"], data["failed"]) == (10, 10)
+    assert all("access denied" in failure["reason"] for failure in data["failures"])
+    assert len(receive_all(boto, destination)) == 10
+    assert counts(fresh_endpoint, dlq) == (10, 0)
+
+
+def test_a_source_queue_that_is_gone_fails_only_its_messages(cli, boto, fresh_endpoint):
+    import json as json_module
+
+    dlq = create_queue(fresh_endpoint, "work-dlq")
+    policy = json_module.dumps({"deadLetterTargetArn": dlq.arn, "maxReceiveCount": "1"})
+    kept = create_queue(fresh_endpoint, "kept", RedrivePolicy=policy)
+    gone = create_queue(fresh_endpoint, "gone", RedrivePolicy=policy)
+    sqs = boto("sqs")
+    for queue in (kept, gone):
+        sqs.send_message(QueueUrl=queue.url, MessageBody=f"from {queue.name}")
+        for _ in range(3):
+            sqs.receive_message(QueueUrl=queue.url, VisibilityTimeout=0)
+    sqs.delete_queue(QueueUrl=gone.url)
+    result = cli("redrive", "work-dlq", "--to-source", "--yes", "-o", "json")
+    assert result.exit_code == ExitCode.PARTIAL
+    data = result.json()
+    assert (data["redriven"], data["failed"]) == (1, 1)
+    assert "cannot send it back to" in data["failures"][0]["reason"]
+    assert [m["Body"] for m in receive_all(boto, kept)] == ["from kept"]
+    assert counts(fresh_endpoint, dlq) == (1, 0)
