@@ -9,6 +9,7 @@ import os
 import stat
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
@@ -112,8 +113,9 @@ def message_from_record(record: dict[str, Any]) -> ReceivedMessage:
 
 
 class _ReplacingFile(io.TextIOWrapper):
-    """A file written beside its final path and moved over it when closed, so ``--overwrite``
-    never leaves the old file cut short before a message is read."""
+    """A file written beside its final path and moved over it when the export succeeds, so
+    ``--overwrite`` never leaves the old file cut short; after a failure the new file is kept
+    beside it under a visible name (``keep_partial``), since it may hold deleted messages."""
 
     final_path: str
     temporary_path: str
@@ -122,6 +124,24 @@ class _ReplacingFile(io.TextIOWrapper):
         if not self.closed:
             super().close()
             os.replace(self.temporary_path, self.final_path)
+            _sync_folder(self.final_path)
+
+    def keep_partial(self) -> str:
+        """Close without replacing; returns where the partial export now is."""
+        super().close()
+        partial = f"{self.final_path}.partial-{int(time.time())}"
+        os.replace(self.temporary_path, partial)
+        _sync_folder(partial)
+        return partial
+
+
+def _sync_folder(path: str) -> None:
+    """Make a created or renamed file's directory entry durable too."""
+    descriptor = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def open_export_file(path: str, *, overwrite: bool) -> IO[str]:
@@ -142,6 +162,7 @@ def open_export_file(path: str, *, overwrite: bool) -> IO[str]:
     try:
         if existing is None:
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            _sync_folder(path)
             return os.fdopen(descriptor, "w", encoding="utf-8")
         folder, name = os.path.split(os.path.abspath(path))
         descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=folder)
@@ -269,15 +290,22 @@ def _plan_line(
     selection: Selection,
     options: RedriveOptions,
     result: RedriveResult,
+    taken: set[str],
 ) -> list[Planned]:
-    """What one line of an export file sends: nothing (junk, not selected, sent before,
-    refused by the destination) or one planned entry."""
+    """What one line of an export file sends: nothing (junk, not selected, a message this run
+    already took from an earlier line, sent before, refused by the destination) or one entry."""
     if line.record is None:
         result.reject(f"line {line.number}", line.problem or "unreadable", skipped=True)
         return []
     view = decode(message_from_record(line.record), QueueContext())
     if not selection.selects(view):
         return []
+    if view.message_id in taken:
+        result.reject(
+            f"line {line.number}", f"message {view.message_id} again; sent once", skipped=True
+        )
+        return []
+    taken.add(view.message_id)
     result.selected += 1
     to_send, sent_before = sort_by_journal([view], options, result)
     result.recovered += len(sent_before)
@@ -313,6 +341,7 @@ def import_messages(
         result.journal = str(options.journal.path)
     pacer = Pacer(options.rate)
     pending: list[Planned] = []
+    taken: set[str] = set()
 
     def flush() -> None:
         if options.dry_run:
@@ -330,7 +359,7 @@ def import_messages(
         for line in read_export(lines):
             if options.limit is not None and result.selected >= options.limit:
                 break
-            pending.extend(_plan_line(line, destination, selection, options, result))
+            pending.extend(_plan_line(line, destination, selection, options, result, taken))
             if len(pending) >= SQS_BATCH:
                 flush()
         flush()
@@ -390,9 +419,16 @@ class ExportPlan(OnQueue):
                 walking=self.walking,
                 progress=reporter.progress,
             )
-        finally:
-            if not writing_stdout:
+        except BaseException as exc:
+            if isinstance(handle, _ReplacingFile):
+                partial = handle.keep_partial()
+                if isinstance(exc, DlqctlError):
+                    exc.message += f"; what was exported is in {partial} ({self.file} is as it was)"
+            elif not writing_stdout:
                 handle.close()
+            raise
+        if not writing_stdout:
+            handle.close()
         result.title = self.title
         return result
 

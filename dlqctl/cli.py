@@ -593,14 +593,14 @@ def _show(ctx: Ctx, result: Result, *, to_stderr: bool = False) -> None:
             "reappear when their hold ends"
         )
     what = result.title.lower()
-    if data.get("coverage") and not data["coverage"].get("complete", True):
-        _require_coverage(data["coverage"], what)
     if result.interrupted_by is not None:
         raise Interrupted(
             f"{what} interrupted: the batch in flight was finished",
             "everything not done was made visible again; run the command again to go on",
             signum=result.interrupted_by,
         )
+    if data.get("coverage") and not data["coverage"].get("complete", True):
+        _require_coverage(data["coverage"], what)
     if not result.complete:
         raise PartialFailure(
             f"{what}: not everything selected was done",

@@ -10,6 +10,7 @@ use to send.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -293,6 +294,14 @@ def _marked_attributes(view: MessageView) -> dict[str, MessageAttribute]:
     return attributes
 
 
+def replay_deduplication_id(view: MessageView) -> str:
+    """A FIFO deduplication ID for replaying this DLQ copy: never the original one (within 5
+    minutes SQS would accept the replay and silently drop it), and the same for every resend of
+    this copy, so a rerun's resend of an ambiguous send is deduplicated."""
+    copy = f"{view.message_id}:{view.message.attributes.get('SequenceNumber', '')}:replay"
+    return hashlib.sha256(copy.encode()).hexdigest()
+
+
 class QueueDestination:
     """Moves messages to an SQS queue with SendMessageBatch, body and attributes unchanged."""
 
@@ -335,8 +344,9 @@ class QueueDestination:
                     f"{self.queue.name} is FIFO and this message has no group; pass --group-id",
                     skipped=False,
                 )
-            dedup = system.get("MessageDeduplicationId") or view.message_id
-            message = replace(message, group_id=group, deduplication_id=dedup)
+            message = replace(
+                message, group_id=group, deduplication_id=replay_deduplication_id(view)
+            )
         if message.size() > self.attributes.maximum_message_size:
             return Rejected(
                 f"MessageTooLarge: {message.size():,} bytes, over {self.queue.name}'s "

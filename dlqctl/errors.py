@@ -49,9 +49,9 @@ class AccessError(DlqctlError):
 
 
 class ThrottledError(DlqctlError):
-    """AWS kept throttling after the retries were spent."""
+    """AWS kept throttling after the retries were spent: busy, try again later."""
 
-    exit_code = ExitCode.UNEXPECTED
+    exit_code = ExitCode.BUSY
 
 
 class BusyError(DlqctlError):

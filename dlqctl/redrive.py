@@ -28,7 +28,7 @@ from dlqctl.destinations import (
 )
 from dlqctl.drain import DrainPlan, prepare_drain
 from dlqctl.envelopes import decode
-from dlqctl.errors import AccessError
+from dlqctl.errors import AccessError, UsageError
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block, signal_number
 from dlqctl.journal import Journal, State, default_path
@@ -431,6 +431,20 @@ def prepare_server_side(
 ) -> DrainPlan | MoveTaskPlan:
     """``--server-side``: the bundled redriver drains to a bus, or SQS moves the messages."""
     spec.check()
+    rewrites = {
+        "--source": spec.source,
+        "--detail-type": spec.detail_type,
+        "--new-time": spec.new_time,
+        "--mark": spec.mark,
+        "--group-id": spec.group_id,
+    }
+    given = [option for option, value in rewrites.items() if value]
+    if given:
+        raise UsageError(
+            f"--server-side cannot apply {', '.join(given)}: the redriver and SQS move tasks "
+            "replay messages as they are",
+            "drop them, or redrive without --server-side",
+        )
     whole_queue_only(selection, limit)
     opened = open_queue(aws, queue)
     if spec.to_bus is not None:

@@ -82,6 +82,9 @@ CASES = [
      ExitCode.USAGE, "--delete needs a file"),
     ("peek of a chained DLQ", ["peek", "middle-dlq"], ExitCode.USAGE, "not read-only"),
     ("summary of a chained DLQ", ["summary", "middle-dlq"], ExitCode.USAGE, "not read-only"),
+    ("server-side with rewrites",
+     ["redrive", "orders-dlq", "--to-bus", "shop", "--server-side", "--source", "x", "--yes"],
+     ExitCode.USAGE, "--server-side cannot apply --source"),
 ]  # fmt: skip
 
 

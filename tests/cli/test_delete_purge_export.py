@@ -247,3 +247,31 @@ def test_an_import_run_again_sends_only_what_was_not_acknowledged(
     bodies = [message["Body"] for message in receive_all(boto, target)]
     assert len(set(bodies)) == 25
     assert len(bodies) == 35  # the 10 whose answer was lost arrived twice, across runs
+
+
+def test_a_record_repeated_in_the_file_is_sent_once(cli, boto, fresh_endpoint, tmp_path):
+    seed(fresh_endpoint, count=3)
+    path = tmp_path / "twice.jsonl"
+    assert cli("export", "orders-dlq", str(path)).exit_code == 0
+    path.write_bytes(path.read_bytes() * 2)
+    target = create_queue(fresh_endpoint, "restored")
+    result = cli("import", str(path), "restored", "--yes", "-o", "json")
+    assert result.exit_code == ExitCode.PARTIAL  # the repeats are reported
+    data = result.json()
+    assert (data["redriven"], data["skipped"]) == (3, 3)
+    assert all("again; sent once" in failure["reason"] for failure in data["failures"])
+    assert len(receive_all(boto, target)) == 3
+
+
+def test_a_failed_overwrite_leaves_the_old_file_and_keeps_the_partial(
+    cli_via, faults, fresh_endpoint, tmp_path
+):
+    seed(fresh_endpoint, count=3)
+    path = tmp_path / "archive.jsonl"
+    path.write_text("the old archive\n")
+    faults.fail("sqs", "ReceiveMessage", "AccessDenied", status=403)
+    result = cli_via("export", "orders-dlq", str(path), "--overwrite")
+    assert result.exit_code == ExitCode.ACCESS
+    assert path.read_text() == "the old archive\n"
+    [partial] = [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+    assert f"what was exported is in {partial}" in result.stderr

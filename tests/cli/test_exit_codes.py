@@ -171,6 +171,7 @@ def test_each_condition_has_its_code():
     assert errors.LeaseHeld("x").exit_code == errors.PurgeInProgress("x").exit_code == 6
     assert errors.BusyError("x").exit_code == ExitCode.BUSY
     assert errors.StackFailed("x").exit_code == ExitCode.STACK_FAILED == 7
+    assert errors.ThrottledError("x").exit_code == ExitCode.BUSY
     assert errors.UnreachableError("x").exit_code == ExitCode.ACCESS
     assert errors.AmbiguousSend("x").exit_code == ExitCode.PARTIAL
     assert errors.Interrupted("x", signum=15).exit_code == 143

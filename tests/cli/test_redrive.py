@@ -436,3 +436,24 @@ def test_mark_on_bus_replays_adds_a_detail_field_only_when_asked(cli, boto, fres
         "orderId": "o-1",
         "dlqctl-replay": {"replay_of": ids[0], "replay_count": 1},
     }
+
+
+def test_a_fifo_replay_never_reuses_the_original_deduplication_id(cli, boto, fresh_endpoint):
+    """Within 5 minutes SQS accepts a FIFO message with a deduplication ID it has seen and
+    silently drops it (AWS-DLQ-REFERENCE B): the replay gets an ID of its own, the same for
+    every resend of this DLQ copy."""
+    dlq = create_queue(fresh_endpoint, "jobs-dlq.fifo", FifoQueue="true")
+    target = create_queue(fresh_endpoint, "jobs.fifo", FifoQueue="true")
+    put(fresh_endpoint, dlq, [
+        OutgoingMessage("m", f"job {n}", group_id="g", deduplication_id=f"original-{n}")
+        for n in range(3)
+    ])  # fmt: skip
+    result = cli("redrive", "jobs-dlq.fifo", "--to-queue", "jobs.fifo", "--yes", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    messages = boto("sqs").receive_message(
+        QueueUrl=target.url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+    )["Messages"]
+    assert sorted(m["Body"] for m in messages) == ["job 0", "job 1", "job 2"]
+    replay_ids = {m["Attributes"]["MessageDeduplicationId"] for m in messages}
+    assert len(replay_ids) == 3
+    assert not replay_ids & {"original-0", "original-1", "original-2"}
