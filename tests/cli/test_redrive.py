@@ -231,9 +231,11 @@ def test_throttling_that_never_ends_loses_nothing(cli_via, faults, fresh_endpoin
     jobs = create_queue(fresh_endpoint, "jobs")
     put(fresh_endpoint, dlq, [OutgoingMessage("m", f"{n}") for n in range(4)])
     faults.fail("sqs", "SendMessageBatch", "ThrottlingException")
-    result = cli_via("redrive", "jobs-dlq", "--to-queue", "jobs", "--yes")
-    assert result.exit_code != 0
-    assert "throttled" in result.stderr
+    result = cli_via("redrive", "jobs-dlq", "--to-queue", "jobs", "--yes", "-o", "json")
+    assert result.exit_code == ExitCode.PARTIAL
+    data = result.json()
+    assert (data["redriven"], data["failed"]) == (0, 4)
+    assert all("throttled" in failure["reason"] for failure in data["failures"])
     assert counts(fresh_endpoint, dlq) == (4, 0)
     assert counts(fresh_endpoint, jobs) == (0, 0)
 
