@@ -38,7 +38,7 @@ from dlqctl.models import (
     ReceivedMessage,
     RedriveResult,
 )
-from dlqctl.plans import Confirmation, OnQueue, Reporter, scope
+from dlqctl.plans import Confirmation, OnQueue, Reporter, describe_scope
 from dlqctl.redrive import (
     Pacer,
     RedriveOptions,
@@ -396,10 +396,7 @@ class ExportPlan(OnQueue):
 
     def describe(self) -> str:
         action = f"Export to {self.file} and delete" if self.delete else f"Export to {self.file}"
-        text = f"{action} {scope(self.opened.attributes.visible, self.limit)} of {self.name}"
-        if self.selection.description:
-            text += f", selected by {self.selection.description}"
-        return text
+        return describe_scope(action, self.opened, self.selection, self.limit)
 
     def run(self, reporter: Reporter) -> ExportResult:
         """Open the file (stdout for ``-``) only now, after the confirmation."""

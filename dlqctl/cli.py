@@ -701,8 +701,7 @@ def redrive_command(
             limit=limit,
             dry_run=dry_run,
             rate=rate,
-            hold_seconds=hold,
-            wait_seconds=wait,
+            walking=Walking(hold, wait),
             resend_ambiguous=resend_ambiguous,
             concurrency=concurrency,
         )

@@ -333,7 +333,7 @@ def _encrypted(message: ReceivedMessage, body: Mapping[str, Any]) -> _Decoded:
     )
 
 
-def _rule_dlq(message: ReceivedMessage, body: JsonValue, text: str) -> _Decoded:
+def _rule_dlq(message: ReceivedMessage, body: JsonValue) -> _Decoded:
     origin = _origin(
         {
             "rule_arn": message.string_attribute(EventBridgeAttribute.RULE_ARN),
@@ -343,14 +343,14 @@ def _rule_dlq(message: ReceivedMessage, body: JsonValue, text: str) -> _Decoded:
     )
     return _Decoded(
         Kind.EVENTBRIDGE_DLQ,
-        payload=_payload_of(text),
+        payload=_payload_of(message.body),
         event=_event_or_none(body),
         error=_attribute_error(message),
         origin=origin,
     )
 
 
-def _scheduler(message: ReceivedMessage, body: JsonValue, text: str) -> _Decoded:
+def _scheduler(message: ReceivedMessage, body: JsonValue) -> _Decoded:
     origin = _origin(
         {
             "schedule_arn": message.string_attribute(EventBridgeAttribute.SCHEDULE_ARN),
@@ -365,7 +365,7 @@ def _scheduler(message: ReceivedMessage, body: JsonValue, text: str) -> _Decoded
     ).lower() == "true"
     return _Decoded(
         Kind.SCHEDULER,
-        payload=_payload_of(text),
+        payload=_payload_of(message.body),
         event=_event_or_none(body),
         error=_attribute_error(message),
         origin=origin,
@@ -514,7 +514,7 @@ _PRECEDENCE: tuple[tuple[Signature, Decoder], ...] = (
     ),
     (
         lambda message, body: EventBridgeAttribute.SCHEDULE_ARN in message.message_attributes,
-        lambda message, body: _scheduler(message, body, message.body),
+        _scheduler,
     ),
     (
         lambda message, body: (
@@ -531,7 +531,7 @@ _PRECEDENCE: tuple[tuple[Signature, Decoder], ...] = (
     ),
     (
         lambda message, body: bool(_RULE_NAMES & message.message_attributes.keys()),
-        lambda message, body: _rule_dlq(message, body, message.body),
+        _rule_dlq,
     ),
     (lambda message, body: _is_encrypted_wrapper(body), _encrypted),
     (

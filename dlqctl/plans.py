@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from dlqctl.models import JsonValue
 
 if TYPE_CHECKING:
+    from dlqctl.filters import Selection
     from dlqctl.scan import OpenQueue
 
 
@@ -149,3 +150,13 @@ def scope(visible: int, limit: int | None) -> str:
     """'up to N message(s)', bounded by the queue's depth and ``--limit``."""
     count = visible if limit is None else min(limit, visible)
     return f"up to {count:,} message(s)"
+
+
+def describe_scope(
+    action: str, opened: OpenQueue, selection: Selection, limit: int | None, then: str = ""
+) -> str:
+    """'ACTION up to N message(s) of QUEUE THEN, selected by …' (the selection as typed)."""
+    text = f"{action} {scope(opened.attributes.visible, limit)} of {opened.queue.name}{then}"
+    if selection.description:
+        text += f", selected by {selection.description}"
+    return text

@@ -35,8 +35,8 @@ from dlqctl.journal import Journal, State, default_path
 from dlqctl.lease import QueueLease
 from dlqctl.models import MessageView, ReceivedMessage, RedriveResult
 from dlqctl.moves import MoveTaskPlan, prepare_move_task, whole_queue_only
-from dlqctl.plans import OnQueue, Reporter, scope
-from dlqctl.scan import OpenQueue, QueueScan, Walking, open_queue, walk
+from dlqctl.plans import OnQueue, Reporter, describe_scope
+from dlqctl.scan import DEFAULT_WALKING, OpenQueue, QueueScan, Walking, open_queue, walk
 
 DEFAULT_CONCURRENCY = 16
 
@@ -81,8 +81,7 @@ class RedriveOptions:
     limit: int | None = None
     dry_run: bool = False
     rate: float | None = None
-    hold_seconds: int | None = None
-    wait_seconds: int = 1
+    walking: Walking = DEFAULT_WALKING
     journal: Journal | None = None
     resend_ambiguous: bool = True
     heartbeat: Callable[[], None] = lambda: None
@@ -220,7 +219,7 @@ def redrive(
                 _redrive_batch(batch, scan, opened, destination, selection, options, run, pacer)
             )
 
-    scan = walk(aws, opened, Walking(options.hold_seconds, options.wait_seconds))
+    scan = walk(aws, opened, options.walking)
     try:
         with scan:
             if options.concurrency <= 1:
@@ -350,13 +349,13 @@ class RedrivePlan(OnQueue):
         return visible if self.options.limit is None else min(self.options.limit, visible)
 
     def describe(self) -> str:
-        text = (
-            f"Redrive {scope(self.opened.attributes.visible, self.options.limit)} of "
-            f"{self.name} to {self.destination.description}"
+        return describe_scope(
+            "Redrive",
+            self.opened,
+            self.selection,
+            self.options.limit,
+            then=f" to {self.destination.description}",
         )
-        if self.selection.description:
-            text += f", selected by {self.selection.description}"
-        return text
 
     def run(self, reporter: Reporter) -> RedriveResult:
         options = replace(self.options)

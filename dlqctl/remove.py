@@ -10,7 +10,7 @@ from dlqctl.errors import UsageError
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block
 from dlqctl.models import Failure, JsonValue, MessageView
-from dlqctl.plans import Confirmation, OnQueue, Reporter, scope
+from dlqctl.plans import Confirmation, OnQueue, Reporter, describe_scope
 from dlqctl.scan import (
     DEFAULT_WALKING,
     OpenQueue,
@@ -118,7 +118,7 @@ class DeletePlan(OnQueue):
         what = (
             f"Delete {len(self.message_ids)} message ID(s) from" if self.message_ids else "Delete"
         )
-        return _described(what, self.opened, self.selection, self.limit)
+        return describe_scope(what, self.opened, self.selection, self.limit)
 
     def run(self, reporter: Reporter) -> DeleteResult:
         return delete_messages(
@@ -131,13 +131,6 @@ class DeletePlan(OnQueue):
             walking=self.walking,
             progress=reporter.progress,
         )
-
-
-def _described(action: str, opened: OpenQueue, selection: Selection, limit: int | None) -> str:
-    text = f"{action} {scope(opened.attributes.visible, limit)} of {opened.queue.name}"
-    if selection.description:
-        text += f", selected by {selection.description}"
-    return text
 
 
 def prepare_delete(
@@ -194,7 +187,7 @@ class PurgePlan(OnQueue):
         return f"Purging {self.name}"
 
     def describe(self) -> str:
-        return _described("This deletes", self.opened, self.selection, None)
+        return describe_scope("This deletes", self.opened, self.selection, None)
 
     def run(self, reporter: Reporter) -> DeleteResult | PurgeStarted:
         if not self.selection.is_everything:
