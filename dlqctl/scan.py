@@ -147,6 +147,7 @@ class QueueScan:
         self._expiry: deque[tuple[float, str]] = deque()
         self._stale = 0
         self._done = False
+        self._interrupt: KeyboardInterrupt | None = None
 
     def __enter__(self) -> QueueScan:
         return self
@@ -160,6 +161,9 @@ class QueueScan:
         self.release()
         if isinstance(exc, DlqctlError) and self.stats.release_failures:
             exc.message += f"; {self.unreleased_note()}"
+        if exc is None and self._interrupt is not None:
+            interrupt, self._interrupt = self._interrupt, None
+            raise interrupt
 
     def unreleased_note(self) -> str:
         """What an operator must know when held messages could not be released."""
@@ -173,29 +177,40 @@ class QueueScan:
         return len(self._seen)
 
     def next_batch(self) -> list[ReceivedMessage] | None:
-        """The next receive's new messages (possibly none), or None when the walk is over."""
+        """The next receive's new messages (possibly none), or None when the walk is over.
+
+        A signal that arrives during a receive takes effect at the next call (or when the walk
+        ends): the batch it brought is held, returned and shown, never hidden unseen.
+        """
+        if self._interrupt is not None:
+            interrupt, self._interrupt = self._interrupt, None
+            raise interrupt
         with self._lock:
             if self._done or (self.max_messages is not None and self.seen >= self.max_messages):
                 self._done = True
                 return None
             wanted = SQS_BATCH if self.max_messages is None else self.max_messages - self.seen
         self.renew_expiring()
-        interrupt: KeyboardInterrupt | None = None
+        batch: list[ReceivedMessage] | None = None
         try:
             with interrupt_after_block():
-                received = self.sqs.receive(
-                    self.queue,
-                    max_messages=min(SQS_BATCH, wanted),
-                    wait_seconds=self.wait_seconds,
-                    hold_seconds=self.hold_seconds,
-                )
+                batch = self._receive_and_hold(wanted)
         except KeyboardInterrupt as exc:
-            # The receive completed; hold what it brought so it is released, then stop.
-            interrupt = exc
+            self._interrupt = exc  # the receive and the hold completed: raised at the next call
+        return batch
+
+    def _receive_and_hold(self, wanted: int) -> list[ReceivedMessage] | None:
+        try:
+            received = self.sqs.receive(
+                self.queue,
+                max_messages=min(SQS_BATCH, wanted),
+                wait_seconds=self.wait_seconds,
+                hold_seconds=self.hold_seconds,
+            )
         except InFlightCap:
             self._cap(SQS_CAP_REASON)
             return None
-        if not received and interrupt is None and self._capped_now():
+        if not received and self._capped_now():
             return None
         with self._lock:
             self.stats.receives += 1
@@ -204,8 +219,6 @@ class QueueScan:
             self._stale = 0 if fresh else self._stale + 1
             if not received or self._stale >= self.STALE_RECEIVES:
                 self._done = True
-        if interrupt is not None:
-            raise interrupt
         return fresh if received else None
 
     def _capped_now(self) -> bool:
