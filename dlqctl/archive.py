@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dlqctl.aws import SQS_BATCH, Aws
+from dlqctl.delivery import send_and_record
 from dlqctl.destinations import (
     Destination,
     DestinationSpec,
@@ -39,13 +40,7 @@ from dlqctl.models import (
     RedriveResult,
 )
 from dlqctl.plans import Confirmation, OnQueue, Reporter, describe_scope
-from dlqctl.redrive import (
-    Pacer,
-    RedriveOptions,
-    count_refusals,
-    send_and_record,
-    sort_by_journal,
-)
+from dlqctl.redrive import Pacer, RedriveOptions, count_refusals, sort_by_journal
 from dlqctl.remove import delete_views
 from dlqctl.scan import (
     DEFAULT_WALKING,

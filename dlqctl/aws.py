@@ -642,6 +642,35 @@ class Sqs(_Service):
             arn = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
         return QueueRef(url=url, name=name, arn=arn["Attributes"]["QueueArn"])
 
+    COPIED_SETTINGS = (
+        "FifoQueue",
+        "ContentBasedDeduplication",
+        "MessageRetentionPeriod",
+        "VisibilityTimeout",
+        "MaximumMessageSize",
+        "KmsMasterKeyId",
+        "KmsDataKeyReusePeriodSeconds",
+        "SqsManagedSseEnabled",
+    )
+    """What a queue created like another takes from it (not its policies or RedrivePolicy)."""
+
+    def create_like(self, name: str, model: QueueRef, tags: dict[str, str]) -> QueueRef:
+        """Create a queue with ``model``'s type, retention, sizes and encryption, tagged."""
+        with self.errors(f"queue {model.name}"):
+            raw = self.client.get_queue_attributes(
+                QueueUrl=model.url, AttributeNames=list(self.COPIED_SETTINGS)
+            ).get("Attributes", {})
+        settings = {key: raw[key] for key in self.COPIED_SETTINGS if key in raw}
+        if settings.get("FifoQueue", "").lower() != "true":
+            settings.pop("FifoQueue", None)
+            settings.pop("ContentBasedDeduplication", None)
+        with self.errors(f"creating queue {name}"):
+            url = self.client.create_queue(QueueName=name, Attributes=settings, tags=tags)[
+                "QueueUrl"
+            ]
+            arn = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        return QueueRef(url=url, name=name, arn=arn["Attributes"]["QueueArn"])
+
     def tags(self, queue: QueueRef) -> dict[str, str]:
         with self.errors(f"tags of queue {queue.name}"):
             return dict(self.client.list_queue_tags(QueueUrl=queue.url).get("Tags") or {})

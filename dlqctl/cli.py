@@ -538,6 +538,17 @@ RateOption = Annotated[
     float | None,
     typer.Option("--rate", min=0.1, help="At most N messages per second."),
 ]
+ParkOption = Annotated[
+    str | None,
+    typer.Option(
+        "--park",
+        metavar="QUEUE",
+        help="Move the messages the run leaves alone into this queue (created like the DLQ) "
+        "and back at the end, so a filtered walk is not stopped by SQS's ~120,000 in-flight "
+        "cap. Costs: new message IDs and retention clock, SQS's system attributes lost, "
+        "about 0.5 API calls per parked message.",
+    ),
+]
 
 
 def _execute(ctx: Ctx, plan: Plan, *, yes: bool, result_to_stderr: bool = False) -> None:
@@ -675,6 +686,7 @@ def redrive_command(
             "a detail field on bus replays).",
         ),
     ] = False,
+    park: ParkOption = None,
 ) -> None:
     """Replay messages to a bus, move them to a queue, or send them back to their source.
 
@@ -693,6 +705,8 @@ def redrive_command(
     )
     plan: Plan
     if server_side:
+        if park is not None:
+            raise UsageError("--server-side moves the whole queue; --park is for filtered walks")
         plan = prepare_server_side(
             ctx.aws, queue, spec, selection, limit=limit, rate=rate, dry_run=dry_run
         )
@@ -706,7 +720,14 @@ def redrive_command(
             concurrency=concurrency,
         )
         plan = prepare_redrive(
-            ctx.aws, queue, spec, selection, options, force=force, journal_path=journal_path
+            ctx.aws,
+            queue,
+            spec,
+            selection,
+            options,
+            force=force,
+            journal_path=journal_path,
+            park=park,
         )
     _execute(ctx, plan, yes=yes)
 

@@ -507,11 +507,18 @@ class RedriveResult:
     title: str = "Redrive"
     coverage: dict[str, JsonValue] | None = None
     """How much of the queue the walk saw (``scan.Coverage``); None for an import."""
+    parking: dict[str, JsonValue] | None = None
+    """With ``--park``: what was parked and moved back (``parking.ParkingResult``)."""
 
     @property
     def complete(self) -> bool:
         covered = self.coverage is None or bool(self.coverage.get("complete"))
-        return self.failed == 0 and self.skipped == 0 and not self.interrupted and covered
+        parked = self.parking is None or (
+            not self.parking.get("failures") and not self.parking.get("left_parked")
+        )
+        return (
+            self.failed == 0 and self.skipped == 0 and not self.interrupted and covered and parked
+        )
 
     @property
     def interrupted_by(self) -> int | None:
@@ -539,6 +546,7 @@ class RedriveResult:
             "interrupted": self.interrupted,
             "signal": self.signal,
             "coverage": self.coverage,
+            "parking": self.parking,
             "journal": self.journal,
             "failures": [failure.to_json() for failure in self.failures],
         }

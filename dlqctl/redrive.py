@@ -17,14 +17,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dlqctl.aws import Aws
+from dlqctl.delivery import checkpoint, send_and_record
 from dlqctl.destinations import (
     BatchDelivery,
     Destination,
     DestinationSpec,
     Planned,
+    QueueDestination,
     Rejected,
     build_destination,
-    deliver_batch,
 )
 from dlqctl.drain import DrainPlan, prepare_drain
 from dlqctl.envelopes import decode
@@ -33,8 +34,9 @@ from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block, signal_number
 from dlqctl.journal import Journal, State, default_path
 from dlqctl.lease import QueueLease
-from dlqctl.models import MessageView, ReceivedMessage, RedriveResult
+from dlqctl.models import JsonValue, MessageView, ReceivedMessage, RedriveResult
 from dlqctl.moves import MoveTaskPlan, prepare_move_task, whole_queue_only
+from dlqctl.parking import Parking, prepare_parking
 from dlqctl.plans import OnQueue, Reporter, describe_scope
 from dlqctl.scan import DEFAULT_WALKING, OpenQueue, QueueScan, Walking, open_queue, walk
 
@@ -61,19 +63,6 @@ class Pacer:
             time.sleep(start - now)
 
 
-STEPS = ("before-send", "after-send", "after-ack", "after-delete")
-"""The steps of one batch, in order: record, send, record the acknowledgements, delete."""
-
-step_observers: list[Callable[[str], None]] = []
-"""Called with each step's name as a batch reaches it. Empty in normal runs; the crash tests
-install an observer that stops the process at a chosen step."""
-
-
-def checkpoint(step: str) -> None:
-    for observer in step_observers:
-        observer(step)
-
-
 @dataclass
 class RedriveOptions:
     """How a redrive walks, paces itself, and keeps its journal and lease."""
@@ -86,6 +75,8 @@ class RedriveOptions:
     resend_ambiguous: bool = True
     heartbeat: Callable[[], None] = lambda: None
     concurrency: int = 1
+    parking: Parking | None = None
+    """Where the messages the run leaves alone go, so the walk is not stopped by the cap."""
 
 
 def sort_by_journal(
@@ -148,7 +139,8 @@ def _redrive_batch(
 ) -> int:
     """Everything one worker does with one received batch; returns how many were selected."""
     views = [decode(message, opened.context) for message in batch]
-    chosen = run.take([view for view in views if selection.selects(view)])
+    selected = [view for view in views if selection.selects(view)]
+    chosen = run.take(selected)
     result, journal = run.result, options.journal
     with run.lock:
         to_send, delivered = sort_by_journal(chosen, options, result)
@@ -167,6 +159,17 @@ def _redrive_batch(
             result.entries.extend(item.to_json() for item in planned)
     if options.dry_run:
         return len(chosen)
+    if options.parking is not None:
+        taken = {view.message_id for view in selected}
+        rejected_ids = {message_id for message_id, _ in rejected}
+        options.parking.park(
+            scan,
+            [
+                view
+                for view in views
+                if view.message_id not in taken or view.message_id in rejected_ids
+            ],
+        )
     if delivered:
         with interrupt_after_block():
             deletion = scan.delete([view.message for view in delivered])
@@ -263,24 +266,6 @@ def _work_in_parallel(work: Callable[[], None], workers: int, run: _Run) -> None
             raise interrupt
 
 
-def send_and_record(
-    destination: Destination, planned: list[Planned], journal: Journal | None
-) -> BatchDelivery:
-    """Record → send → record the acknowledgements (synced): after this, what was acknowledged
-    may be deleted, and a rerun knows what was sent without an answer."""
-    if journal is not None:
-        journal.sending([item.view.message for item in planned])
-    checkpoint("before-send")
-    delivery = deliver_batch(destination, planned)
-    checkpoint("after-send")
-    if journal is not None:
-        # Unanswered sends stay as "sending": a rerun sees them as ambiguous.
-        journal.acked([(view.message, target) for view, target in delivery.accepted])
-        journal.refused([view.message for view, _ in delivery.refused])
-    checkpoint("after-ack")
-    return delivery
-
-
 def count_refusals(result: RedriveResult, delivery: BatchDelivery) -> None:
     """Add a batch's refused and unanswered messages to the result (under the run's lock)."""
     result.unanswered += len(delivery.unanswered)
@@ -334,6 +319,7 @@ class RedrivePlan(OnQueue):
     more_warnings: list[str] = field(default_factory=list)
     force: bool = False
     journal_path: Path | None = None
+    parking: Parking | None = None
 
     @property
     def dry_run(self) -> bool:
@@ -354,7 +340,8 @@ class RedrivePlan(OnQueue):
             self.opened,
             self.selection,
             self.options.limit,
-            then=f" to {self.destination.description}",
+            then=f" to {self.destination.description}"
+            + (f"; {self.parking.describe()}" if self.parking else ""),
         )
 
     def run(self, reporter: Reporter) -> RedriveResult:
@@ -374,9 +361,67 @@ class RedrivePlan(OnQueue):
                 )
                 resources.callback(journal.close)
                 options.journal = journal
-            return redrive(
+                if self.parking is not None:
+                    self.parking.start(run_id)
+                    resources.callback(self.parking.close)
+                    options.parking = self.parking
+            result = redrive(
                 self.aws, self.opened, self.destination, self.selection, options, reporter.progress
             )
+            if options.parking is not None:
+                result.parking = finish_parking(
+                    self.aws, options.parking, result.interrupted, options, reporter
+                )
+            return result
+
+
+def finish_parking(
+    aws: Aws, parking: Parking, interrupted: bool, options: RedriveOptions, reporter: Reporter
+) -> dict[str, JsonValue]:
+    """At the end of a run with ``--park``: move every parked message back into the DLQ (not
+    after an interrupt: the same command run again does it), and say what is left parked."""
+    try:
+        if not interrupted:
+            reporter.warn(f"moving the parked messages back from {parking.name}")
+            return_parked(aws, parking, options, reporter.progress)
+    finally:
+        parking.count_left()
+    if parking.result.left_parked:
+        reporter.warn(
+            f"~{parking.result.left_parked:,} message(s) are still parked in {parking.name}: "
+            "run the same command again to move them back"
+        )
+    return parking.result.to_json()
+
+
+def return_parked(
+    aws: Aws, parking: Parking, options: RedriveOptions, progress: Callable[[int], None]
+) -> None:
+    """Move everything in the parking queue back into the DLQ: a journaled, unfiltered
+    redrive of the parking queue, repeated while its (approximate) count shows messages."""
+    park, dlq = parking.queue, parking.dlq
+    if park is None:
+        return
+    back = QueueDestination(aws, dlq.queue, dlq.attributes)
+    journal = parking.journal_for_return(back.description)
+    try:
+        for _ in range(RETURN_PASSES):
+            opened = open_queue(aws, park.url)
+            if not opened.attributes.visible:
+                return
+            moving = RedriveOptions(
+                walking=options.walking, journal=journal, concurrency=options.concurrency
+            )
+            result = redrive(aws, opened, back, Selection(), moving, progress)
+            parking.returned(result)
+            if result.interrupted or not result.redriven:
+                return
+    finally:
+        journal.close()
+
+
+RETURN_PASSES = 3
+"""Walks of the parking queue at most, while its (approximate) count says messages remain."""
 
 
 def _take_lease(lease: QueueLease, force: bool, reporter: Reporter) -> bool:
@@ -404,18 +449,27 @@ def prepare_redrive(
     *,
     force: bool = False,
     journal_path: Path | None = None,
+    park: str | None = None,
 ) -> RedrivePlan:
-    """Resolve the queue and the destination and check them, before anything is changed."""
+    """Resolve the queue, the destination and the parking queue and check them, before
+    anything is changed."""
     spec.check()
     opened = open_queue(aws, queue)
     warnings: list[str] = []
     destination = build_destination(aws, opened, spec, warnings)
+    parking = None if park is None else prepare_parking(aws, opened, park)
+    park_queue = parking.queue if parking is not None else None
+    target = destination.queue if isinstance(destination, QueueDestination) else None
+    if park_queue is not None and target is not None and park_queue.arn == target.arn:
+        raise UsageError("--park and --to-queue name the same queue", "park in a queue of its own")
     if opened.attributes.in_flight:
         warnings.append(
             f"{opened.attributes.in_flight:,} message(s) of {opened.queue.name} are held by "
             "another consumer or an interrupted run; they are not in this run"
         )
-    return RedrivePlan(aws, opened, destination, selection, options, warnings, force, journal_path)
+    return RedrivePlan(
+        aws, opened, destination, selection, options, warnings, force, journal_path, parking
+    )
 
 
 def prepare_server_side(

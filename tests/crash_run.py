@@ -14,15 +14,15 @@ import threading
 import time
 from collections import Counter
 
-from dlqctl import cli, redrive
+from dlqctl import cli, delivery
 
 
 def install(spec: str, pause_seconds: float) -> None:
     action, _, where = spec.partition("@")
     step, _, nth = where.partition(":")
-    if step not in redrive.STEPS or action not in ("kill", "pause"):
+    if step not in delivery.STEPS or action not in ("kill", "pause"):
         raise SystemExit(
-            f"bad fault {spec!r}: use kill@STEP:N or pause@STEP:N, STEP in {redrive.STEPS}"
+            f"bad fault {spec!r}: use kill@STEP:N or pause@STEP:N, STEP in {delivery.STEPS}"
         )
     reached: Counter[str] = Counter()
     lock = threading.Lock()
@@ -38,7 +38,7 @@ def install(spec: str, pause_seconds: float) -> None:
         elif now:
             time.sleep(pause_seconds)
 
-    redrive.step_observers.append(observe)
+    delivery.step_observers.append(observe)
 
 
 def main(argv: list[str]) -> None:
