@@ -780,6 +780,7 @@ def delete(
     yes: YesOption = False,
     hold: HoldOption = None,
     wait: WaitOption = 1,
+    park: ParkOption = None,
 ) -> None:
     """Delete selected messages (by filter or --id) after confirmation."""
     plan = prepare_delete(
@@ -790,6 +791,7 @@ def delete(
         limit=limit,
         dry_run=dry_run,
         walking=Walking(hold, wait),
+        park=park,
     )
     _execute(ctx, plan, yes=yes)
 

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from dlqctl.aws import Aws
+from dlqctl.envelopes import decode
 from dlqctl.errors import UsageError
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block
 from dlqctl.models import Failure, JsonValue, MessageView
+from dlqctl.parking import Parking, prepare_parking
 from dlqctl.plans import Confirmation, OnQueue, Reporter, describe_scope
+from dlqctl.redrive import DEFAULT_CONCURRENCY, RedriveOptions, finish_parking
 from dlqctl.scan import (
     DEFAULT_WALKING,
     OpenQueue,
     QueueScan,
     Walking,
     open_queue,
-    selected_batches,
     walk,
 )
 
@@ -46,11 +49,15 @@ class DeleteResult:
     title: str = "Delete"
     interrupted_by: int | None = None
     coverage: dict[str, JsonValue] | None = None
+    parking: dict[str, JsonValue] | None = None
 
     @property
     def complete(self) -> bool:
         covered = self.coverage is None or bool(self.coverage.get("complete"))
-        return not self.failures and not self.not_found and covered
+        parked = self.parking is None or (
+            not self.parking.get("failures") and not self.parking.get("left_parked")
+        )
+        return not self.failures and not self.not_found and covered and parked
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
@@ -60,6 +67,7 @@ class DeleteResult:
             "dry_run": self.dry_run,
             "failures": [failure.to_json() for failure in self.failures],
             "coverage": self.coverage,
+            "parking": self.parking,
         }
 
 
@@ -73,28 +81,61 @@ def delete_messages(
     dry_run: bool = False,
     walking: Walking = DEFAULT_WALKING,
     progress: Callable[[int], None] = lambda count: None,
+    parking: Parking | None = None,
 ) -> DeleteResult:
-    """Walk the queue once and delete the messages selected (and named by ID, when given).
+    """Walk the queue once and delete the messages selected (and named by ID, when given);
+    with ``parking``, the others are parked as the walk goes.
 
     IDs that were not found in the walk are reported, so a typo never looks like success.
     """
     result = DeleteResult(dry_run=dry_run)
     wanted = set(message_ids)
     with walk(aws, opened, walking) as scan:
-        for chosen in selected_batches(scan, selection, context=opened.context, limit=limit):
+        for batch in scan.batches():
+            views = [decode(message, opened.context) for message in batch]
+            chosen = [view for view in views if selection.selects(view)]
             if wanted:
                 chosen = [view for view in chosen if view.message_id in wanted]
                 wanted.difference_update(view.message_id for view in chosen)
+            if limit is not None:
+                chosen = chosen[: max(0, limit - result.selected)]
             result.selected += len(chosen)
             if chosen and not dry_run:
                 deleted, failures = delete_views(scan, chosen, "delete failed")
                 result.deleted += deleted
                 result.failures.extend(failures)
             progress(len(chosen))
-            if message_ids and not wanted:
+            if (message_ids and not wanted) or (limit is not None and result.selected >= limit):
                 break
+            if parking is not None and not dry_run:
+                taken = {view.message_id for view in chosen}
+                parking.park(scan, [view for view in views if view.message_id not in taken])
     result.coverage = scan.coverage().to_json()
     result.not_found = sorted(wanted)
+    return result
+
+
+def run_parked(
+    aws: Aws,
+    parking: Parking | None,
+    walking: Walking,
+    reporter: Reporter,
+    run: Callable[[Parking | None], DeleteResult],
+) -> DeleteResult:
+    """Run a delete with its parking started before and finished after (see ``parking``)."""
+    if parking is None:
+        return run(None)
+    parking.start(uuid.uuid4().hex[:12])
+    options = RedriveOptions(walking=walking, concurrency=DEFAULT_CONCURRENCY)
+    try:
+        result = run(parking)
+    except KeyboardInterrupt:
+        finish_parking(aws, parking, True, options, reporter)
+        raise
+    else:
+        result.parking = finish_parking(aws, parking, False, options, reporter)
+    finally:
+        parking.close()
     return result
 
 
@@ -109,6 +150,7 @@ class DeletePlan(OnQueue):
     limit: int | None = None
     dry_run: bool = False
     walking: Walking = DEFAULT_WALKING
+    parking: Parking | None = None
 
     @property
     def activity(self) -> str:
@@ -118,18 +160,26 @@ class DeletePlan(OnQueue):
         what = (
             f"Delete {len(self.message_ids)} message ID(s) from" if self.message_ids else "Delete"
         )
-        return describe_scope(what, self.opened, self.selection, self.limit)
+        then = f"; {self.parking.describe()}" if self.parking else ""
+        return describe_scope(what, self.opened, self.selection, self.limit, then=then)
 
     def run(self, reporter: Reporter) -> DeleteResult:
-        return delete_messages(
+        return run_parked(
             self.aws,
-            self.opened,
-            self.selection,
-            message_ids=self.message_ids,
-            limit=self.limit,
-            dry_run=self.dry_run,
-            walking=self.walking,
-            progress=reporter.progress,
+            None if self.dry_run else self.parking,
+            self.walking,
+            reporter,
+            lambda parking: delete_messages(
+                self.aws,
+                self.opened,
+                self.selection,
+                message_ids=self.message_ids,
+                limit=self.limit,
+                dry_run=self.dry_run,
+                walking=self.walking,
+                progress=reporter.progress,
+                parking=parking,
+            ),
         )
 
 
@@ -142,6 +192,7 @@ def prepare_delete(
     limit: int | None = None,
     dry_run: bool = False,
     walking: Walking = DEFAULT_WALKING,
+    park: str | None = None,
 ) -> DeletePlan:
     """A delete needs IDs or a filter (emptying a queue is ``purge``), checked first."""
     if not message_ids and selection.is_everything:
@@ -149,7 +200,8 @@ def prepare_delete(
             "delete needs --id or a filter", "to empty the whole queue, use dlqctl purge"
         )
     opened = open_queue(aws, queue)
-    return DeletePlan(aws, opened, selection, tuple(message_ids), limit, dry_run, walking)
+    parking = None if park is None else prepare_parking(aws, opened, park)
+    return DeletePlan(aws, opened, selection, tuple(message_ids), limit, dry_run, walking, parking)
 
 
 @dataclass(frozen=True)

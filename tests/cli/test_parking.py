@@ -7,6 +7,7 @@ leaves alone goes to a parking queue and comes back at the end, with body and at
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import pytest
@@ -20,6 +21,7 @@ from tests.helpers import aws_for, counts, create_queue, put, receive_all, start
 DEPTH = 60
 CAP = 25
 FIXABLE = DEPTH // 10
+HOLD = 2
 
 
 @pytest.fixture
@@ -68,7 +70,8 @@ def snapshot(boto, queue):
 
 
 REDRIVE = ["redrive", "orders-dlq", "--to-queue", "orders", "--error-contains", "fix me",
-           "--park", "orders-dlq-parked", "--concurrency", "1", "--yes", "-o", "json"]  # fmt: skip
+           "--park", "orders-dlq-parked", "--concurrency", "1", "--hold", "2",
+           "--yes", "-o", "json"]  # fmt: skip
 
 
 def test_a_filtered_redrive_with_parking_reaches_every_match(
@@ -167,10 +170,12 @@ def test_a_kill_while_parking_loses_nothing_and_a_rerun_finishes(
     process = start_dlqctl(faults.url, *REDRIVE, module=["tests.crash_run", f"kill@{step}:3", "--"])
     process.communicate(timeout=120)
     assert process.returncode == -9
+    time.sleep(HOLD + 0.5)  # the killed run's holds run out
     park = aws_for(fresh_endpoint).sqs.resolve("orders-dlq-parked")[0]
     assert counts(fresh_endpoint, park)[0] > 0, "the kill left messages parked"
     rerun = start_dlqctl(faults.url, *REDRIVE)
     _, stderr = rerun.communicate(timeout=120)
+    time.sleep(HOLD + 0.5)
     assert rerun.returncode == 0, stderr
     after = contents(receive_all(boto, target)) + snapshot(boto, deep_dlq)
     assert before - after == Counter(), "nothing lost"
