@@ -38,9 +38,11 @@ from dlqctl.models import (
     MessageView,
     ReceivedMessage,
     RedriveResult,
+    all_moved_back,
 )
+from dlqctl.parking import Parking, prepare_parking
 from dlqctl.plans import Confirmation, OnQueue, Reporter, describe_scope
-from dlqctl.redrive import Pacer, RedriveOptions, count_refusals, sort_by_journal
+from dlqctl.redrive import Pacer, RedriveOptions, count_refusals, run_parked, sort_by_journal
 from dlqctl.remove import delete_views
 from dlqctl.scan import (
     DEFAULT_WALKING,
@@ -48,7 +50,7 @@ from dlqctl.scan import (
     Walking,
     check_read_only,
     open_queue,
-    selected_batches,
+    split_batches,
     walk,
 )
 
@@ -181,11 +183,12 @@ class ExportResult:
     title: str = "Export"
     interrupted_by: int | None = None
     coverage: dict[str, JsonValue] | None = None
+    parking: dict[str, JsonValue] | None = None
 
     @property
     def complete(self) -> bool:
         covered = self.coverage is None or bool(self.coverage.get("complete"))
-        return not self.failures and covered
+        return not self.failures and covered and all_moved_back(self.parking)
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
@@ -194,6 +197,7 @@ class ExportResult:
             "deleted": self.deleted,
             "failures": [failure.to_json() for failure in self.failures],
             "coverage": self.coverage,
+            "parking": self.parking,
         }
 
 
@@ -226,12 +230,14 @@ def export_messages(
     limit: int | None = None,
     walking: Walking = DEFAULT_WALKING,
     progress: Callable[[int], None] = lambda count: None,
+    parking: Parking | None = None,
 ) -> ExportResult:
     """Write one JSON line per selected message; with ``delete``, delete each batch only
-    after its lines are flushed and synced to disk."""
+    after its lines are flushed and synced to disk. With ``parking``, what stays in the DLQ
+    (the rest of each batch; without ``delete``, the exported messages too) is parked."""
     result = ExportResult(file=name)
     with walk(aws, opened, walking) as scan:
-        for chosen in selected_batches(scan, selection, context=opened.context, limit=limit):
+        for chosen, rest in split_batches(scan, selection, context=opened.context, limit=limit):
             _write_durably(
                 handle,
                 [json.dumps(export_record(view), ensure_ascii=False) + "\n" for view in chosen],
@@ -241,6 +247,8 @@ def export_messages(
                 deleted, failures = delete_views(scan, chosen, "exported, but delete failed")
                 result.deleted += deleted
                 result.failures.extend(failures)
+            if parking is not None:
+                parking.park(scan, rest if delete else chosen + rest)
             progress(len(chosen))
     result.coverage = scan.coverage().to_json()
     return result
@@ -380,6 +388,7 @@ class ExportPlan(OnQueue):
     title: str = "Export"
     confirmation: Confirmation = Confirmation.NONE
     dry_run: bool = False
+    parking: Parking | None = None
 
     @property
     def activity(self) -> str:
@@ -391,7 +400,8 @@ class ExportPlan(OnQueue):
 
     def describe(self) -> str:
         action = f"Export to {self.file} and delete" if self.delete else f"Export to {self.file}"
-        return describe_scope(action, self.opened, self.selection, self.limit)
+        then = f"; {self.parking.describe()}" if self.parking else ""
+        return describe_scope(action, self.opened, self.selection, self.limit, then=then)
 
     def run(self, reporter: Reporter) -> ExportResult:
         """Open the file (stdout for ``-``) only now, after the confirmation."""
@@ -400,16 +410,23 @@ class ExportPlan(OnQueue):
             sys.stdout if writing_stdout else open_export_file(self.file, overwrite=self.overwrite)
         )
         try:
-            result = export_messages(
+            result = run_parked(
                 self.aws,
-                self.opened,
-                self.selection,
-                handle,
-                name=self.file,
-                delete=self.delete,
-                limit=self.limit,
-                walking=self.walking,
-                progress=reporter.progress,
+                self.parking,
+                self.walking,
+                reporter,
+                lambda parking: export_messages(
+                    self.aws,
+                    self.opened,
+                    self.selection,
+                    handle,
+                    name=self.file,
+                    delete=self.delete,
+                    limit=self.limit,
+                    walking=self.walking,
+                    progress=reporter.progress,
+                    parking=parking,
+                ),
             )
         except BaseException as exc:
             if isinstance(handle, _ReplacingFile):
@@ -436,16 +453,28 @@ def prepare_export(
     limit: int | None = None,
     walking: Walking = DEFAULT_WALKING,
     look_anyway: bool = False,
+    park: str | None = None,
 ) -> ExportPlan:
-    """An export; without ``delete`` it is a look, so it must not move messages on."""
+    """An export; without ``delete`` it is a look, so it must not move messages on. Parking
+    changes the queue (new message IDs), so it is confirmed like a delete."""
     if delete and file == "-":
         raise UsageError("--delete needs a file, not stdout", "give a file name")
     opened = open_queue(aws, queue)
-    if not delete:
+    if not delete and park is None:
         check_read_only(opened, look_anyway=look_anyway)
-    confirmation = Confirmation.ASK if delete else Confirmation.NONE
+    parking = None if park is None else prepare_parking(aws, opened, park)
+    confirmation = Confirmation.ASK if delete or parking else Confirmation.NONE
     return ExportPlan(
-        aws, opened, selection, file, overwrite, delete, limit, walking, confirmation=confirmation
+        aws,
+        opened,
+        selection,
+        file,
+        overwrite,
+        delete,
+        limit,
+        walking,
+        confirmation=confirmation,
+        parking=parking,
     )
 
 

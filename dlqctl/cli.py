@@ -839,6 +839,7 @@ def export(
     yes: YesOption = False,
     hold: HoldOption = None,
     wait: WaitOption = 1,
+    park: ParkOption = None,
 ) -> None:
     """Write messages to a JSON-lines file, with all that is needed to send them again."""
     plan = prepare_export(
@@ -851,6 +852,7 @@ def export(
         limit=limit,
         walking=Walking(hold, wait),
         look_anyway=yes,
+        park=park,
     )
     # Written to stdout, the messages are the output: the result goes to stderr.
     _execute(ctx, plan, yes=yes, result_to_stderr=file == "-")

@@ -484,6 +484,11 @@ class Failure:
         return {"message_id": self.message_id, "reason": self.reason}
 
 
+def all_moved_back(parking: Mapping[str, JsonValue] | None) -> bool:
+    """Whether a run's parking (``parking.ParkingResult`` as JSON) left nothing behind."""
+    return parking is None or (not parking.get("failures") and not parking.get("left_parked"))
+
+
 @dataclass
 class RedriveResult:
     """What a redrive (or import) did; ``to_json`` is its stable JSON form."""
@@ -513,11 +518,12 @@ class RedriveResult:
     @property
     def complete(self) -> bool:
         covered = self.coverage is None or bool(self.coverage.get("complete"))
-        parked = self.parking is None or (
-            not self.parking.get("failures") and not self.parking.get("left_parked")
-        )
         return (
-            self.failed == 0 and self.skipped == 0 and not self.interrupted and covered and parked
+            self.failed == 0
+            and self.skipped == 0
+            and not self.interrupted
+            and covered
+            and all_moved_back(self.parking)
         )
 
     @property

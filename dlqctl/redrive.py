@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from dlqctl.aws import Aws
 from dlqctl.delivery import checkpoint, send_and_record
@@ -392,6 +393,39 @@ def finish_parking(
             "run the same command again to move them back"
         )
     return parking.result.to_json()
+
+
+class Parked(Protocol):
+    """A result that says what parking did."""
+
+    parking: dict[str, JsonValue] | None
+
+
+ParkedResult = TypeVar("ParkedResult", bound=Parked)
+
+
+def run_parked(
+    aws: Aws,
+    parking: Parking | None,
+    walking: Walking,
+    reporter: Reporter,
+    run: Callable[[Parking | None], ParkedResult],
+) -> ParkedResult:
+    """Run a walk (a delete, an export) with its parking started before and finished after."""
+    if parking is None:
+        return run(None)
+    parking.start(uuid.uuid4().hex[:12])
+    options = RedriveOptions(walking=walking, concurrency=DEFAULT_CONCURRENCY)
+    try:
+        result = run(parking)
+    except KeyboardInterrupt:
+        finish_parking(aws, parking, True, options, reporter)
+        raise
+    else:
+        result.parking = finish_parking(aws, parking, False, options, reporter)
+    finally:
+        parking.close()
+    return result
 
 
 def return_parked(

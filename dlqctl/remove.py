@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from dlqctl.aws import Aws
-from dlqctl.envelopes import decode
 from dlqctl.errors import UsageError
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block
-from dlqctl.models import Failure, JsonValue, MessageView
+from dlqctl.models import Failure, JsonValue, MessageView, all_moved_back
 from dlqctl.parking import Parking, prepare_parking
 from dlqctl.plans import Confirmation, OnQueue, Reporter, describe_scope
-from dlqctl.redrive import DEFAULT_CONCURRENCY, RedriveOptions, finish_parking
+from dlqctl.redrive import run_parked
 from dlqctl.scan import (
     DEFAULT_WALKING,
     OpenQueue,
     QueueScan,
     Walking,
     open_queue,
+    split_batches,
     walk,
 )
 
@@ -54,10 +53,7 @@ class DeleteResult:
     @property
     def complete(self) -> bool:
         covered = self.coverage is None or bool(self.coverage.get("complete"))
-        parked = self.parking is None or (
-            not self.parking.get("failures") and not self.parking.get("left_parked")
-        )
-        return not self.failures and not self.not_found and covered and parked
+        return not self.failures and not self.not_found and covered and all_moved_back(self.parking)
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
@@ -91,51 +87,23 @@ def delete_messages(
     result = DeleteResult(dry_run=dry_run)
     wanted = set(message_ids)
     with walk(aws, opened, walking) as scan:
-        for batch in scan.batches():
-            views = [decode(message, opened.context) for message in batch]
-            chosen = [view for view in views if selection.selects(view)]
+        for chosen, rest in split_batches(scan, selection, context=opened.context, limit=limit):
             if wanted:
+                rest += [view for view in chosen if view.message_id not in wanted]
                 chosen = [view for view in chosen if view.message_id in wanted]
                 wanted.difference_update(view.message_id for view in chosen)
-            if limit is not None:
-                chosen = chosen[: max(0, limit - result.selected)]
             result.selected += len(chosen)
             if chosen and not dry_run:
                 deleted, failures = delete_views(scan, chosen, "delete failed")
                 result.deleted += deleted
                 result.failures.extend(failures)
             progress(len(chosen))
-            if (message_ids and not wanted) or (limit is not None and result.selected >= limit):
+            if message_ids and not wanted:
                 break
             if parking is not None and not dry_run:
-                taken = {view.message_id for view in chosen}
-                parking.park(scan, [view for view in views if view.message_id not in taken])
+                parking.park(scan, rest)
     result.coverage = scan.coverage().to_json()
     result.not_found = sorted(wanted)
-    return result
-
-
-def run_parked(
-    aws: Aws,
-    parking: Parking | None,
-    walking: Walking,
-    reporter: Reporter,
-    run: Callable[[Parking | None], DeleteResult],
-) -> DeleteResult:
-    """Run a delete with its parking started before and finished after (see ``parking``)."""
-    if parking is None:
-        return run(None)
-    parking.start(uuid.uuid4().hex[:12])
-    options = RedriveOptions(walking=walking, concurrency=DEFAULT_CONCURRENCY)
-    try:
-        result = run(parking)
-    except KeyboardInterrupt:
-        finish_parking(aws, parking, True, options, reporter)
-        raise
-    else:
-        result.parking = finish_parking(aws, parking, False, options, reporter)
-    finally:
-        parking.close()
     return result
 
 

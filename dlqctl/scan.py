@@ -423,17 +423,15 @@ def open_to_look(aws: Aws, ref: str, *, look_anyway: bool) -> OpenQueue:
     return opened
 
 
-def selected_batches(
+def split_batches(
     scan: QueueScan,
     selection: Selection,
     *,
     context: QueueContext | None = None,
     limit: int | None = None,
-) -> Iterator[list[MessageView]]:
-    """Decode each receive's messages and yield those the selection matches, up to ``limit``.
-
-    Messages that do not match stay held by the scan and are released with the rest.
-    """
+) -> Iterator[tuple[list[MessageView], list[MessageView]]]:
+    """Decode each receive's messages and yield (those the selection matches, up to ``limit``;
+    the rest of the batch). The walk ends once ``limit`` messages matched."""
     matched = 0
     if limit is not None and limit <= 0:
         return
@@ -443,9 +441,25 @@ def selected_batches(
         if limit is not None:
             chosen = chosen[: limit - matched]
         matched += len(chosen)
-        yield chosen
+        taken = {view.message_id for view in chosen}
+        yield chosen, [view for view in views if view.message_id not in taken]
         if limit is not None and matched >= limit:
             return
+
+
+def selected_batches(
+    scan: QueueScan,
+    selection: Selection,
+    *,
+    context: QueueContext | None = None,
+    limit: int | None = None,
+) -> Iterator[list[MessageView]]:
+    """The selected messages of each receive, up to ``limit`` (see ``split_batches``).
+
+    Messages that do not match stay held by the scan and are released with the rest.
+    """
+    for chosen, _ in split_batches(scan, selection, context=context, limit=limit):
+        yield chosen
 
 
 def selected_views(

@@ -184,3 +184,24 @@ def test_a_kill_while_parking_loses_nothing_and_a_rerun_finishes(
     else:  # sent without a recorded answer: parked again (at least once), at most one batch
         assert sum((after - before).values()) <= 9
     assert counts(fresh_endpoint, park) == (0, 0)
+
+
+@pytest.mark.parametrize("delete", [False, True], ids=["export", "export --delete"])
+def test_a_selective_export_with_parking_reaches_every_match(
+    cli_via, boto, fresh_endpoint, deep_dlq, tmp_path, delete
+):
+    before = snapshot(boto, deep_dlq)
+    out = tmp_path / "fixable.jsonl"
+    result = cli_via("export", "orders-dlq", str(out), "--error-contains", "fix me",
+                     *(["--delete"] if delete else []),
+                     "--park", "orders-dlq-parked", "--yes", "-o", "json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    data = result.json()
+    assert (data["exported"], data["coverage"]["complete"]) == (FIXABLE, True)
+    assert data["parking"]["left_parked"] == 0
+    assert len(out.read_text().splitlines()) == FIXABLE
+    left = snapshot(boto, deep_dlq)
+    if delete:
+        assert left == Counter({k: v for k, v in before.items() if "fix me" not in str(k)})
+    else:
+        assert left == before, "everything back, body and attributes unchanged"
