@@ -8,27 +8,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from dlqctl import emulate
 from dlqctl.errors import ExitCode
+from tests.cli.conftest import DEEP_CAP as CAP
+from tests.cli.conftest import DEEP_DEPTH as DEPTH
 from tests.helpers import counts, create_queue, put, receive_all
-
-DEPTH = 60
-CAP = 25
-
-
-@pytest.fixture
-def deep_dlq(faults, fresh_endpoint, monkeypatch):
-    monkeypatch.setenv("DLQCTL_SQS_IN_FLIGHT_LIMIT", str(CAP))
-    dlq = create_queue(fresh_endpoint, "orders-dlq")
-    messages = [
-        emulate.lambda_dlq(emulate.event({"n": n}), "fix me" if n % 10 == 9 else "cannot be fixed")
-        for n in range(DEPTH)
-    ]
-    put(fresh_endpoint, dlq, messages)
-    faults.cap_in_flight(CAP)
-    return dlq
 
 
 def coverage_line(stderr):

@@ -12,29 +12,15 @@ from collections import Counter
 
 import pytest
 
-from dlqctl import emulate
 from dlqctl.errors import ExitCode
 from dlqctl.models import OutgoingMessage
 from dlqctl.parking import PARKING_TAG
+from tests.cli.conftest import DEEP_CAP as CAP
+from tests.cli.conftest import DEEP_DEPTH as DEPTH
 from tests.helpers import aws_for, counts, create_queue, put, receive_all, start_dlqctl
 
-DEPTH = 60
-CAP = 25
 FIXABLE = DEPTH // 10
 HOLD = 2
-
-
-@pytest.fixture
-def deep_dlq(faults, fresh_endpoint, monkeypatch):
-    monkeypatch.setenv("DLQCTL_SQS_IN_FLIGHT_LIMIT", str(CAP))
-    dlq = create_queue(fresh_endpoint, "orders-dlq", MessageRetentionPeriod="86400")
-    messages = [
-        emulate.lambda_dlq(emulate.event({"n": n}), "fix me" if n % 10 == 9 else "cannot be fixed")
-        for n in range(DEPTH)
-    ]
-    put(fresh_endpoint, dlq, messages)
-    faults.cap_in_flight(CAP)
-    return dlq
 
 
 def contents(messages):
