@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -482,6 +483,17 @@ class Failure:
 
     def to_json(self) -> dict[str, JsonValue]:
         return {"message_id": self.message_id, "reason": self.reason}
+
+
+def compact_id(message_id: str) -> int | str:
+    """A message ID as a walk keeps it, by the million: SQS's canonical UUIDs as 128-bit ints
+    (77 bytes each in a set instead of 119), anything else as it is."""
+    if len(message_id) == 36 and message_id.count("-") == 4:
+        try:
+            return uuid.UUID(message_id).int
+        except ValueError:
+            pass
+    return message_id
 
 
 def all_moved_back(parking: Mapping[str, JsonValue] | None) -> bool:

@@ -22,6 +22,7 @@ from dlqctl.models import (
     QueueAttributes,
     QueueRef,
     ReceivedMessage,
+    compact_id,
 )
 
 MAX_HOLD_SECONDS = 43200
@@ -142,7 +143,7 @@ class QueueScan:
         self._clock = clock
         self._lock = threading.Lock()
         self._held: dict[str, str] = {}
-        self._seen: set[str] = set()
+        self._seen: set[int | str] = set()  # compact_id of each message seen
         self._extra_handles: list[str] = []
         self._expiry: deque[tuple[float, str]] = deque()
         self._stale = 0
@@ -261,7 +262,8 @@ class QueueScan:
         expires = self._clock() + self.hold_seconds
         fresh: list[ReceivedMessage] = []
         for message in received:
-            if message.message_id in self._seen:
+            key = compact_id(message.message_id)
+            if key in self._seen:
                 self.stats.duplicates += 1
                 previous = self._held.get(message.message_id)
                 if previous is not None:
@@ -275,7 +277,7 @@ class QueueScan:
                 # Past the bound (several receives raced): not part of this walk.
                 self._extra_handles.append(message.receipt_handle)
                 continue
-            self._seen.add(message.message_id)
+            self._seen.add(key)
             self._held[message.message_id] = message.receipt_handle
             self._expiry.append((expires, message.message_id))
             fresh.append(message)

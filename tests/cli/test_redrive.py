@@ -70,6 +70,7 @@ def test_redrive_to_bus_replays_every_kind_that_carries_an_event(cli, boto, fres
         "interrupted": False,
         "signal": None,
         "coverage": {"complete": True, "seen": 3, "queue_depth": 3, "reason": None},
+        "parking": None,
         "journal": result.json()["journal"],
         "failures": [],
     }
