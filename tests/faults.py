@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.inflight import InFlightCap
+
 _SERVICE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/")
 
 
@@ -52,8 +54,7 @@ class FaultProxy:
         self.calls: list[tuple[str, str]] = []
         self.bodies: list[tuple[str, str, bytes]] = []
         self.rewrites: list[tuple[str, str, Callable[[dict[str, Any]], None]]] = []
-        self.in_flight_cap: int | None = None
-        self.in_flight: dict[str, set[str]] = {}
+        self.cap: InFlightCap | None = None
         self._lock = threading.Lock()
         proxy = self
 
@@ -74,11 +75,16 @@ class FaultProxy:
                 if rule is not None and not rule.drop_response:
                     self._send_error(service, rule)
                     return
-                if proxy.at_cap(service, operation, body):
-                    if json.loads(body).get("WaitTimeSeconds"):
-                        self._send_json(200, {})  # a long poll at the cap: empty, no error
-                    else:
-                        self._send_error(service, Rule(service, operation, "OverLimit", 403, None))
+                cap = proxy.cap if service == "sqs" else None
+                refusal = cap.refuses(operation, body) if cap else None
+                if refusal is not None:
+                    status, payload, headers = refusal
+                    self.send_response(status)
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
                     return
                 body = proxy.rewritten(service, operation, body)
                 # http.client, not urllib: urllib would add a form Content-Type that the
@@ -103,19 +109,12 @@ class FaultProxy:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
-                proxy.track(service, operation, body, payload)
+                if cap is not None:
+                    cap.track(operation, body, payload)
                 self.send_response(status)
                 for key, value in headers.items():
                     if key.lower() not in {"transfer-encoding", "connection", "content-length"}:
                         self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def _send_json(self, status: int, data: dict[str, Any]) -> None:
-                payload = json.dumps(data).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-amz-json-1.0")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
@@ -223,37 +222,7 @@ class FaultProxy:
 
     def cap_in_flight(self, limit: int) -> None:
         """Enforce SQS's in-flight cap at ``limit`` messages per queue."""
-        self.in_flight_cap = limit
-
-    def at_cap(self, service: str, operation: str, body: bytes) -> bool:
-        if self.in_flight_cap is None or (service, operation) != ("sqs", "ReceiveMessage"):
-            return False
-        queue = json.loads(body).get("QueueUrl", "")
-        with self._lock:
-            return len(self.in_flight.get(queue, ())) >= self.in_flight_cap
-
-    def track(self, service: str, operation: str, body: bytes, payload: bytes) -> None:
-        """Keep the in-flight handles of each queue up to date from what passes through."""
-        if self.in_flight_cap is None or service != "sqs" or not body:
-            return
-        request = json.loads(body)
-        handles = self.in_flight.setdefault(request.get("QueueUrl", ""), set())
-        with self._lock:
-            if operation == "ReceiveMessage" and request.get("VisibilityTimeout", 30) > 0:
-                answer = json.loads(payload or b"{}")
-                handles.update(m["ReceiptHandle"] for m in answer.get("Messages", []))
-            elif operation == "DeleteMessage" or (
-                operation == "ChangeMessageVisibility" and request.get("VisibilityTimeout") == 0
-            ):
-                handles.discard(request.get("ReceiptHandle"))
-            elif operation == "DeleteMessageBatch":
-                handles.difference_update(e["ReceiptHandle"] for e in request.get("Entries", []))
-            elif operation == "ChangeMessageVisibilityBatch":
-                handles.difference_update(
-                    e["ReceiptHandle"]
-                    for e in request.get("Entries", [])
-                    if e.get("VisibilityTimeout") == 0
-                )
+        self.cap = InFlightCap(limit)
 
     def count(self, service: str, operation: str) -> int:
         with self._lock:

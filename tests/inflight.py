@@ -1,0 +1,63 @@
+"""SQS's in-flight cap, which no local endpoint enforces, for the proxies of tests and bench.
+
+AWS lets one queue have about 120,000 messages in flight (received, not yet deleted, still
+invisible). At the cap a long poll comes back empty with no error, and a short poll fails with
+``OverLimit``. ``InFlightCap`` keeps each queue's in-flight receipt handles from what passes
+through a proxy: receives with a visibility above 0 add them, deletes and visibility 0 release
+them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+JSON = "application/x-amz-json-1.0"
+EMPTY_RECEIVE = (200, b"{}", {"Content-Type": JSON})
+"""A long poll at the cap: no messages, no error."""
+OVER_LIMIT = (
+    403,
+    json.dumps({"__type": "OverLimit", "message": "Too many messages in flight"}).encode(),
+    {"Content-Type": JSON, "x-amzn-query-error": "OverLimit;Sender"},
+)
+"""A short poll at the cap."""
+
+
+class InFlightCap:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+
+    def refuses(self, operation: str, body: bytes) -> tuple[int, bytes, dict[str, str]] | None:
+        """The answer AWS gives a receive at the cap (status, body, headers), or None."""
+        if operation != "ReceiveMessage" or not body:
+            return None
+        request = json.loads(body)
+        with self._lock:
+            if len(self.in_flight.get(request.get("QueueUrl", ""), ())) < self.limit:
+                return None
+        return EMPTY_RECEIVE if request.get("WaitTimeSeconds") else OVER_LIMIT
+
+    def track(self, operation: str, body: bytes, payload: bytes) -> None:
+        """Keep the in-flight handles of each queue up to date from a request and its answer."""
+        if not body:
+            return
+        request = json.loads(body)
+        with self._lock:
+            handles = self.in_flight.setdefault(request.get("QueueUrl", ""), set())
+            if operation == "ReceiveMessage" and request.get("VisibilityTimeout", 30) > 0:
+                answer = json.loads(payload or b"{}")
+                handles.update(m["ReceiptHandle"] for m in answer.get("Messages", []))
+            elif operation == "DeleteMessage" or (
+                operation == "ChangeMessageVisibility" and request.get("VisibilityTimeout") == 0
+            ):
+                handles.discard(request.get("ReceiptHandle"))
+            elif operation == "DeleteMessageBatch":
+                handles.difference_update(e["ReceiptHandle"] for e in request.get("Entries", []))
+            elif operation == "ChangeMessageVisibilityBatch":
+                handles.difference_update(
+                    e["ReceiptHandle"]
+                    for e in request.get("Entries", [])
+                    if e.get("VisibilityTimeout") == 0
+                )
