@@ -2,7 +2,8 @@
 
 It adds a fixed delay to each request (the latency model: a real region answers in tens of
 milliseconds, a local endpoint in one) and counts requests by operation, so API calls per
-message are measured, not estimated.
+message are measured, not estimated. With ``in_flight_cap`` it enforces SQS's in-flight cap
+(``tests/inflight.py``), which no local endpoint does.
 """
 
 from __future__ import annotations
@@ -15,13 +16,18 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.inflight import InFlightCap
+
 
 class CountingProxy:
-    def __init__(self, upstream: str, delay_seconds: float = 0.0) -> None:
+    def __init__(
+        self, upstream: str, delay_seconds: float = 0.0, in_flight_cap: int | None = None
+    ) -> None:
         parsed = urllib.parse.urlsplit(upstream)
         self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
         self.delay_seconds = delay_seconds
         self.counts: Counter[str] = Counter()
+        self.cap = InFlightCap(in_flight_cap) if in_flight_cap else None
         self._lock = threading.Lock()
         self._local = threading.local()
         proxy = self
@@ -44,9 +50,16 @@ class CountingProxy:
                     proxy.counts[operation] += 1
                 if proxy.delay_seconds:
                     time.sleep(proxy.delay_seconds)
-                status, headers, payload = proxy.forward(
-                    self.command, self.path, self.headers, body
-                )
+                refusal = proxy.cap.refuses(operation, body) if proxy.cap else None
+                if refusal is not None:
+                    status, payload, extra = refusal
+                    headers: Any = list(extra.items())
+                else:
+                    status, headers, payload = proxy.forward(
+                        self.command, self.path, self.headers, body
+                    )
+                    if proxy.cap is not None:
+                        proxy.cap.track(operation, body, payload)
                 self.send_response(status)
                 for key, value in headers:
                     if key.lower() not in {"transfer-encoding", "connection", "content-length"}:

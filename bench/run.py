@@ -33,7 +33,7 @@ import boto3
 from botocore.config import Config
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 from proxy import CountingProxy  # noqa: E402
 
 from dlqctl.local_endpoint import free_port  # noqa: E402
