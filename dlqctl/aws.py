@@ -12,11 +12,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import boto3
 import botocore.exceptions
-from botocore.config import Config
+
+if TYPE_CHECKING:
+    import boto3
 
 from dlqctl import __version__
 from dlqctl.errors import (
@@ -307,6 +308,8 @@ class Aws:
     def session(self) -> boto3.Session:
         region = self.connection.region or os.environ.get("AWS_REGION") or None
         keys = self.connection.static_credentials
+        import boto3  # a quarter of a second: only commands that call AWS pay for it
+
         with _aws_errors("the AWS session"):
             return boto3.Session(
                 profile_name=self.connection.profile,
@@ -337,6 +340,8 @@ class Aws:
         """
         key = f"{service}/sends" if sends else service
         if key not in self._clients:
+            from botocore.config import Config  # imported late, as boto3 (see ``session``)
+
             retries = {"mode": "standard", "total_max_attempts": 1} if sends else _retries()
             config = Config(
                 retries=retries,  # type: ignore[arg-type]
