@@ -1,11 +1,13 @@
 """One redrive per queue at a time: a lease kept in a queue tag.
 
 Two operators redriving the same DLQ at once would send messages twice. Before a redrive,
-dlqctl writes a tag naming its run and an expiry, reads it back to detect a concurrent writer,
-renews it while it runs, and removes it at the end. Limits: SQS tags are not a lock (two writers
-within the same instant can both read their own value back, as tag writes are eventually
-consistent), a run killed hard leaves its lease until it expires (``LEASE_SECONDS``), and only
-dlqctl honours it. It narrows the race; the journal still protects each run's own messages.
+dlqctl writes a tag naming its run and an expiry, reads it back to detect a concurrent writer
+(once the tag has had time to settle, ``DLQCTL_LEASE_SETTLE_SECONDS``, while the run already
+works), renews it while it runs, and removes it at the end. Limits: SQS tags are not a lock (two
+writers within the same instant can both read their own value back, as tag writes are
+eventually consistent), a run killed hard leaves its lease until it expires (``LEASE_SECONDS``),
+and only dlqctl honours it. It narrows the race; the journal still protects each run's own
+messages.
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ class QueueLease:
             settle_seconds if settle_seconds is not None else _default_settle_seconds()
         )
         self.held: Lease | None = None
+        self._verify_at: float | None = None
         self._lock = threading.Lock()
 
     def current(self) -> Lease | None:
@@ -124,22 +127,32 @@ class QueueLease:
                 )
             overridden = existing
         self._write()
-        time.sleep(self.settle_seconds)
+        self._verify_at = time.monotonic() + self.settle_seconds
+        return overridden
+
+    def _verify(self) -> None:
+        """Read the tag back once it has settled: another run that wrote it at the same moment
+        wins, and this one stops. The run does not wait for it: until then SQS's visibility
+        keeps two runs' messages apart."""
+        self._verify_at = None
         after = self.current()
         if after is None or after.run != self.run:
+            self.held = None
             raise LeaseHeld(
                 f"another run took the redrive lease of {self.queue.name} at the same moment",
                 "run again in a little while",
             )
-        return overridden
 
     def _write(self) -> None:
         self.held = Lease(who(), self.run, self.clock() + LEASE_SECONDS, os.getpid())
         self.aws.sqs.tag(self.queue, {LEASE_TAG: self.held.encode()})
 
     def renew(self) -> None:
-        """Extend the lease when less than half of it is left (safe from several threads)."""
+        """Called before each batch (from any thread): check the lease once it has settled,
+        and extend it when less than half of it is left."""
         with self._lock:
+            if self._verify_at is not None and time.monotonic() >= self._verify_at:
+                self._verify()
             if self.held and self.held.expires_at - self.clock() < LEASE_SECONDS / 2:
                 self._write()
 
