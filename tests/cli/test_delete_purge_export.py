@@ -32,6 +32,7 @@ def test_delete_by_filter(cli, fresh_endpoint):
         "dry_run": False,
         "failures": [],
         "coverage": {"complete": True, "seen": 6, "queue_depth": 6, "reason": None},
+        "parking": None,
     }
     left = {view["message_id"] for view in cli("peek", "orders-dlq", "--all", "-o", "json").json()}
     assert left == {ids[1], ids[3], ids[5]}
