@@ -271,8 +271,11 @@ def _attribute_to_api(attribute: MessageAttribute) -> dict[str, Any]:
 
 
 def _retries() -> Any:
-    """Adaptive retries, 8 attempts, unless AWS_RETRY_MODE / AWS_MAX_ATTEMPTS say otherwise."""
-    mode = os.environ.get("AWS_RETRY_MODE") or "adaptive"
+    """Standard retries (backoff with jitter; throttling and transient errors), 8 attempts,
+    unless AWS_RETRY_MODE / AWS_MAX_ATTEMPTS say otherwise. Not adaptive: its client-side rate
+    limiter runs on every call and cost a tenth of a redrive's time, for throttling that the
+    retries already absorb."""
+    mode = os.environ.get("AWS_RETRY_MODE") or "standard"
     if mode not in ("legacy", "standard", "adaptive"):
         raise UsageError(f"AWS_RETRY_MODE {mode!r} is not a retry mode", "use standard or adaptive")
     try:
@@ -345,6 +348,7 @@ class Aws:
             retries = {"mode": "standard", "total_max_attempts": 1} if sends else _retries()
             config = Config(
                 retries=retries,  # type: ignore[arg-type]
+                parameter_validation=False,  # dlqctl builds its requests; the API checks them
                 max_pool_connections=self.connection.max_pool_connections,
                 connect_timeout=10,
                 read_timeout=40,
