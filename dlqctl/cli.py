@@ -34,6 +34,7 @@ from dlqctl.moves import move_tasks, prepare_cancel
 from dlqctl.plans import Confirmation, Plan, Reporter, Result
 from dlqctl.redrive import (
     DEFAULT_CONCURRENCY,
+    MAX_CONCURRENCY,
     RedriveOptions,
     prepare_redrive,
     prepare_server_side,
@@ -669,15 +670,16 @@ def redrive_command(
         bool, typer.Option("--force", help="Take the queue's redrive lease from another run.")
     ] = False,
     concurrency: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--concurrency",
             "-c",
             min=1,
-            max=64,
-            help="Workers, each taking whole batches from receive to delete.",
+            max=MAX_CONCURRENCY,
+            help="Workers, each taking whole batches from receive to delete (default: "
+            f"{DEFAULT_CONCURRENCY}, more when AWS answers slowly, up to {MAX_CONCURRENCY}).",
         ),
-    ] = DEFAULT_CONCURRENCY,
+    ] = None,
     mark: Annotated[
         bool,
         typer.Option(
