@@ -82,13 +82,12 @@ _LAMBDA_DLQ_NAMES = frozenset(LambdaDlqAttribute)
 
 @dataclass(frozen=True)
 class QueueContext:
-    """What is known about the queue as a whole: the SQS queues whose RedrivePolicy names it.
+    """What is known about the queue as a whole, for the messages' clocks.
 
-    It is not used to guess the kind of unmarked messages: on AWS, SQS stamps every message it
-    moves with ``DeadLetterQueueSourceArn``, so an unmarked message came from something else.
+    Which SQS queues feed it is not part of it: on AWS, SQS stamps every message it moves with
+    ``DeadLetterQueueSourceArn``, so the kind of an unmarked message is never guessed from them.
     """
 
-    sqs_source_arns: tuple[str, ...] = ()
     retention_seconds: int | None = None
     """The queue's MessageRetentionPeriod: how long a message lives from its enqueue time."""
     fifo: bool = False

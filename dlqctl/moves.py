@@ -15,7 +15,7 @@ from dlqctl.errors import NotFoundError, UsageError
 from dlqctl.filters import Selection
 from dlqctl.models import JsonValue, MoveTask
 from dlqctl.plans import Confirmation, OnQueue, PlannedOnly, Reporter
-from dlqctl.scan import OpenQueue
+from dlqctl.scan import OpenQueue, source_queue_arns
 
 
 def whole_queue_only(selection: Selection, limit: int | None) -> None:
@@ -82,7 +82,7 @@ def prepare_move_task(
     aws: Aws, opened: OpenQueue, to_queue: str | None, *, rate: float | None, dry_run: bool
 ) -> MoveTaskPlan:
     destination_arn = aws.sqs.resolve(to_queue)[0].arn if to_queue else None
-    if not opened.context.sqs_source_arns and destination_arn is None:
+    if destination_arn is None and not source_queue_arns(aws, opened):
         raise UsageError(
             f"no SQS queue sends its failures to {opened.queue.name}",
             "a message move task works only for DLQs of SQS queues; redrive without --server-side",

@@ -487,17 +487,13 @@ class OpenQueue:
 
 
 def open_queue(aws: Aws, ref: str) -> OpenQueue:
-    """Resolve a queue by name, URL or ARN and learn which SQS queues feed it.
-
-    Lacking permission to list the sources only costs the fallback for unmarked messages.
-    """
+    """Resolve a queue by name, URL or ARN and read its attributes (two calls)."""
     queue, attributes = aws.sqs.resolve(ref)
-    warnings = peek_warnings(queue, attributes)
-    source_arns: list[str] = []
-    try:
-        urls = aws.sqs.dead_letter_source_urls(queue)
-        source_arns = [ref.arn for ref, _ in aws.sqs.describe_urls(urls)]
-    except DlqctlError as exc:
-        warnings.append(f"could not list the queues that feed {queue.name}: {exc.message}")
-    context = QueueContext(tuple(source_arns), attributes.retention_seconds, attributes.fifo)
-    return OpenQueue(queue, attributes, context, tuple(warnings))
+    context = QueueContext(attributes.retention_seconds, attributes.fifo)
+    return OpenQueue(queue, attributes, context, tuple(peek_warnings(queue, attributes)))
+
+
+def source_queue_arns(aws: Aws, opened: OpenQueue) -> tuple[str, ...]:
+    """The SQS queues whose RedrivePolicy names this queue (only move tasks need them)."""
+    urls = aws.sqs.dead_letter_source_urls(opened.queue)
+    return tuple(ref.arn for ref, _ in aws.sqs.describe_urls(urls))
