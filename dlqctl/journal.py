@@ -135,7 +135,9 @@ class Journal:
         self.records: dict[str, Record] = {}
         """Messages sent, acknowledged or refused but not deleted, by ID."""
         self.delivered: set[int] = set()
-        """Messages deleted after delivery, as ``_delivered_key``s."""
+        """Messages earlier runs deleted after delivery, as ``_delivered_key``s. This run's own
+        are not kept in memory: its walk never takes a message it deleted a second time."""
+        self.delivered_now = 0
         self.runs = 0
         self._handle: IO[str] | None = None
         self._lock = threading.RLock()
@@ -281,7 +283,8 @@ class Journal:
     def deleted(self, message_ids: Sequence[str]) -> None:
         with self._lock:
             for message_id in message_ids:
-                self._forget_delivered(message_id)
+                self.records.pop(message_id, None)
+            self.delivered_now += len(message_ids)
         if message_ids:
             self._append(
                 [{"op": Op.DELETED, "id": message_id} for message_id in message_ids], sync=False
@@ -289,7 +292,7 @@ class Journal:
 
     def summary(self) -> JournalSummary:
         result = JournalSummary(str(self.path), self.queue_arn, self.destination, runs=self.runs)
-        result.delivered = result.sent = len(self.delivered)
+        result.delivered = result.sent = len(self.delivered) + self.delivered_now
         for record in self.records.values():
             result.sent += 1
             if record.op == Op.ACKED:

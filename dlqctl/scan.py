@@ -325,6 +325,10 @@ class QueueScan:
         with self._lock:
             for message_id in message_ids:
                 self._held.pop(message_id, None)
+            if len(self._expiry) > 2 * len(self._held) + 1000:
+                # The hold clock of deleted messages: dropped now and then, so memory follows
+                # what is held, not what was seen.
+                self._expiry = deque(item for item in self._expiry if item[1] in self._held)
 
     def release(self) -> None:
         """Make every held message visible again (visibility 0).
