@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-smoke clean
+PEERS ?= ../shared/peers
+DEEP_N ?= 300000
+
+.PHONY: demo test lint bench bench-deep bench-peers bench-smoke clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +26,18 @@ test: $(STAMP)
 ## bench: throughput, API calls per message, CPU and memory (moto, and LocalStack if it installs)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+## bench-deep: a DLQ deeper than SQS's in-flight cap, on LocalStack behind a cap-enforcing proxy
+bench-deep: $(STAMP)
+	$(BIN)/python bench/deep.py --n $(DEEP_N)
+	$(BIN)/python bench/memory.py --n 1000000
+
+## bench-peers: the side-by-side redrive against sqs-mover and lumigo-cli (PEERS: the harness)
+bench-peers: $(STAMP)
+	@if [ -f "$(PEERS)/throughput.py" ] && command -v node >/dev/null; then \
+	  for model in "10000 0 --limit" "3000 20" "10000 100"; do set -- $$model; \
+	    python3 "$(PEERS)/throughput.py" --dlqctl $(BIN)/dlqctl --n $$1 --latency-ms $$2 $$3; done; \
+	else echo "bench-peers skipped: no harness at $(PEERS) (set PEERS=DIR) or no node"; fi
 
 ## bench-smoke: the benchmark at N=200 on moto, so it cannot rot
 bench-smoke: $(STAMP)
