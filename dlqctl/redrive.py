@@ -452,26 +452,27 @@ def return_parked(
     aws: Aws, parking: Parking, options: RedriveOptions, progress: Callable[[int], None]
 ) -> None:
     """Move everything in the parking queue back into the DLQ: a journaled, unfiltered
-    redrive of the parking queue, repeated while its (approximate) count shows messages."""
+    redrive of the parking queue, repeated while its (approximate) count shows messages. Each
+    pass opens the journal afresh, so it knows what the passes before it delivered."""
     park, dlq = parking.queue, parking.dlq
     if park is None:
         return
     back = QueueDestination(aws, dlq.queue, dlq.attributes)
-    journal = parking.journal_for_return(back.description)
-    try:
-        for _ in range(RETURN_PASSES):
-            opened = open_queue(aws, park.url)
-            if not opened.attributes.visible:
-                return
+    for _ in range(RETURN_PASSES):
+        opened = open_queue(aws, park.url)
+        if not opened.attributes.visible:
+            return
+        journal = parking.journal_for_return(back.description)
+        try:
             moving = RedriveOptions(
                 walking=options.walking, journal=journal, concurrency=options.concurrency
             )
             result = redrive(aws, opened, back, Selection(), moving, progress)
-            parking.returned(result)
-            if result.interrupted or not result.redriven:
-                return
-    finally:
-        journal.close()
+        finally:
+            journal.close()
+        parking.returned(result)
+        if result.interrupted or not result.redriven:
+            return
 
 
 RETURN_PASSES = 3
