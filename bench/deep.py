@@ -14,6 +14,7 @@ message, client CPU and peak RSS.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -35,6 +36,7 @@ from run import (
 )
 
 CAP = 120_000
+STEPS = ("peek", "summary", "redrive", "export")
 FILTER = "ends_with(json.detail.orderId, '7')"
 
 
@@ -45,12 +47,11 @@ def step(
     output = work / f"{uuid.uuid4().hex}.out"
     with output.open("wb") as sink:
         code, seconds, cpu, rss = run_dlqctl(args, proxy.url, sink)
-    text = output.read_text()
-    try:
-        result = json.loads(text) if args[0] != "peek" else None
-    except ValueError:
-        result = None
-    calls = proxy.total()
+    result = None
+    if args[0] != "peek":  # a peek's output is the messages: counted below, never loaded
+        with contextlib.suppress(ValueError):
+            result = json.loads(output.read_text())
+    calls = proxy.total()  # peak RSS is the child's own: this process never loads its output
     figure = {
         "step": name,
         "exit": code,
@@ -64,7 +65,11 @@ def step(
         "calls_by_operation": proxy.snapshot(),
     }
     if args[0] == "peek":
-        figure["shown"] = sum(1 for _ in output.open("rb"))
+        with output.open("rb") as lines:
+            figure["shown"] = sum(1 for _ in lines)
+    elif isinstance(result, dict):
+        figure["result"] = {key: value for key, value in result.items() if key != "failures"}
+        figure["failures"] = (result.get("failures") or [])[:5]
     output.unlink()
     print(json.dumps(figure), file=sys.stderr)
     return figure, result
@@ -76,6 +81,9 @@ def main() -> int:
     parser.add_argument("--cap", type=int, default=CAP)
     parser.add_argument("--endpoint", help="a running LocalStack (default: start one)")
     parser.add_argument("--output", type=Path)
+    parser.add_argument(
+        "--steps", nargs="*", default=list(STEPS), choices=STEPS, help="what to run, in order"
+    )
     options = parser.parse_args()
     # What dlqctl takes for the cap (AWS's documented 120,000 unless told otherwise).
     os.environ["DLQCTL_SQS_IN_FLIGHT_LIMIT"] = str(options.cap)
@@ -101,38 +109,44 @@ def main() -> int:
         print(f"seeded {options.n:,} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         matching = sum(1 for index in range(options.n) if str(index).endswith("7"))
         with CountingProxy(endpoint.url, in_flight_cap=options.cap) as proxy:
-            peek, _ = step("peek --all", ["peek", name, "--all", "-o", "jsonl"], proxy,
-                           options.n, work)  # fmt: skip
-            figures.append(peek)
-            if options.n > options.cap and (peek["exit"] != 5 or peek["shown"] >= options.n):
-                problems.append("peek --all past the cap did not stop and say so")
-            summary, result = step("summary", ["summary", name, "-o", "json"], proxy,
-                                   options.n, work)  # fmt: skip
-            figures.append(summary)
-            if options.n > options.cap and summary["exit"] != 5:
-                problems.append("summary past the cap did not say it is a sample")
-            redrive, result = step(
-                "redrive --filter --park",
-                ["redrive", name, "--to-queue", f"{name}-target", "--filter", FILTER,
-                 "--park", f"{name}-parked", "--yes", "-o", "json"],
-                proxy, options.n, work,
-            )  # fmt: skip
-            figures.append(redrive)
-            if redrive["exit"] != 0 or not result or result.get("redriven") != matching:
-                problems.append(
-                    f"filtered redrive with parking: {result and result.get('redriven')}"
-                )
-            rest = options.n - matching
-            export, result = step(
-                "export --delete",
-                ["export", name, str(work / "rest.jsonl"), "--delete", "--yes", "-o", "json"],
-                proxy, rest, work,
-            )  # fmt: skip
-            figures.append(export)
-            if export["exit"] != 0 or not result or result.get("deleted") != rest:
-                problems.append(f"export --delete: {result and result.get('deleted')} of {rest}")
+            capped = options.n > options.cap
+            if "peek" in options.steps:
+                peek, _ = step("peek --all", ["peek", name, "--all", "-o", "jsonl"], proxy,
+                               options.n, work)  # fmt: skip
+                figures.append(peek)
+                if capped and (peek["exit"] != 5 or peek["shown"] >= options.n):
+                    problems.append("peek --all past the cap did not stop and say so")
+            if "summary" in options.steps:
+                summary, _ = step("summary", ["summary", name, "-o", "json"], proxy,
+                                  options.n, work)  # fmt: skip
+                figures.append(summary)
+                if capped and summary["exit"] != 5:
+                    problems.append("summary past the cap did not say it is a sample")
+            rest = options.n
+            if "redrive" in options.steps:
+                redrive, result = step(
+                    "redrive --filter --park",
+                    ["redrive", name, "--to-queue", f"{name}-target", "--filter", FILTER,
+                     "--park", f"{name}-parked", "--yes", "-o", "json"],
+                    proxy, options.n, work,
+                )  # fmt: skip
+                figures.append(redrive)
+                redriven = result.get("redriven") if isinstance(result, dict) else None
+                if redrive["exit"] != 0 or redriven != matching:
+                    problems.append(f"filtered redrive with parking: {redriven} of {matching}")
+                rest -= matching
+            if "export" in options.steps:
+                export, result = step(
+                    "export --delete",
+                    ["export", name, str(work / "rest.jsonl"), "--delete", "--yes", "-o", "json"],
+                    proxy, rest, work,
+                )  # fmt: skip
+                figures.append(export)
+                deleted = result.get("deleted") if isinstance(result, dict) else None
+                if export["exit"] != 0 or deleted != rest:
+                    problems.append(f"export --delete: {deleted} of {rest}")
         left = depth(endpoint.url, dlq["QueueUrl"])
-        if left:
+        if left and "export" in options.steps:
             problems.append(f"{left} message(s) left in the DLQ")
     finally:
         endpoint.stop()

@@ -51,10 +51,12 @@ def sqs_in_flight_limit() -> int:
         ) from exc
 
 
-SQS_CAP_REASON = (
-    "SQS lets a reader hold about 120,000 messages of a queue at a time, and this walk "
-    "reached that: the rest of the queue was not seen"
-)
+def cap_reason(limit: int) -> str:
+    """Why a capped walk stopped, with the limit it assumed."""
+    return (
+        f"SQS lets a reader hold about {limit:,} messages of a queue at a time, and this walk "
+        "reached that: the rest of the queue was not seen"
+    )
 
 
 @dataclass(frozen=True)
@@ -209,7 +211,7 @@ class QueueScan:
                 hold_seconds=self.hold_seconds,
             )
         except InFlightCap:
-            self._cap(SQS_CAP_REASON)
+            self._cap(cap_reason(self.in_flight_limit))
             return None
         if not received and self._capped_now():
             return None
@@ -230,7 +232,7 @@ class QueueScan:
             return False
         attributes = self.sqs.attributes(self.queue)
         if attributes.visible and attributes.in_flight >= CAP_SHARE * self.in_flight_limit:
-            self._cap(SQS_CAP_REASON)
+            self._cap(cap_reason(self.in_flight_limit))
             return True
         return False
 
