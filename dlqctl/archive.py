@@ -38,7 +38,7 @@ from dlqctl.models import (
     MessageView,
     ReceivedMessage,
     RedriveResult,
-    all_moved_back,
+    walk_complete,
 )
 from dlqctl.parking import Parking, prepare_parking
 from dlqctl.plans import Confirmation, OnQueue, Reporter, describe_scope
@@ -187,8 +187,7 @@ class ExportResult:
 
     @property
     def complete(self) -> bool:
-        covered = self.coverage is None or bool(self.coverage.get("complete"))
-        return not self.failures and covered and all_moved_back(self.parking)
+        return not self.failures and walk_complete(self.coverage, self.parking)
 
     def to_json(self) -> dict[str, JsonValue]:
         return {

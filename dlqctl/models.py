@@ -496,9 +496,14 @@ def compact_id(message_id: str) -> int | str:
     return message_id
 
 
-def all_moved_back(parking: Mapping[str, JsonValue] | None) -> bool:
-    """Whether a run's parking (``parking.ParkingResult`` as JSON) left nothing behind."""
-    return parking is None or (not parking.get("failures") and not parking.get("left_parked"))
+def walk_complete(
+    coverage: Mapping[str, JsonValue] | None, parking: Mapping[str, JsonValue] | None
+) -> bool:
+    """Whether a walk reached the end of its queue (``scan.Coverage`` as JSON) and its parking
+    (``parking.ParkingResult`` as JSON) left nothing behind; None means not part of the run."""
+    covered = coverage is None or bool(coverage.get("complete"))
+    returned = parking is None or (not parking.get("failures") and not parking.get("left_parked"))
+    return covered and returned
 
 
 @dataclass
@@ -529,13 +534,11 @@ class RedriveResult:
 
     @property
     def complete(self) -> bool:
-        covered = self.coverage is None or bool(self.coverage.get("complete"))
         return (
             self.failed == 0
             and self.skipped == 0
             and not self.interrupted
-            and covered
-            and all_moved_back(self.parking)
+            and walk_complete(self.coverage, self.parking)
         )
 
     @property

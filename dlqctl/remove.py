@@ -9,7 +9,7 @@ from dlqctl.aws import Aws
 from dlqctl.errors import UsageError
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block
-from dlqctl.models import Failure, JsonValue, MessageView, all_moved_back
+from dlqctl.models import Failure, JsonValue, MessageView, walk_complete
 from dlqctl.parking import Parking, prepare_parking
 from dlqctl.plans import Confirmation, OnQueue, Reporter, describe_scope
 from dlqctl.redrive import run_parked
@@ -52,8 +52,9 @@ class DeleteResult:
 
     @property
     def complete(self) -> bool:
-        covered = self.coverage is None or bool(self.coverage.get("complete"))
-        return not self.failures and not self.not_found and covered and all_moved_back(self.parking)
+        return (
+            not self.failures and not self.not_found and walk_complete(self.coverage, self.parking)
+        )
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
