@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 from dlqctl import __version__, render
 from dlqctl.archive import prepare_export, prepare_import, prepare_purge_archive
 from dlqctl.aws import Connection
+from dlqctl.canary import CanarySettings
 from dlqctl.destinations import EVENT_MAX_BYTES, DestinationSpec
 from dlqctl.discovery import find_dead_letter_queues
 from dlqctl.envelopes import Kind
@@ -41,7 +42,9 @@ from dlqctl.redrive import (
 )
 from dlqctl.remove import PurgePlan, prepare_delete
 from dlqctl.render import OutputFormat
+from dlqctl.replays import DEFAULT_MAX_REPLAYS, ReplayLedger
 from dlqctl.sandbox import running_sandbox, start_sandbox, stop_background_endpoint
+from dlqctl.saved import prepare_apply, saving_delete, saving_redrive
 from dlqctl.scan import (
     OpenQueue,
     Walking,
@@ -539,6 +542,15 @@ RateOption = Annotated[
     float | None,
     typer.Option("--rate", min=0.1, help="At most N messages per second."),
 ]
+SavePlanOption = Annotated[
+    str | None,
+    typer.Option(
+        "--save-plan",
+        metavar="FILE",
+        help="Do a dry run and save the exact messages it selected to FILE (owner-only), "
+        "for 'dlqctl apply FILE' to act on those messages and no others.",
+    ),
+]
 ParkOption = Annotated[
     str | None,
     typer.Option(
@@ -558,7 +570,7 @@ def _execute(ctx: Ctx, plan: Plan, *, yes: bool, result_to_stderr: bool = False)
         render.warn(warning)
     _confirm_plan(plan, yes=yes)
     with render.progress(plan.activity, plan.total, enabled=not result_to_stderr) as advance:
-        result = plan.run(Reporter(advance, render.warn))
+        result = plan.run(Reporter(advance, render.warn, advance.status))
     _show(ctx, result, to_stderr=result_to_stderr)
 
 
@@ -610,6 +622,13 @@ def _show(ctx: Ctx, result: Result, *, to_stderr: bool = False) -> None:
             f"{what} interrupted: the batch in flight was finished",
             "everything not done was made visible again; run the command again to go on",
             signum=result.interrupted_by,
+        )
+    canary = data.get("canary")
+    if isinstance(canary, dict) and canary.get("stopped"):
+        raise PartialFailure(
+            f"{what} stopped: {canary['stopped']}",
+            "what was not sent is still in the DLQ, and so are the replays that came back; "
+            "fix the consumer, then run the same command again",
         )
     if data.get("coverage") and not data["coverage"].get("complete", True):
         _require_coverage(data["coverage"], what)
@@ -689,6 +708,39 @@ def redrive_command(
         ),
     ] = False,
     park: ParkOption = None,
+    canary: Annotated[
+        int | None,
+        typer.Option(
+            "--canary",
+            min=1,
+            metavar="N",
+            help="Replay N messages first, watch the DLQ for them coming back, then the rest; "
+            "stop (exit 5) when more than --max-return-rate of the replays came back.",
+        ),
+    ] = None,
+    watch: Annotated[
+        str | None,
+        typer.Option(
+            "--watch", metavar="DURATION", help="How long to watch after the canary (default 1m)."
+        ),
+    ] = None,
+    max_return_rate: Annotated[
+        str | None,
+        typer.Option(
+            "--max-return-rate",
+            metavar="P",
+            help="Share of replays that may come back before the run stops (default 10%).",
+        ),
+    ] = None,
+    max_replays: Annotated[
+        int,
+        typer.Option(
+            "--max-replays",
+            min=1,
+            help="Skip content this DLQ's earlier runs replayed this many times already.",
+        ),
+    ] = DEFAULT_MAX_REPLAYS,
+    save_plan: SavePlanOption = None,
 ) -> None:
     """Replay messages to a bus, move them to a queue, or send them back to their source.
 
@@ -705,10 +757,17 @@ def redrive_command(
         group_id=group_id,
         mark=mark,
     )
+    settings = CanarySettings.parse(canary, watch, max_return_rate)
     plan: Plan
     if server_side:
         if park is not None:
             raise UsageError("--server-side moves the whole queue; --park is for filtered walks")
+        if settings is not None or save_plan is not None:
+            raise UsageError(
+                "--server-side moves the whole queue at once; --canary and --save-plan are for "
+                "redrives dlqctl walks",
+                "drop --server-side",
+            )
         plan = prepare_server_side(
             ctx.aws, queue, spec, selection, limit=limit, rate=rate, dry_run=dry_run
         )
@@ -720,6 +779,8 @@ def redrive_command(
             walking=Walking(hold, wait),
             resend_ambiguous=resend_ambiguous,
             concurrency=concurrency,
+            canary=settings,
+            max_replays=max_replays,
         )
         plan = prepare_redrive(
             ctx.aws,
@@ -731,7 +792,25 @@ def redrive_command(
             journal_path=journal_path,
             park=park,
         )
+        if save_plan is not None:
+            plan = saving_redrive(plan, save_plan, spec)
     _execute(ctx, plan, yes=yes)
+
+
+@command("apply")
+def apply_command(
+    ctx: Ctx,
+    file: Annotated[str, typer.Argument(help="A plan saved with --save-plan.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what of the plan is still to do.")
+    ] = False,
+    yes: YesOption = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Take the queue's redrive lease from another run.")
+    ] = False,
+) -> None:
+    """Carry out a saved plan: exactly the planned messages, none that arrived since."""
+    _execute(ctx, prepare_apply(ctx.aws, file, dry_run=dry_run, force=force), yes=yes)
 
 
 @command("journal")
@@ -741,11 +820,26 @@ def journal_command(
     prune: Annotated[
         bool, typer.Option("--prune", help="Delete the journals of finished runs.")
     ] = False,
+    replays: Annotated[
+        bool,
+        typer.Option("--replays", help="List only the content replayed in the most runs."),
+    ] = False,
 ) -> None:
-    """Show the redrive journals kept for a queue (and prune the finished ones)."""
-    records = journal_records(open_queue(ctx.aws, queue).queue.arn, prune=prune)
+    """Show the redrive journals kept for a queue (and prune the finished ones), and the
+    content replayed in the most runs (what the loop guard of --max-replays counts)."""
+    arn = open_queue(ctx.aws, queue).queue.arn
+    replayed = ReplayLedger.load(arn).most_replayed()
+    if replays:
+        if ctx.output is OutputFormat.TABLE:
+            render.most_replayed_table(replayed)
+        else:
+            render.emit_records(replayed, ctx.output)
+        return
+    records = journal_records(arn, prune=prune)
     if ctx.output is OutputFormat.TABLE:
         render.journals_table(records)
+        if replayed:
+            render.most_replayed_table(replayed)
     else:
         render.emit_records(records, ctx.output)
 
@@ -783,6 +877,7 @@ def delete(
     hold: HoldOption = None,
     wait: WaitOption = 1,
     park: ParkOption = None,
+    save_plan: SavePlanOption = None,
 ) -> None:
     """Delete selected messages (by filter or --id) after confirmation."""
     plan = prepare_delete(
@@ -795,7 +890,7 @@ def delete(
         walking=Walking(hold, wait),
         park=park,
     )
-    _execute(ctx, plan, yes=yes)
+    _execute(ctx, plan if save_plan is None else saving_delete(plan, save_plan), yes=yes)
 
 
 @command("purge", selection=True)
@@ -811,6 +906,7 @@ def purge(
     yes: YesOption = False,
     hold: HoldOption = None,
     wait: WaitOption = 1,
+    save_plan: SavePlanOption = None,
 ) -> None:
     """Empty a queue. Asks you to type its name, unless --yes.
 
@@ -818,7 +914,16 @@ def purge(
     is purged is archived); with a filter, purge deletes just the selected messages.
     """
     plan: Plan
-    if archive is not None:
+    if save_plan is not None:
+        if selection.is_everything or archive is not None:
+            raise UsageError(
+                "--save-plan saves a selection: give purge a filter (and no --archive)",
+                "a whole-queue purge has no messages to plan; use --filter or --error-contains",
+            )
+        plan = saving_delete(
+            prepare_delete(ctx.aws, queue, selection, walking=Walking(hold, wait)), save_plan
+        )
+    elif archive is not None:
         plan = prepare_purge_archive(
             ctx.aws, queue, selection, archive, overwrite=overwrite, walking=Walking(hold, wait)
         )

@@ -17,6 +17,7 @@ from dlqctl.stack import DEFAULT_STACK, StackSettings, deploy
 from dlqctl.traffic import (
     create_payout_queues,
     fail_jobs,
+    live_processor,
     order_events,
     process_inbox,
     publish,
@@ -121,15 +122,29 @@ def _incident(
     render.step("5. The fix: roll back to a release that accepts schemaVersion 1 and 2")
     render.narrate("ACCEPTED_SCHEMA_VERSIONS=1,2; the invoke permission is back too")
 
-    render.step("6. Replay what failed because of the release (dry run first)")
-    replay = ("redrive", "orders-dlq", "--to-bus", "shop", "--error-contains", "schemaVersion")
-    run(*replay, "--dry-run")
-    run(*replay, "--yes")
-    run("redrive", "orders-dlq", "--to-bus", "shop", "--kind", "eventbridge-dlq", "--yes")
-    replayed = process_inbox(aws, stack, accepted_versions="1,2")
+    render.step(
+        "6. Replay what failed because of the release: plan it, then a canary of 20, "
+        "watched for 5 s, before the rest"
+    )
+    plan = workdir / "replay-plan.json"
+    run(
+        "redrive", "orders-dlq", "--to-bus", "shop", "--error-contains", "schemaVersion",
+        "--canary", "20", "--watch", "5s", "--max-return-rate", "25%",
+        "--save-plan", str(plan),
+    )  # fmt: skip
+    render.narrate(
+        "the plan holds exactly the messages the dry run selected; a second pair of eyes "
+        "reads its summary, and 'apply' acts on those messages only"
+    )
+    with live_processor(aws, stack, accepted_versions="1,2") as replayed:
+        run("apply", str(plan), "--yes")
+        run("redrive", "orders-dlq", "--to-bus", "shop", "--kind", "eventbridge-dlq", "--yes")
     render.narrate(
         f"the processor took {replayed.processed} replayed orders; "
-        f"{replayed.function_failures} failed again (invalid orders: the fix cannot help)"
+        f"{replayed.function_failures} failed again (invalid orders: the fix cannot help). "
+        "No more than 25% of the canary's 20 came back within 5 s, so the rest followed; "
+        "had the fix not worked, the run would have stopped there (exit 5) with the rest "
+        "untouched"
     )
 
     render.step("7. What is left is bad data: keep a copy for the team, then clear it")

@@ -71,11 +71,15 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:60]
 
 
+def stable_name(queue_arn: str, what: str) -> str:
+    """A file name for state kept about a queue: readable, and unique to the queue's ARN."""
+    key = hashlib.sha256(f"{queue_arn}\n{what}".encode()).hexdigest()[:12]
+    return f"{_slug(queue_arn.rsplit(':', 1)[-1])}--{_slug(what)}--{key}.jsonl"
+
+
 def default_path(queue_arn: str, destination: str) -> Path:
     """One journal per queue and destination."""
-    key = hashlib.sha256(f"{queue_arn}\n{destination}".encode()).hexdigest()[:12]
-    name = f"{_slug(queue_arn.rsplit(':', 1)[-1])}--{_slug(destination)}--{key}.jsonl"
-    return state_dir() / "journals" / name
+    return state_dir() / "journals" / stable_name(queue_arn, destination)
 
 
 @dataclass(frozen=True, slots=True)

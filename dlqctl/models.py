@@ -531,6 +531,10 @@ class RedriveResult:
     """How much of the queue the walk saw (``scan.Coverage``); None for an import."""
     parking: dict[str, JsonValue] | None = None
     """With ``--park``: what was parked and moved back (``parking.ParkingResult``)."""
+    canary: dict[str, JsonValue] | None = None
+    """With ``--canary``: what was replayed, what came back, and why the run stopped."""
+    applied: dict[str, JsonValue] | None = None
+    """For ``dlqctl apply``: the saved plan's messages done, gone and changed."""
 
     @property
     def complete(self) -> bool:
@@ -539,6 +543,7 @@ class RedriveResult:
             and self.skipped == 0
             and not self.interrupted
             and walk_complete(self.coverage, self.parking)
+            and not (self.canary and self.canary.get("stopped"))
         )
 
     @property
@@ -568,9 +573,12 @@ class RedriveResult:
             "signal": self.signal,
             "coverage": self.coverage,
             "parking": self.parking,
+            "canary": self.canary,
             "journal": self.journal,
             "failures": [failure.to_json() for failure in self.failures],
         }
+        if self.applied is not None:
+            data["applied"] = self.applied
         if self.dry_run:
             data["entries"] = self.entries
         return data

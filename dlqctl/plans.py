@@ -32,6 +32,8 @@ class Reporter:
 
     progress: Callable[[int], None] = _ignore
     warn: Callable[[str], None] = _ignore
+    status: Callable[[str], None] = _ignore
+    """A short line on how the run goes, beside the progress bar."""
 
 
 class Confirmation(Enum):

@@ -11,6 +11,7 @@ import math
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack
@@ -18,7 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from dlqctl.aws import Aws
+from dlqctl.aws import SQS_BATCH, Aws
+from dlqctl.canary import STASH_LIMIT, CanarySettings, ReturnWatch
 from dlqctl.delivery import checkpoint, send_and_record
 from dlqctl.destinations import (
     BatchDelivery,
@@ -40,6 +42,7 @@ from dlqctl.models import JsonValue, MessageView, ReceivedMessage, RedriveResult
 from dlqctl.moves import MoveTaskPlan, prepare_move_task, whole_queue_only
 from dlqctl.parking import Parking, prepare_parking
 from dlqctl.plans import OnQueue, Reporter, describe_scope
+from dlqctl.replays import DEFAULT_MAX_REPLAYS, ReplayLedger, sent_fingerprint
 from dlqctl.scan import DEFAULT_WALKING, OpenQueue, QueueScan, Walking, open_queue, walk
 
 DEFAULT_CONCURRENCY = 16
@@ -97,6 +100,16 @@ class RedriveOptions:
     """Workers; None: sized to the latency (``sized_concurrency``) when the plan is made."""
     parking: Parking | None = None
     """Where the messages the run leaves alone go, so the walk is not stopped by the cap."""
+    replays: ReplayLedger | None = None
+    """The DLQ's replay ledger: counted on each acknowledged replay, read by the loop guard."""
+    max_replays: int | None = DEFAULT_MAX_REPLAYS
+    """Content replayed in this many earlier runs is skipped (None: no loop guard)."""
+    canary: CanarySettings | None = None
+    record: Callable[[Sequence[MessageView]], None] | None = None
+    """A dry run hands each batch's planned messages here (to save the plan)."""
+    status: Callable[[str], None] = lambda text: None
+    """Where a canary run says how many were sent, acknowledged and came back."""
+    warn: Callable[[str], None] = lambda text: None
 
 
 def sort_by_journal(
@@ -127,20 +140,58 @@ def sort_by_journal(
     return to_send, delivered
 
 
+class _Stash:
+    """Messages of the walk taken but not yet redriven (held by the walk): what a canary's
+    batch left over past its size, and what its watch read ahead. Redriven first afterwards."""
+
+    def __init__(self) -> None:
+        self._batches: deque[list[ReceivedMessage]] = deque()
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def put(self, messages: Sequence[ReceivedMessage]) -> None:
+        with self._lock:
+            for start in range(0, len(messages), SQS_BATCH):
+                batch = list(messages[start : start + SQS_BATCH])
+                self._batches.append(batch)
+                self.count += len(batch)
+
+    def take(self) -> list[ReceivedMessage] | None:
+        with self._lock:
+            if not self._batches:
+                return None
+            batch = self._batches.popleft()
+            self.count -= len(batch)
+            return batch
+
+
 class _Run:
     """One redrive's shared state (result, limit, stop signal) behind one lock."""
 
-    def __init__(self, result: RedriveResult, limit: int | None) -> None:
+    def __init__(
+        self,
+        result: RedriveResult,
+        limit: int | None,
+        *,
+        watch: ReturnWatch | None = None,
+        stash: _Stash | None = None,
+    ) -> None:
         self.result = result
         self.limit = limit
         self.lock = threading.Lock()
         self.stop = threading.Event()
+        self.watch = watch
+        self.stash = stash
+        """Where selected messages past the limit go (a canary's), instead of staying behind."""
 
     def take(self, chosen: list[MessageView]) -> list[MessageView]:
         """Count the batch's selected messages, cutting it at the limit."""
         with self.lock:
             if self.limit is not None:
-                chosen = chosen[: max(0, self.limit - self.result.selected)]
+                taken = chosen[: max(0, self.limit - self.result.selected)]
+                if self.stash is not None and len(taken) < len(chosen):
+                    self.stash.put([view.message for view in chosen[len(taken) :]])
+                chosen = taken
                 if self.result.selected + len(chosen) >= self.limit:
                     self.stop.set()
             self.result.selected += len(chosen)
@@ -159,25 +210,22 @@ def _redrive_batch(
 ) -> int:
     """Everything one worker does with one received batch; returns how many were selected."""
     views = [decode(message, opened.context) for message in batch]
+    if run.watch is not None:
+        views = _without_returns(scan, run.watch, views)
     selected = [view for view in views if selection.selects(view)]
     chosen = run.take(selected)
     result, journal = run.result, options.journal
     with run.lock:
         to_send, delivered = sort_by_journal(chosen, options, result)
-    planned: list[Planned] = []
-    rejected: list[tuple[str, Rejected]] = []
-    for view in to_send:
-        plan = destination.plan(view)
-        if isinstance(plan, Rejected):
-            rejected.append((view.message_id, plan))
-        else:
-            planned.append(plan)
+    planned, rejected = _plan_all(to_send, destination, options)
     with run.lock:
         for message_id, plan in rejected:
             result.reject(message_id, plan.reason, skipped=plan.skipped)
         if options.dry_run:
             result.entries.extend(item.to_json() for item in planned)
     if options.dry_run:
+        if options.record is not None:
+            options.record([item.view for item in planned])
         return len(chosen)
     if options.parking is not None:
         taken = {view.message_id for view in selected}
@@ -201,9 +249,68 @@ def _redrive_batch(
             _delete_failures(result, deletion.failed)
     if planned:
         pacer.wait(len(planned))
+        if run.watch is not None:
+            run.watch.sending(len(planned))
         with interrupt_after_block():
-            _send_and_delete(scan, destination, planned, journal, result, run.lock)
+            accepted = _send_and_delete(scan, destination, planned, journal, result, run.lock)
+        _count_replays(accepted, options, run.watch)
     return len(chosen)
+
+
+def _plan_all(
+    views: Sequence[MessageView], destination: Destination, options: RedriveOptions
+) -> tuple[list[Planned], list[tuple[str, Rejected]]]:
+    """What the destination will be sent, and what it will not (with the reason)."""
+    planned: list[Planned] = []
+    rejected: list[tuple[str, Rejected]] = []
+    for view in views:
+        plan = destination.plan(view)
+        if not isinstance(plan, Rejected):
+            plan = _loop_guard(plan, options)
+        if isinstance(plan, Rejected):
+            rejected.append((view.message_id, plan))
+        else:
+            planned.append(plan)
+    return planned, rejected
+
+
+def _without_returns(
+    scan: QueueScan, watch: ReturnWatch, views: list[MessageView]
+) -> list[MessageView]:
+    """Take the run's own replays coming back out of a batch: counted by the watch, left in
+    the DLQ, and not counted against the walk's bound."""
+    back = watch.returns(views)
+    if not back:
+        return views
+    scan.not_counted(len(back))
+    ids = {view.message_id for view in back}
+    return [view for view in views if view.message_id not in ids]
+
+
+def _loop_guard(planned: Planned, options: RedriveOptions) -> Planned | Rejected:
+    """Skip content this DLQ's earlier runs replayed ``max_replays`` times already."""
+    if options.replays is None or options.max_replays is None:
+        return planned
+    times = options.replays.times(sent_fingerprint(planned))
+    if times < options.max_replays:
+        return planned
+    return Rejected(
+        f"replayed {times} times, came back each time; left in the DLQ "
+        f"(--max-replays {times + 1} replays it once more)"
+    )
+
+
+def _count_replays(
+    accepted: Sequence[Planned], options: RedriveOptions, watch: ReturnWatch | None
+) -> None:
+    """Acknowledged replays: into the ledger (the loop guard) and the canary's watch."""
+    if not accepted or (options.replays is None and watch is None):
+        return
+    items = [(sent_fingerprint(item), item) for item in accepted]
+    if options.replays is not None:
+        options.replays.replayed(items)
+    if watch is not None:
+        watch.acknowledged([fingerprint for fingerprint, _ in items])
 
 
 def redrive(
@@ -227,29 +334,16 @@ def redrive(
     result = RedriveResult(destination=destination.description, dry_run=options.dry_run)
     if options.journal is not None:
         result.journal = str(options.journal.path)
-    run = _Run(result, options.limit)
-    pacer = Pacer(options.rate)
     if options.limit is not None and options.limit <= 0:
         return result
-
-    def work(scan: QueueScan) -> None:
-        while not run.stop.is_set():
-            batch = scan.next_batch()
-            if batch is None:
-                return
-            options.heartbeat()
-            progress(
-                _redrive_batch(batch, scan, opened, destination, selection, options, run, pacer)
-            )
-
+    drive = _Driver(aws, opened, destination, selection, options, Pacer(options.rate), progress)
     scan = walk(aws, opened, options.walking)
     try:
         with scan:
-            workers = options.concurrency or 1
-            if workers <= 1:
-                work(scan)
+            if options.canary is None or options.dry_run:
+                drive(scan, _Run(result, options.limit))
             else:
-                _work_in_parallel(lambda: work(scan), workers, run)
+                _canary_run(drive, scan, result, options.canary)
     except KeyboardInterrupt as exc:
         result.interrupted = True
         result.signal = signal_number(exc)
@@ -257,6 +351,141 @@ def redrive(
         result.unreleased = scan.stats.release_failures
         result.coverage = scan.coverage().to_json()
     return result
+
+
+@dataclass
+class _Driver:
+    """Runs workers over a walk until it ends or the run stops: each takes a batch (from the
+    stash first, else the walk), redrives it, and checks the breaker."""
+
+    aws: Aws
+    opened: OpenQueue
+    destination: Destination
+    selection: Selection
+    options: RedriveOptions
+    pacer: Pacer
+    progress: Callable[[int], None]
+
+    def __call__(self, scan: QueueScan, run: _Run, workers: int | None = None) -> None:
+        def work() -> None:
+            while not run.stop.is_set():
+                batch = self._next(scan, run)
+                if batch is None:
+                    return
+                self.options.heartbeat()
+                self.progress(
+                    _redrive_batch(
+                        batch,
+                        scan,
+                        self.opened,
+                        self.destination,
+                        self.selection,
+                        self.options,
+                        run,
+                        self.pacer,
+                    )
+                )
+                watch = run.watch
+                if watch is not None:
+                    self.options.status(watch.status())
+                    if watch.check():
+                        run.stop.set()
+
+        count = workers or self.options.concurrency or 1
+        if count <= 1:
+            work()
+        else:
+            _work_in_parallel(work, count, run)
+
+    def _next(self, scan: QueueScan, run: _Run) -> list[ReceivedMessage] | None:
+        """The stash's next batch (then one look for returns, which the walk would only reach
+        after the stash), else the walk's."""
+        stash, watch = run.stash, run.watch
+        if stash is None or not stash.count:
+            return scan.next_batch()
+        if watch is not None:
+            _read_ahead(scan, self.opened, watch, stash, scan.poll())
+            if watch.check():
+                run.stop.set()
+                return None
+        return stash.take() or scan.next_batch()
+
+
+def _read_ahead(
+    scan: QueueScan,
+    opened: OpenQueue,
+    watch: ReturnWatch,
+    stash: _Stash,
+    received: Sequence[ReceivedMessage],
+) -> None:
+    """Sort messages a watch received: replays coming back are counted, the rest is stashed."""
+    if not received:
+        return
+    views = _without_returns(scan, watch, [decode(message, opened.context) for message in received])
+    watch.looked_at += len(received)
+    stash.put([view.message for view in views])
+
+
+def _canary_run(
+    drive: _Driver, scan: QueueScan, result: RedriveResult, canary: CanarySettings
+) -> None:
+    """Replay the canary, watch the DLQ for it coming back, then replay the rest while the
+    breaker watches every batch; stop (nothing more sent) when too many came back."""
+    options = drive.options
+    watch = ReturnWatch(canary)
+    stash = _Stash()
+    result.canary = watch.to_json()
+    try:
+        size = canary.size if options.limit is None else min(canary.size, options.limit)
+        workers = min(options.concurrency or 1, max(1, math.ceil(size / SQS_BATCH)))
+        drive(scan, _Run(result, size, watch=watch, stash=stash), workers)
+        if watch.replayed:
+            watch.phase = "watch"
+            drive.options.warn(
+                f"canary: {watch.replayed:,} replayed; watching {drive.opened.queue.name} for "
+                f"{canary.watch_seconds:g} s for them coming back"
+            )
+            _watch(scan, drive, watch, stash, canary.watch_seconds)
+            if watch.check():
+                return
+            drive.options.warn(
+                f"canary passed: {len(watch.returned):,} of {watch.replayed:,} came back; "
+                "replaying the rest"
+            )
+        if options.limit is not None and result.selected >= options.limit:
+            return
+        watch.phase = "rest of the run"
+        drive(scan, _Run(result, options.limit, watch=watch, stash=stash))
+    finally:
+        result.canary = watch.to_json()
+
+
+def _watch(
+    scan: QueueScan, drive: _Driver, watch: ReturnWatch, stash: _Stash, seconds: float
+) -> None:
+    """For ``seconds``, receive from the DLQ and count the canary's replays coming back. What
+    else it receives is the rest of the walk: stashed (held) for the rest of the run, up to
+    ``STASH_LIMIT`` messages; past that it waits, and says it could not look further."""
+    deadline = time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        if watch.check():
+            return
+        if stash.count >= STASH_LIMIT:
+            if not watch.read_ahead_full:
+                watch.read_ahead_full = True
+                drive.options.warn(
+                    f"the watch read {stash.count:,} messages ahead and looks no further: "
+                    "returns behind them are seen during the rest of the run"
+                )
+            scan.renew_expiring()
+            time.sleep(min(1.0, remaining))
+            continue
+        wait = int(min(5.0, remaining))
+        received = scan.poll(wait_seconds=wait)
+        _read_ahead(scan, drive.opened, watch, stash, received)
+        drive.options.status(watch.status())
+        if not received and wait == 0:
+            time.sleep(min(0.2, remaining))
 
 
 def _work_in_parallel(work: Callable[[], None], workers: int, run: _Run) -> None:
@@ -301,8 +530,9 @@ def _send_and_delete(
     journal: Journal | None,
     result: RedriveResult,
     lock: threading.Lock,
-) -> None:
-    """Send and record, delete what was acknowledged, record the deletes."""
+) -> list[Planned]:
+    """Send and record, delete what was acknowledged, record the deletes; returns what was
+    acknowledged."""
     delivery = send_and_record(destination, planned, journal)
     deletion = scan.delete([view.message for view, _ in delivery.accepted])
     checkpoint("after-delete")
@@ -312,6 +542,8 @@ def _send_and_delete(
         result.redriven += len(deletion.deleted)
         count_refusals(result, delivery)
         _delete_failures(result, deletion.failed)
+    by_id = {item.view.message_id: item for item in planned}
+    return [by_id[view.message_id] for view, _ in delivery.accepted]
 
 
 def _delete_failures(result: RedriveResult, failed: Sequence[tuple[str, str]]) -> None:
@@ -356,18 +588,23 @@ class RedrivePlan(OnQueue):
         return visible if self.options.limit is None else min(self.options.limit, visible)
 
     def describe(self) -> str:
+        canary = self.options.canary
         return describe_scope(
             "Redrive",
             self.opened,
             self.selection,
             self.options.limit,
             then=f" to {self.destination.description}"
-            + (f"; {self.parking.describe()}" if self.parking else ""),
+            + (f"; {self.parking.describe()}" if self.parking else "")
+            + (f"; {canary.describe()}" if canary and not self.dry_run else ""),
         )
 
     def run(self, reporter: Reporter) -> RedriveResult:
-        options = replace(self.options)
+        options = replace(self.options, status=reporter.status, warn=reporter.warn)
         with ExitStack() as resources:
+            if options.max_replays is not None or not self.dry_run:
+                options.replays = ReplayLedger.load(self.opened.queue.arn)
+                resources.callback(options.replays.close)
             if not self.dry_run:
                 run_id = uuid.uuid4().hex[:12]
                 lease = QueueLease(self.aws, self.opened.queue, run_id)
@@ -382,6 +619,8 @@ class RedrivePlan(OnQueue):
                 )
                 resources.callback(journal.close)
                 options.journal = journal
+                if options.replays is not None:
+                    options.replays.start(run_id)
                 if self.parking is not None:
                     self.parking.start(run_id)
                     resources.callback(self.parking.close)

@@ -79,6 +79,7 @@ def delete_messages(
     walking: Walking = DEFAULT_WALKING,
     progress: Callable[[int], None] = lambda count: None,
     parking: Parking | None = None,
+    record: Callable[[Sequence[MessageView]], None] | None = None,
 ) -> DeleteResult:
     """Walk the queue once and delete the messages selected (and named by ID, when given);
     with ``parking``, the others are parked as the walk goes.
@@ -94,6 +95,8 @@ def delete_messages(
                 chosen = [view for view in chosen if view.message_id in wanted]
                 wanted.difference_update(view.message_id for view in chosen)
             result.selected += len(chosen)
+            if dry_run and record is not None:
+                record(chosen)
             if chosen and not dry_run:
                 deleted, failures = delete_views(scan, chosen, "delete failed")
                 result.deleted += deleted
@@ -120,6 +123,8 @@ class DeletePlan(OnQueue):
     dry_run: bool = False
     walking: Walking = DEFAULT_WALKING
     parking: Parking | None = None
+    record: Callable[[Sequence[MessageView]], None] | None = None
+    """A dry run hands the messages it would delete here (to save the plan)."""
 
     @property
     def activity(self) -> str:
@@ -148,6 +153,7 @@ class DeletePlan(OnQueue):
                 walking=self.walking,
                 progress=reporter.progress,
                 parking=parking,
+                record=self.record,
             ),
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
@@ -102,16 +102,31 @@ def _indent(text: str) -> str:
     return "\n".join("  " + line for line in text.splitlines())
 
 
+class Bar:
+    """What ``progress`` yields: call it to advance; ``status`` sets the text beside it."""
+
+    def __init__(
+        self, bar: Progress | None = None, task: Any = None, description: str = ""
+    ) -> None:
+        self._bar, self._task, self._description = bar, task, description
+
+    def __call__(self, count: int) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task, count)
+
+    def status(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, description=f"{self._description} ({text})")
+
+
 @contextmanager
-def progress(
-    description: str, total: int | None, *, enabled: bool = True
-) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr while the block runs; yields ``advance(n)``.
+def progress(description: str, total: int | None, *, enabled: bool = True) -> Iterator[Bar]:
+    """A progress bar on stderr while the block runs; yields a ``Bar`` (call it to advance).
 
     Shown only when stderr is a terminal, so logs and pipes stay clean.
     """
     if not enabled or not sys.stderr.isatty():
-        yield lambda _count: None
+        yield Bar()
         return
     columns = [
         SpinnerColumn(),
@@ -122,7 +137,7 @@ def progress(
     ]
     with Progress(*columns, console=_stderr(), transient=True) as bar:
         task = bar.add_task(description, total=total)
-        yield lambda count: bar.advance(task, count)
+        yield Bar(bar, task, description)
 
 
 def duration(seconds: float | None) -> str:
@@ -345,6 +360,8 @@ def outcome(data: Mapping[str, Any], *, title: str) -> None:
     missing = data.get("not_found") or []
     if missing:
         console.print(f"Not found: {escape(', '.join(missing))}")
+    _canary_line(console, data.get("canary"))
+    _plan_lines(console, data.get("saved_plan"), data.get("applied"))
     entries = data.get("entries") or []
     if entries:
         console.print(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} would be sent:")
@@ -437,3 +454,59 @@ def journals_table(journals: Sequence[Mapping[str, Any]]) -> None:
             escape(str(journal["path"])) + (" (pruned)" if journal.get("pruned") else ""),
         )
     _stdout().print(table)
+
+
+def most_replayed_table(replayed: Sequence[Mapping[str, Any]]) -> None:
+    """The content replayed in the most runs (the loop guard's counts)."""
+    console = _stdout()
+    if not replayed:
+        console.print("No content was replayed in more than one run.")
+        return
+    table = Table(title="Replayed in the most runs", title_justify="left")
+    for name in ("Runs", "Content", "Last message ID"):
+        table.add_column(name, overflow="fold")
+    for item in replayed:
+        table.add_row(
+            str(item["replays"]), escape(str(item["content"])), escape(str(item["last_message_id"]))
+        )
+    console.print(table)
+
+
+def _canary_line(console: Console, canary: Any) -> None:
+    if not isinstance(canary, Mapping):
+        return
+    line = (
+        f"Canary of {canary['size']:,}: {canary['replayed']:,} replayed, "
+        f"{canary['returned']:,} came back ({canary['return_rate']:.0%}; the limit "
+        f"{canary['max_return_rate']:.0%})"
+    )
+    if canary.get("stopped"):
+        line += f". Stopped: {canary['stopped']}"
+    console.print(escape(line))
+
+
+def _plan_lines(console: Console, saved: Any, applied: Any) -> None:
+    if isinstance(saved, Mapping):
+        if saved.get("path") is None:
+            console.print(escape(f"No plan saved: {saved.get('reason')}"))
+        else:
+            groups = ", ".join(f"{count:,} {group}" for group, count in saved["by_group"].items())
+            console.print(
+                escape(
+                    f"Plan saved to {saved['path']}: {saved['messages']:,} message(s)"
+                    + (f" ({groups})" if groups else "")
+                    + f"; carry it out with: dlqctl apply {saved['path']}"
+                )
+            )
+    if isinstance(applied, Mapping):
+        console.print(
+            escape(
+                f"Plan {applied['plan']}: {applied['planned']:,} planned, {applied['found']:,} "
+                f"found, {len(applied['gone']):,} gone, {len(applied['changed']):,} changed"
+                + (
+                    f", {len(applied['not_seen']):,} not seen (the walk did not reach them)"
+                    if applied["not_seen"]
+                    else ""
+                )
+            )
+        )

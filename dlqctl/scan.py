@@ -224,6 +224,40 @@ class QueueScan:
                 self._done = True
         return fresh if received else None
 
+    def poll(self, wait_seconds: int = 0) -> list[ReceivedMessage]:
+        """One receive past the walk's bound and end, for a watch looking for messages that
+        arrive during a run: the new messages, held like the walk's. It never ends the walk."""
+        if self._interrupt is not None:
+            interrupt, self._interrupt = self._interrupt, None
+            raise interrupt
+        self.renew_expiring()
+        fresh: list[ReceivedMessage] = []
+        try:
+            with interrupt_after_block():
+                try:
+                    received = self.sqs.receive(
+                        self.queue,
+                        max_messages=SQS_BATCH,
+                        wait_seconds=max(0, min(20, wait_seconds)),
+                        hold_seconds=self.hold_seconds,
+                    )
+                except InFlightCap:
+                    return fresh
+                with self._lock:
+                    self.stats.receives += 1
+                    self.stats.received += len(received)
+                    fresh = self._hold(received, bounded=False)
+        except KeyboardInterrupt as exc:
+            self._interrupt = exc
+        return fresh
+
+    def not_counted(self, count: int) -> None:
+        """Messages the walk took that are not part of it (replays coming back): the bound
+        grows by as many, so the walk still reaches the messages it is for."""
+        with self._lock:
+            if self.max_messages is not None:
+                self.max_messages += count
+
     def _capped_now(self) -> bool:
         """After an empty receive: whether the in-flight limit stopped the walk (then marked)."""
         with self._lock:
@@ -260,7 +294,9 @@ class QueueScan:
         for batch in self.batches():
             yield from batch
 
-    def _hold(self, received: list[ReceivedMessage]) -> list[ReceivedMessage]:
+    def _hold(
+        self, received: list[ReceivedMessage], *, bounded: bool = True
+    ) -> list[ReceivedMessage]:
         expires = self._clock() + self.hold_seconds
         fresh: list[ReceivedMessage] = []
         for message in received:
@@ -275,7 +311,7 @@ class QueueScan:
                     # Already deleted by the caller: a redelivery of a standard queue. Release it.
                     self._extra_handles.append(message.receipt_handle)
                 continue
-            if self.max_messages is not None and self.seen >= self.max_messages:
+            if bounded and self.max_messages is not None and self.seen >= self.max_messages:
                 # Past the bound (several receives raced): not part of this walk.
                 self._extra_handles.append(message.receipt_handle)
                 continue

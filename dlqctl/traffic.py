@@ -14,8 +14,9 @@ import io
 import json
 import os
 import random
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
@@ -238,6 +239,31 @@ def process_inbox(
         else:
             os.environ["ACCEPTED_SCHEMA_VERSIONS"] = previous
     return traffic
+
+
+@contextlib.contextmanager
+def live_processor(aws: Aws, stack: SandboxStack, *, accepted_versions: str) -> Iterator[Traffic]:
+    """The processor running in the background while the block runs, as a deployed function
+    would: it takes what reaches the inbox, and its failures go to the DLQ as they happen.
+    At the end it finishes what is in the inbox; the traffic it handled is yielded."""
+    traffic = Traffic()
+    stop = threading.Event()
+
+    def consume() -> None:
+        while True:
+            done = process_inbox(aws, stack, accepted_versions=accepted_versions)
+            traffic.processed += done.processed
+            traffic.function_failures += done.function_failures
+            if stop.is_set():
+                return
+
+    worker = threading.Thread(target=consume, name="order-processor", daemon=True)
+    worker.start()
+    try:
+        yield traffic
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _delivery_failure(stack: SandboxStack, event: dict[str, Any]) -> OutgoingMessage:

@@ -1,0 +1,405 @@
+"""Saved plans: a dry run's exact selection written to a file, and ``apply``, which acts on
+exactly those messages and no others.
+
+The file holds each selected message's ID and content fingerprint, the queue, the destination
+and the options, and a summary a person can read (counts by kind and error). ``apply`` walks
+the queue and takes a message only when its ID is in the plan and its content is unchanged:
+messages that arrived since stay, a changed body under a planned ID is refused, and planned
+messages the walk did not find are reported as gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dlqctl.aws import Aws
+from dlqctl.canary import CanarySettings
+from dlqctl.destinations import DestinationSpec
+from dlqctl.errors import UsageError
+from dlqctl.filters import Selection
+from dlqctl.journal import digest
+from dlqctl.models import JsonValue, MessageView, iso_utc
+from dlqctl.plans import Confirmation, Plan, Reporter, Result
+from dlqctl.redrive import RedriveOptions, RedrivePlan, prepare_redrive
+from dlqctl.remove import DeletePlan, prepare_delete
+from dlqctl.scan import Walking
+
+PLAN_FORMAT = "dlqctl-plan"
+PLAN_VERSION = 1
+
+
+def group_of(view: MessageView) -> str:
+    """How a plan's summary groups messages: kind and error code."""
+    code = view.error.code if view.error and view.error.code else "no error code"
+    return f"{view.kind}: {code}"
+
+
+class PlanRecorder:
+    """Collects what a dry run selected: ID → (content fingerprint, group)."""
+
+    def __init__(self) -> None:
+        self.messages: dict[str, tuple[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def record(self, views: Sequence[MessageView]) -> None:
+        with self._lock:
+            for view in views:
+                self.messages[view.message_id] = (digest(view.message), group_of(view))
+
+
+@dataclass(frozen=True)
+class PlannedSelection(Selection):
+    """Selects a saved plan's messages, by ID, when their content is what was planned."""
+
+    planned: Mapping[str, str] = field(default_factory=dict)
+    found: set[str] = field(default_factory=set, compare=False)
+    changed: set[str] = field(default_factory=set, compare=False)
+
+    def selects(self, view: MessageView) -> bool:
+        wanted = self.planned.get(view.message_id)
+        if wanted is None:
+            return False
+        self.found.add(view.message_id)
+        if digest(view.message) != wanted:
+            self.changed.add(view.message_id)
+            return False
+        return True
+
+    @property
+    def is_everything(self) -> bool:
+        return False
+
+
+@dataclass
+class SavedResult:
+    """A dry run's result, and the plan it saved."""
+
+    inner: Result
+    saved: dict[str, JsonValue]
+
+    @property
+    def title(self) -> str:
+        return self.inner.title
+
+    @property
+    def complete(self) -> bool:
+        return self.inner.complete
+
+    @property
+    def interrupted_by(self) -> int | None:
+        return self.inner.interrupted_by
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {**self.inner.to_json(), "saved_plan": self.saved}
+
+
+@dataclass
+class SavingPlan:
+    """A dry run that writes what it selected to ``path`` (owner-only) for ``dlqctl apply``."""
+
+    inner: RedrivePlan | DeletePlan
+    path: Path
+    command: str
+    settings: dict[str, JsonValue]
+    recorder: PlanRecorder
+
+    confirmation: Confirmation = Confirmation.NONE
+    dry_run: bool = True
+
+    @property
+    def warnings(self) -> Sequence[str]:
+        return self.inner.warnings
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def activity(self) -> str:
+        return f"Planning ({self.inner.activity})"
+
+    @property
+    def total(self) -> int | None:
+        return self.inner.total
+
+    def describe(self) -> str:
+        return f"{self.inner.describe()}; the plan is saved to {self.path}"
+
+    def run(self, reporter: Reporter) -> SavedResult:
+        result = self.inner.run(reporter)
+        data = result.to_json()
+        if result.interrupted_by is not None:
+            return SavedResult(result, {"path": None, "reason": "interrupted: no plan saved"})
+        groups = Counter(group for _, group in self.recorder.messages.values())
+        opened = self.inner.opened
+        summary: dict[str, JsonValue] = {
+            "command": self.command,
+            "queue": opened.queue.name,
+            "destination": data.get("destination"),
+            "selection": self.inner.selection.description,
+            "messages": len(self.recorder.messages),
+            "by_group": dict(groups.most_common()),
+            "queue_depth_at_plan": opened.attributes.visible,
+            "coverage": data.get("coverage"),
+            "created_at": iso_utc(datetime.now(UTC)),
+        }
+        document = {
+            "format": PLAN_FORMAT,
+            "version": PLAN_VERSION,
+            "summary": summary,
+            "queue": {"url": opened.queue.url, "arn": opened.queue.arn},
+            "settings": self.settings,
+            "messages": [
+                {"id": message_id, "digest": fingerprint, "group": group}
+                for message_id, (fingerprint, group) in self.recorder.messages.items()
+            ],
+        }
+        write_owner_only(self.path, json.dumps(document, indent=1) + "\n")
+        return SavedResult(result, {"path": str(self.path), **summary})
+
+
+def write_owner_only(path: Path, text: str) -> None:
+    """Write a file readable by its owner only (replacing it whole, never half-written)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise UsageError(
+            f"cannot write the plan {path}: {exc.strerror}", "give --save-plan a writable path"
+        ) from exc
+
+
+def saving_redrive(plan: RedrivePlan, path: str, spec: DestinationSpec) -> SavingPlan:
+    """A redrive's dry run that saves its plan."""
+    options = plan.options
+    recorder = PlanRecorder()
+    plan.options = _dry(options, recorder)
+    settings: dict[str, JsonValue] = {
+        "destination": {key: value for key, value in asdict(spec).items() if value},
+        "rate": options.rate,
+        "concurrency": options.concurrency,
+        "hold": options.walking.hold_seconds,
+        "wait": options.walking.wait_seconds,
+        "resend_ambiguous": options.resend_ambiguous,
+        "max_replays": options.max_replays,
+        "canary": options.canary.to_json() if options.canary else None,
+        "park": plan.parking.name if plan.parking else None,
+    }
+    return SavingPlan(plan, Path(path), "redrive", settings, recorder)
+
+
+def saving_delete(plan: DeletePlan, path: str) -> SavingPlan:
+    """A delete's (or a selective purge's) dry run that saves its plan."""
+    if plan.message_ids:
+        raise UsageError("--save-plan saves a selection; --id already names the messages")
+    recorder = PlanRecorder()
+    plan.dry_run = True
+    plan.record = recorder.record
+    settings: dict[str, JsonValue] = {
+        "hold": plan.walking.hold_seconds,
+        "wait": plan.walking.wait_seconds,
+        "park": plan.parking.name if plan.parking else None,
+    }
+    return SavingPlan(plan, Path(path), "delete", settings, recorder)
+
+
+def _dry(options: RedriveOptions, recorder: PlanRecorder) -> RedriveOptions:
+    options.dry_run = True
+    options.record = recorder.record
+    return options
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    """A plan file, read and checked."""
+
+    path: Path
+    command: str
+    queue_url: str
+    queue_arn: str
+    settings: Mapping[str, Any]
+    messages: Mapping[str, str]
+    summary: Mapping[str, Any]
+
+    @classmethod
+    def load(cls, path: str) -> SavedPlan:
+        try:
+            document = json.loads(Path(path).read_text(encoding="utf-8"))
+            if document.get("format") != PLAN_FORMAT:
+                raise ValueError("not a dlqctl plan")
+            if document.get("version") != PLAN_VERSION:
+                raise ValueError(f"plan version {document.get('version')} is not supported")
+            command = document["summary"]["command"]
+            if command not in ("redrive", "delete"):
+                raise ValueError(f"unknown command {command!r}")
+            return cls(
+                path=Path(path),
+                command=command,
+                queue_url=str(document["queue"]["url"]),
+                queue_arn=str(document["queue"]["arn"]),
+                settings=dict(document.get("settings") or {}),
+                messages={str(item["id"]): str(item["digest"]) for item in document["messages"]},
+                summary=dict(document["summary"]),
+            )
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read the plan {path}: {exc}") from exc
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise UsageError(
+                f"{path} is not a dlqctl plan ({exc})",
+                "give a file written by --save-plan",
+            ) from exc
+
+
+@dataclass
+class AppliedResult:
+    """What applying a saved plan did: the command's result and the plan's accounting."""
+
+    inner: Result
+    applied: dict[str, JsonValue]
+
+    @property
+    def title(self) -> str:
+        return f"Apply ({self.inner.title.lower()})"
+
+    @property
+    def complete(self) -> bool:
+        return self.inner.complete and not self.applied.get("changed")
+
+    @property
+    def interrupted_by(self) -> int | None:
+        return self.inner.interrupted_by
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {**self.inner.to_json(), "applied": self.applied}
+
+
+@dataclass
+class ApplyPlan:
+    """``dlqctl apply FILE``: the saved plan's command, on the plan's messages only."""
+
+    saved: SavedPlan
+    inner: RedrivePlan | DeletePlan
+    selection: PlannedSelection
+
+    @property
+    def warnings(self) -> Sequence[str]:
+        return self.inner.warnings
+
+    @property
+    def confirmation(self) -> Confirmation:
+        return self.inner.confirmation
+
+    @property
+    def dry_run(self) -> bool:
+        return self.inner.dry_run
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def activity(self) -> str:
+        return f"Applying {self.saved.path.name}"
+
+    @property
+    def total(self) -> int:
+        return len(self.saved.messages)
+
+    def describe(self) -> str:
+        summary = self.saved.summary
+        what = "Redrive" if self.saved.command == "redrive" else "Delete"
+        to = f" to {summary.get('destination')}" if self.saved.command == "redrive" else ""
+        return (
+            f"{what} the {len(self.saved.messages):,} message(s) planned in {self.saved.path} "
+            f"(at {summary.get('created_at')}) of {self.inner.name}{to}; others are left alone"
+        )
+
+    def run(self, reporter: Reporter) -> AppliedResult:
+        result = self.inner.run(reporter)
+        data = result.to_json()
+        coverage = data.get("coverage")
+        walked_all = not isinstance(coverage, dict) or bool(coverage.get("complete", True))
+        missing = sorted(set(self.saved.messages) - self.selection.found)
+        changed = sorted(self.selection.changed)
+        applied: dict[str, JsonValue] = {
+            "plan": str(self.saved.path),
+            "planned": len(self.saved.messages),
+            "found": len(self.selection.found),
+            "gone": missing if walked_all and result.interrupted_by is None else [],
+            "not_seen": [] if walked_all and result.interrupted_by is None else missing,
+            "changed": changed,
+        }
+        if changed:
+            reporter.warn(
+                f"{len(changed):,} planned message(s) changed since the plan (same ID, other "
+                "content): refused and left in the queue; make a new plan to include them"
+            )
+        if applied["gone"]:
+            reporter.warn(
+                f"{len(missing):,} planned message(s) are no longer in the queue (gone): "
+                "redriven, deleted or expired since the plan"
+            )
+        return AppliedResult(result, applied)
+
+
+def prepare_apply(aws: Aws, path: str, *, dry_run: bool, force: bool) -> Plan:
+    """Read a saved plan, open its queue (the same queue, by ARN) and rebuild its command with
+    a selection of exactly the planned messages."""
+    saved = SavedPlan.load(path)
+    settings = saved.settings
+    selection = PlannedSelection(description=f"the plan {saved.path.name}", planned=saved.messages)
+    walking = Walking(settings.get("hold"), int(settings.get("wait") or 1))
+    inner: RedrivePlan | DeletePlan
+    if saved.command == "redrive":
+        canary = settings.get("canary")
+        options = RedriveOptions(
+            limit=len(saved.messages) or None,
+            dry_run=dry_run,
+            rate=settings.get("rate"),
+            walking=walking,
+            resend_ambiguous=bool(settings.get("resend_ambiguous", True)),
+            concurrency=settings.get("concurrency"),
+            max_replays=settings.get("max_replays"),
+            canary=CanarySettings(**canary) if isinstance(canary, dict) else None,
+        )
+        spec = DestinationSpec(**settings.get("destination", {}))
+        inner = prepare_redrive(
+            aws,
+            saved.queue_url,
+            spec,
+            selection,
+            options,
+            force=force,
+            park=settings.get("park"),
+        )
+    else:
+        inner = prepare_delete(
+            aws,
+            saved.queue_url,
+            selection,
+            limit=len(saved.messages) or None,
+            dry_run=dry_run,
+            walking=walking,
+            park=settings.get("park"),
+        )
+    if inner.opened.queue.arn != saved.queue_arn:
+        raise UsageError(
+            f"the plan is for {saved.queue_arn}, but its queue URL now names "
+            f"{inner.opened.queue.arn}",
+            "check --profile/--region/--endpoint-url: apply acts on the plan's own queue",
+        )
+    return ApplyPlan(saved, inner, selection)
