@@ -533,8 +533,6 @@ class RedriveResult:
     """With ``--park``: what was parked and moved back (``parking.ParkingResult``)."""
     canary: dict[str, JsonValue] | None = None
     """With ``--canary``: what was replayed, what came back, and why the run stopped."""
-    applied: dict[str, JsonValue] | None = None
-    """For ``dlqctl apply``: the saved plan's messages done, gone and changed."""
 
     @property
     def complete(self) -> bool:
@@ -577,8 +575,6 @@ class RedriveResult:
             "journal": self.journal,
             "failures": [failure.to_json() for failure in self.failures],
         }
-        if self.applied is not None:
-            data["applied"] = self.applied
         if self.dry_run:
             data["entries"] = self.entries
         return data

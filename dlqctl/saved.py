@@ -79,40 +79,32 @@ class PlannedSelection(Selection):
 
 
 @dataclass
-class SavedResult:
-    """A dry run's result, and the plan it saved."""
+class PlanResult:
+    """A command's result with what its saved plan adds: ``saved_plan`` for a dry run that
+    saved one, ``applied`` for ``apply`` (a planned message whose content changed is not done)."""
 
     inner: Result
-    saved: dict[str, JsonValue]
-
-    @property
-    def title(self) -> str:
-        return self.inner.title
+    key: str
+    extra: dict[str, JsonValue]
+    title: str
 
     @property
     def complete(self) -> bool:
-        return self.inner.complete
+        return self.inner.complete and not self.extra.get("changed")
 
     @property
     def interrupted_by(self) -> int | None:
         return self.inner.interrupted_by
 
     def to_json(self) -> dict[str, JsonValue]:
-        return {**self.inner.to_json(), "saved_plan": self.saved}
+        return {**self.inner.to_json(), self.key: self.extra}
 
 
 @dataclass
-class SavingPlan:
-    """A dry run that writes what it selected to ``path`` (owner-only) for ``dlqctl apply``."""
+class _Around:
+    """A plan around another one: named and warned like it."""
 
     inner: RedrivePlan | DeletePlan
-    path: Path
-    command: str
-    settings: dict[str, JsonValue]
-    recorder: PlanRecorder
-
-    confirmation: Confirmation = Confirmation.NONE
-    dry_run: bool = True
 
     @property
     def warnings(self) -> Sequence[str]:
@@ -121,6 +113,18 @@ class SavingPlan:
     @property
     def name(self) -> str:
         return self.inner.name
+
+
+@dataclass
+class SavingPlan(_Around):
+    """A dry run that writes what it selected to ``path`` (owner-only) for ``dlqctl apply``."""
+
+    path: Path
+    command: str
+    settings: dict[str, JsonValue]
+    recorder: PlanRecorder
+    confirmation: Confirmation = Confirmation.NONE
+    dry_run: bool = True
 
     @property
     def activity(self) -> str:
@@ -133,11 +137,12 @@ class SavingPlan:
     def describe(self) -> str:
         return f"{self.inner.describe()}; the plan is saved to {self.path}"
 
-    def run(self, reporter: Reporter) -> SavedResult:
+    def run(self, reporter: Reporter) -> PlanResult:
         result = self.inner.run(reporter)
         data = result.to_json()
         if result.interrupted_by is not None:
-            return SavedResult(result, {"path": None, "reason": "interrupted: no plan saved"})
+            saved = {"path": None, "reason": "interrupted: no plan saved"}
+            return PlanResult(result, "saved_plan", saved, result.title)
         groups = Counter(group for _, group in self.recorder.messages.values())
         opened = self.inner.opened
         summary: dict[str, JsonValue] = {
@@ -163,7 +168,7 @@ class SavingPlan:
             ],
         }
         write_owner_only(self.path, json.dumps(document, indent=1) + "\n")
-        return SavedResult(result, {"path": str(self.path), **summary})
+        return PlanResult(result, "saved_plan", {"path": str(self.path), **summary}, result.title)
 
 
 def write_owner_only(path: Path, text: str) -> None:
@@ -265,39 +270,11 @@ class SavedPlan:
 
 
 @dataclass
-class AppliedResult:
-    """What applying a saved plan did: the command's result and the plan's accounting."""
-
-    inner: Result
-    applied: dict[str, JsonValue]
-
-    @property
-    def title(self) -> str:
-        return f"Apply ({self.inner.title.lower()})"
-
-    @property
-    def complete(self) -> bool:
-        return self.inner.complete and not self.applied.get("changed")
-
-    @property
-    def interrupted_by(self) -> int | None:
-        return self.inner.interrupted_by
-
-    def to_json(self) -> dict[str, JsonValue]:
-        return {**self.inner.to_json(), "applied": self.applied}
-
-
-@dataclass
-class ApplyPlan:
+class ApplyPlan(_Around):
     """``dlqctl apply FILE``: the saved plan's command, on the plan's messages only."""
 
     saved: SavedPlan
-    inner: RedrivePlan | DeletePlan
     selection: PlannedSelection
-
-    @property
-    def warnings(self) -> Sequence[str]:
-        return self.inner.warnings
 
     @property
     def confirmation(self) -> Confirmation:
@@ -306,10 +283,6 @@ class ApplyPlan:
     @property
     def dry_run(self) -> bool:
         return self.inner.dry_run
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
 
     @property
     def activity(self) -> str:
@@ -328,7 +301,7 @@ class ApplyPlan:
             f"(at {summary.get('created_at')}) of {self.inner.name}{to}; others are left alone"
         )
 
-    def run(self, reporter: Reporter) -> AppliedResult:
+    def run(self, reporter: Reporter) -> PlanResult:
         result = self.inner.run(reporter)
         data = result.to_json()
         coverage = data.get("coverage")
@@ -353,7 +326,7 @@ class ApplyPlan:
                 f"{len(missing):,} planned message(s) are no longer in the queue (gone): "
                 "redriven, deleted or expired since the plan"
             )
-        return AppliedResult(result, applied)
+        return PlanResult(result, "applied", applied, f"Apply ({result.title.lower()})")
 
 
 def prepare_apply(aws: Aws, path: str, *, dry_run: bool, force: bool) -> Plan:
@@ -402,4 +375,4 @@ def prepare_apply(aws: Aws, path: str, *, dry_run: bool, force: bool) -> Plan:
             f"{inner.opened.queue.arn}",
             "check --profile/--region/--endpoint-url: apply acts on the plan's own queue",
         )
-    return ApplyPlan(saved, inner, selection)
+    return ApplyPlan(inner, saved, selection)
