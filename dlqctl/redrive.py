@@ -468,6 +468,7 @@ def _watch(
     ``STASH_LIMIT`` messages; past that it waits, and says it could not look further."""
     deadline = time.monotonic() + seconds
     while (remaining := deadline - time.monotonic()) > 0:
+        drive.options.heartbeat()  # the lease outlives a watch longer than itself
         if watch.check():
             return
         if stash.count >= STASH_LIMIT:

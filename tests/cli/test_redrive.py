@@ -71,6 +71,7 @@ def test_redrive_to_bus_replays_every_kind_that_carries_an_event(cli, boto, fres
         "signal": None,
         "coverage": {"complete": True, "seen": 3, "queue_depth": 3, "reason": None},
         "parking": None,
+        "canary": None,
         "journal": result.json()["journal"],
         "failures": [],
     }
