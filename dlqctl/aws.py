@@ -6,7 +6,7 @@ import os
 import re
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -378,6 +378,18 @@ class Aws:
     @cached_property
     def sns(self) -> Sns:
         return Sns(self)
+
+    @cached_property
+    def stepfunctions(self) -> StepFunctions:
+        return StepFunctions(self)
+
+    @cached_property
+    def kinesis(self) -> Kinesis:
+        return Kinesis(self)
+
+    @cached_property
+    def firehose(self) -> Firehose:
+        return Firehose(self)
 
     @cached_property
     def cloudwatch(self) -> CloudWatch:
@@ -752,6 +764,14 @@ class Lambda(_Service):
             raise DlqctlError(f"function {function} did not accept the event (HTTP {status})")
         return str(response.get("ResponseMetadata", {}).get("RequestId", ""))
 
+    def reserved_concurrency(self, function: str) -> int | None:
+        """The function's reserved concurrency (None: not reserved); NotFoundError when the
+        function does not exist."""
+        with self.errors(f"function {function}"):
+            answer = self.client.get_function_concurrency(FunctionName=function)
+        value = answer.get("ReservedConcurrentExecutions")
+        return None if value is None else int(value)
+
     def _functions(self) -> Iterator[dict[str, Any]]:
         """Every version of every function, as ListFunctions returns them."""
         with self.errors("Lambda functions"):
@@ -842,6 +862,39 @@ class Events(_Service):
         with self.errors(f"event bus {bus}"):
             return str(self.client.describe_event_bus(Name=name)["Arn"])
 
+    def rule_targets(self, rule_arn: str) -> list[dict[str, Any]]:
+        """A rule's targets (``ListTargetsByRule``), the rule given by ARN; NotFoundError when
+        the rule is gone."""
+        bus, name = rule_location(rule_arn)
+        targets: list[dict[str, Any]] = []
+        with self.errors(f"rule {rule_arn}"):
+            for page in self.client.get_paginator("list_targets_by_rule").paginate(
+                Rule=name, EventBusName=bus
+            ):
+                targets.extend(page.get("Targets", []))
+        return targets
+
+    def rules(self, bus: str) -> list[dict[str, Any]]:
+        """The rules of a bus (``ListRules``): name, ARN, state, event pattern."""
+        rules: list[dict[str, Any]] = []
+        with self.errors(f"the rules of event bus {bus}"):
+            for page in self.client.get_paginator("list_rules").paginate(EventBusName=bus):
+                rules.extend(page.get("Rules", []))
+        return rules
+
+    def pattern_matches(self, pattern: str, event: Mapping[str, Any]) -> bool:
+        """Whether EventBridge matches ``event`` with ``pattern`` (``TestEventPattern``)."""
+        import json
+
+        with self.errors("testing an event pattern"):
+            answer = self.client.test_event_pattern(EventPattern=pattern, Event=json.dumps(event))
+        if "Result" not in answer:
+            raise DlqctlError(
+                "the endpoint answered TestEventPattern without a result",
+                "it may not implement the API; see 'Local endpoints' in the README",
+            )
+        return bool(answer["Result"])
+
     def create_bus(self, name: str) -> str:
         """Create an event bus (or find it); returns its ARN."""
         with self.errors(f"event bus {name}"):
@@ -876,8 +929,22 @@ class Events(_Service):
                                     )
 
 
+def rule_location(rule_arn: str) -> tuple[str, str]:
+    """(bus, rule name) of ``arn:…:rule/NAME`` (the default bus) or ``arn:…:rule/BUS/NAME``."""
+    resource = rule_arn.split(":", 5)[-1].removeprefix("rule/")
+    bus, _, name = resource.rpartition("/")
+    return bus or "default", name
+
+
 class Sns(_Service):
     service = "sns"
+
+    def publish(self, topic_arn: str, message: str) -> str:
+        """Publish one message; returns its ``MessageId``."""
+        answer = self.send_once(
+            f"publishing to topic {topic_arn}", "publish", TopicArn=topic_arn, Message=message
+        )
+        return str(answer["MessageId"])
 
     def dead_letter_pointers(self) -> Iterator[DeadLetterPointer]:
         """Subscriptions whose RedrivePolicy names a queue (one attribute read per subscription)."""
@@ -901,6 +968,49 @@ class Sns(_Service):
                         yield DeadLetterPointer(
                             "sns", arn, target, detail=subscription.get("TopicArn")
                         )
+
+
+class StepFunctions(_Service):
+    service = "stepfunctions"
+
+    def start_execution(self, state_machine: str, name: str, payload: str) -> str:
+        """Start an execution named ``name`` (a standard workflow started again with the same
+        name and input is not run twice); returns its ARN."""
+        answer = self.send_once(
+            f"starting state machine {state_machine}",
+            "start_execution",
+            stateMachineArn=state_machine,
+            name=name,
+            input=payload,
+        )
+        return str(answer["executionArn"])
+
+
+class Kinesis(_Service):
+    service = "kinesis"
+
+    def put_record(self, stream_arn: str, data: bytes, partition_key: str) -> str:
+        answer = self.send_once(
+            f"putting a record on stream {stream_arn}",
+            "put_record",
+            StreamARN=stream_arn,
+            Data=data,
+            PartitionKey=partition_key,
+        )
+        return str(answer["SequenceNumber"])
+
+
+class Firehose(_Service):
+    service = "firehose"
+
+    def put_record(self, stream_name: str, data: bytes) -> str:
+        answer = self.send_once(
+            f"putting a record on Firehose stream {stream_name}",
+            "put_record",
+            DeliveryStreamName=stream_name,
+            Record={"Data": data},
+        )
+        return str(answer["RecordId"])
 
 
 class S3(_Service):

@@ -568,6 +568,8 @@ def _execute(ctx: Ctx, plan: Plan, *, yes: bool, result_to_stderr: bool = False)
     """Plan → confirm → run → show: the one way a command changes something."""
     for warning in plan.warnings:
         render.warn(warning)
+    for note in getattr(plan, "notes", ()):
+        render.info(note)
     _confirm_plan(plan, yes=yes)
     with render.progress(plan.activity, plan.total, enabled=not result_to_stderr) as advance:
         result = plan.run(Reporter(advance, render.warn, advance.status))
@@ -658,6 +660,15 @@ def redrive_command(
     to_source: Annotated[
         bool, typer.Option("--to-source", help="Send each message back where it came from.")
     ] = False,
+    to_target: Annotated[
+        bool,
+        typer.Option(
+            "--to-target",
+            help="Send each EventBridge rule-DLQ message to the one target that failed, as "
+            "its rule sends it (Input, InputPath, InputTransformer); Lambda failures to "
+            "their function.",
+        ),
+    ] = False,
     source: Annotated[
         str | None, typer.Option("--source", help="Event source to put (rewrites the event's).")
     ] = None,
@@ -686,7 +697,12 @@ def redrive_command(
     journal_path: JournalOption = None,
     resend_ambiguous: ResendOption = True,
     force: Annotated[
-        bool, typer.Option("--force", help="Take the queue's redrive lease from another run.")
+        bool,
+        typer.Option(
+            "--force",
+            help="Send although a pre-flight check failed, and take the queue's redrive "
+            "lease from another run.",
+        ),
     ] = False,
     concurrency: Annotated[
         int | None,
@@ -750,6 +766,7 @@ def redrive_command(
         to_bus=to_bus,
         to_queue=to_queue,
         to_source=to_source,
+        to_target=to_target,
         source=source,
         detail_type=detail_type,
         new_time=new_time,

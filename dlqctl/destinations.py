@@ -69,9 +69,8 @@ class Planned:
 
     def to_json(self) -> dict[str, JsonValue]:
         payload = self.payload
-        if isinstance(payload, EventEntry | Invocation):
-            entry: JsonValue = payload.to_json()
-        elif isinstance(payload, OutgoingMessage):
+        entry: JsonValue
+        if isinstance(payload, OutgoingMessage):
             entry = {
                 "MessageBody": payload.body,
                 "MessageAttributes": {
@@ -81,8 +80,8 @@ class Planned:
                 "MessageGroupId": payload.group_id,
                 "MessageDeduplicationId": payload.deduplication_id,
             }
-        else:
-            raise TypeError(f"no JSON form for {type(payload).__name__}")
+        else:  # EventEntry, Invocation, TargetSend
+            entry = payload.to_json()
         return {"message_id": self.view.message_id, "target": self.target, "entry": entry}
 
 
@@ -94,7 +93,7 @@ class Rejected:
     skipped: bool = True
 
 
-def _unanswered(error: AmbiguousSend) -> EntryOutcome:
+def unanswered_outcome(error: AmbiguousSend) -> EntryOutcome:
     return EntryOutcome(
         False,
         f"{error.message}. Left in the DLQ; the journal marks it ambiguous: a rerun sends it "
@@ -156,7 +155,7 @@ def _deliver_with_retries(
             try:
                 answers = list(send(batch))
             except AmbiguousSend as exc:
-                results.update((item.view.message_id, _unanswered(exc)) for item in batch)
+                results.update((item.view.message_id, unanswered_outcome(exc)) for item in batch)
                 continue
             except DlqctlError as exc:
                 # This request was refused whole (throttled past the retries, access denied,
@@ -383,13 +382,17 @@ class FunctionDestination:
         invocation = Invocation(self.function_arn, json.dumps(payload).encode())
         return Planned(view, invocation, len(invocation.payload), self.function_arn)
 
+    def invoke(self, payload: bytes) -> str:
+        """One asynchronous invocation; returns its request ID."""
+        return self.aws.lambda_.invoke_async(self.function_arn, payload)
+
     def deliver(self, planned: Sequence[Planned]) -> dict[str, EntryOutcome]:
         results: dict[str, EntryOutcome] = {}
         for item in planned:
             try:
-                request_id = self.aws.lambda_.invoke_async(self.function_arn, item.payload.payload)
+                request_id = self.invoke(item.payload.payload)
             except AmbiguousSend as exc:
-                results[item.view.message_id] = _unanswered(exc)
+                results[item.view.message_id] = unanswered_outcome(exc)
                 continue
             except DlqctlError as exc:
                 # Refused (the function gone, no permission): the message stays, and the
@@ -549,6 +552,7 @@ class DestinationSpec:
     to_bus: str | None = None
     to_queue: str | None = None
     to_source: bool = False
+    to_target: bool = False
     source: str | None = None
     detail_type: str | None = None
     new_time: bool = False
@@ -558,10 +562,19 @@ class DestinationSpec:
 
     def check(self) -> None:
         """Exactly one destination, before any AWS call."""
-        if sum((self.to_bus is not None, self.to_queue is not None, self.to_source)) != 1:
+        chosen = (self.to_bus is not None, self.to_queue is not None, self.to_source)
+        if sum((*chosen, self.to_target)) != 1:
             raise UsageError(
                 "choose exactly one destination",
-                "pass --to-bus BUS, --to-queue QUEUE or --to-source",
+                "pass --to-bus BUS, --to-queue QUEUE, --to-source or --to-target",
+            )
+        rewrites = {"--source": self.source, "--detail-type": self.detail_type}
+        given = [option for option, value in rewrites.items() if value]
+        if self.to_target and (given or self.mark or self.new_time):
+            raise UsageError(
+                "--to-target sends each target what its rule sends it; it cannot rewrite or "
+                "mark the event",
+                "drop --source, --detail-type, --new-time and --mark, or use --to-bus",
             )
 
 
@@ -589,7 +602,7 @@ def build_destination(
             check_destination_differs(opened.queue, target)
         return QueueDestination(aws, target, attributes, group_id=spec.group_id, mark=spec.mark)
     if opened is None:
-        raise UsageError("--to-source needs a DLQ", "give --to-bus or --to-queue")
+        raise UsageError("--to-source and --to-target need a DLQ", "give --to-bus or --to-queue")
     try:
         functions = dead_letter_functions(aws)
     except DlqctlError as exc:
@@ -597,4 +610,9 @@ def build_destination(
             f"cannot look up the functions that feed {opened.queue.name}: {exc.message}"
         )
         functions = {}
-    return SourceDestination(aws, opened, functions, group_id=spec.group_id)
+    sources = SourceDestination(aws, opened, functions, group_id=spec.group_id)
+    if spec.to_target:
+        from dlqctl.targets import TargetDestination  # it builds on the destinations here
+
+        return TargetDestination(aws, sources)
+    return sources

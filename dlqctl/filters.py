@@ -6,7 +6,7 @@ import json
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jmespath
@@ -84,6 +84,10 @@ class Selection:
     @property
     def is_everything(self) -> bool:
         return self._compiled is None and self.error_text is None
+
+    def fresh(self) -> Selection:
+        """The same selection with counts of its own (to look at a sample, say)."""
+        return replace(self, tally=Tally())
 
 
 def _error_contains(view: Mapping[str, Any], folded: str) -> bool:

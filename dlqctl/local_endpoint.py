@@ -1,10 +1,12 @@
 """The embedded local AWS endpoint: moto's server in this process, made to behave like AWS
 where dlqctl depends on it.
 
-Two things moto does differently from AWS are corrected here: its SQS is not thread-safe (so
-requests run one at a time), and it does not stamp ``DeadLetterQueueSourceArn`` on messages its
+Three things moto does differently from AWS are corrected here: its SQS is not thread-safe (so
+requests run one at a time); it does not stamp ``DeadLetterQueueSourceArn`` on messages its
 redrive policy moves to a DLQ, which AWS always does (botocore's SQS model; LocalStack's
-snapshots recorded against AWS, ``tests/aws/services/sqs/test_sqs.snapshot.json``).
+snapshots recorded against AWS, ``tests/aws/services/sqs/test_sqs.snapshot.json``); and it
+answers EventBridge's ``TestEventPattern`` with nothing (moto 5.2 leaves it unimplemented),
+which is answered here with moto's own pattern matcher, the one its ``PutEvents`` routes with.
 """
 
 from __future__ import annotations
@@ -113,7 +115,10 @@ class SerialisedApp:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
-        if not environ.get("HTTP_X_AMZ_TARGET", "").endswith(".ReceiveMessage"):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target == "AWSEvents.TestEventPattern":
+            return _test_event_pattern(body, start_response)
+        if not target.endswith(".ReceiveMessage"):
             return self._call(environ, body, start_response)
         wait = self._long_poll_seconds(body)
         short_body = body
@@ -151,6 +156,26 @@ class SerialisedApp:
             return float(json.loads(body).get("WaitTimeSeconds") or 0)
         except (ValueError, AttributeError):
             return 0.0
+
+
+def _test_event_pattern(body: bytes, start_response: Any) -> list[bytes]:
+    """``TestEventPattern`` answered with moto's matcher (moto's own handler returns nothing)."""
+    from moto.events.models import EventPattern, EventPatternParser
+
+    request = json.loads(body)
+    try:
+        pattern = EventPatternParser(request["EventPattern"]).parse()
+        matched = EventPattern(request["EventPattern"], pattern).matches_event(
+            json.loads(request["Event"])
+        )
+    except Exception as exc:  # noqa: BLE001 - any bad input is AWS's InvalidEventPatternException
+        answer = json.dumps(
+            {"__type": "InvalidEventPatternException", "message": str(exc)}
+        ).encode()
+        start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1")])
+        return [answer]
+    start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1")])
+    return [json.dumps({"Result": matched}).encode()]
 
 
 def start_local_endpoint(port: int | None = None) -> LocalEndpoint:

@@ -533,6 +533,8 @@ class RedriveResult:
     """With ``--park``: what was parked and moved back (``parking.ParkingResult``)."""
     canary: dict[str, JsonValue] | None = None
     """With ``--canary``: what was replayed, what came back, and why the run stopped."""
+    preflight: dict[str, JsonValue] | None = None
+    """What the checks before sending found (``preflight.Preflight``); None for an import."""
 
     @property
     def complete(self) -> bool:
@@ -572,6 +574,7 @@ class RedriveResult:
             "coverage": self.coverage,
             "parking": self.parking,
             "canary": self.canary,
+            "preflight": self.preflight,
             "journal": self.journal,
             "failures": [failure.to_json() for failure in self.failures],
         }

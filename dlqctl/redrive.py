@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from dlqctl import preflight
 from dlqctl.aws import SQS_BATCH, Aws
 from dlqctl.canary import STASH_LIMIT, CanarySettings, ReturnWatch
 from dlqctl.delivery import checkpoint, send_and_record
@@ -42,6 +43,7 @@ from dlqctl.models import JsonValue, MessageView, ReceivedMessage, RedriveResult
 from dlqctl.moves import MoveTaskPlan, prepare_move_task, whole_queue_only
 from dlqctl.parking import Parking, prepare_parking
 from dlqctl.plans import OnQueue, Reporter, describe_scope
+from dlqctl.preflight import Preflight
 from dlqctl.replays import DEFAULT_MAX_REPLAYS, ReplayLedger, sent_fingerprint
 from dlqctl.scan import DEFAULT_WALKING, OpenQueue, QueueScan, Walking, open_queue, walk
 
@@ -574,10 +576,22 @@ class RedrivePlan(OnQueue):
     force: bool = False
     journal_path: Path | None = None
     parking: Parking | None = None
+    checked: Preflight | None = None
+    """What the pre-flight checks found (on a sample of the queue)."""
 
     @property
     def dry_run(self) -> bool:
         return self.options.dry_run
+
+    @property
+    def notes(self) -> list[str]:
+        """The fan-out of a bus replay, for the prompt and the dry run."""
+        if self.checked is None or not self.checked.fan_out:
+            return []
+        return [
+            f"rules on the bus that will get these events again: {line}"
+            for line in self.checked.lines()
+        ]
 
     @property
     def activity(self) -> str:
@@ -629,6 +643,8 @@ class RedrivePlan(OnQueue):
             result = redrive(
                 self.aws, self.opened, self.destination, self.selection, options, reporter.progress
             )
+            if self.checked is not None:
+                result.preflight = self.checked.to_json()
             if options.parking is not None:
                 result.parking = finish_parking(
                     self.aws, options.parking, result.interrupted, options, reporter
@@ -755,6 +771,12 @@ def prepare_redrive(
     parking = None if park is None else prepare_parking(aws, opened, park)
     if options.concurrency is None:
         options = replace(options, concurrency=sized_concurrency(aws, opened))
+    checked = preflight.check(aws, opened, destination, selection)
+    warnings.extend(checked.warnings)
+    if options.dry_run:
+        warnings.extend(f"pre-flight check failed: {failure}" for failure in checked.failures)
+    else:
+        preflight.enforce(checked, force=force)
     park_queue = parking.queue if parking is not None else None
     target = destination.queue if isinstance(destination, QueueDestination) else None
     if park_queue is not None and target is not None and park_queue.arn == target.arn:
@@ -765,7 +787,16 @@ def prepare_redrive(
             "another consumer or an interrupted run; they are not in this run"
         )
     return RedrivePlan(
-        aws, opened, destination, selection, options, warnings, force, journal_path, parking
+        aws,
+        opened,
+        destination,
+        selection,
+        options,
+        warnings,
+        force,
+        journal_path,
+        parking,
+        checked,
     )
 
 
@@ -794,6 +825,11 @@ def prepare_server_side(
             f"--server-side cannot apply {', '.join(given)}: the redriver and SQS move tasks "
             "replay messages as they are",
             "drop them, or redrive without --server-side",
+        )
+    if spec.to_target:
+        raise UsageError(
+            "--server-side moves messages as they are; --to-target sends each to its failed target",
+            "drop --server-side",
         )
     whole_queue_only(selection, limit)
     opened = open_queue(aws, queue)

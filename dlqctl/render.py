@@ -360,6 +360,7 @@ def outcome(data: Mapping[str, Any], *, title: str) -> None:
     missing = data.get("not_found") or []
     if missing:
         console.print(f"Not found: {escape(', '.join(missing))}")
+    _preflight_lines(console, data.get("preflight"))
     _canary_line(console, data.get("canary"))
     _plan_lines(console, data.get("saved_plan"), data.get("applied"))
     entries = data.get("entries") or []
@@ -510,3 +511,22 @@ def _plan_lines(console: Console, saved: Any, applied: Any) -> None:
                 )
             )
         )
+
+
+def _preflight_lines(console: Console, checked: Any) -> None:
+    """The fan-out of a bus replay and the failed pre-flight checks (a dry run's news)."""
+    if not isinstance(checked, Mapping):
+        return
+    for group in checked.get("fan_out") or []:
+        names = ", ".join(
+            rule["name"] + (" (its target failed)" if rule["failed_here"] else "")
+            for rule in group["rules"]
+        )
+        console.print(
+            escape(
+                f"Fan-out: {group['events']} ({group['sampled']} sampled) → "
+                + (names or "no enabled rule: these events would go nowhere")
+            )
+        )
+    for failure in checked.get("failures") or []:
+        console.print(escape(f"Pre-flight check failed: {failure}"))

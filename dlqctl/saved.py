@@ -15,7 +15,7 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from dlqctl.aws import Aws
 from dlqctl.canary import CanarySettings
 from dlqctl.destinations import DestinationSpec
 from dlqctl.errors import UsageError
-from dlqctl.filters import Selection
+from dlqctl.filters import Selection, Tally
 from dlqctl.journal import digest
 from dlqctl.models import JsonValue, MessageView, iso_utc
 from dlqctl.plans import Confirmation, Plan, Reporter, Result
@@ -76,6 +76,9 @@ class PlannedSelection(Selection):
     @property
     def is_everything(self) -> bool:
         return False
+
+    def fresh(self) -> PlannedSelection:
+        return replace(self, tally=Tally(), found=set(), changed=set())
 
 
 @dataclass

@@ -72,8 +72,18 @@ def test_redrive_to_bus_replays_every_kind_that_carries_an_event(cli, boto, fres
         "coverage": {"complete": True, "seen": 3, "queue_depth": 3, "reason": None},
         "parking": None,
         "canary": None,
+        "preflight": result.json()["preflight"],
         "journal": result.json()["journal"],
         "failures": [],
+    }
+    checked = result.json()["preflight"]
+    assert checked["sampled"] == 3 and checked["failures"] == []
+    assert {
+        group["events"]: [rule["name"] for rule in group["rules"]] for group in checked["fan_out"]
+    } == {
+        "shop.orders / OrderPlaced": ["all"],
+        "shop.orders / OrderCancelled": ["all"],
+        "shop.payments / OrderPlaced": ["all"],
     }
     assert result.json()["journal"].endswith(".jsonl")
     assert counts(fresh_endpoint, dlq) == (0, 0)
@@ -318,10 +328,18 @@ def test_redrive_to_a_fifo_queue_needs_a_group(cli, boto, fresh_endpoint):
     dlq = create_queue(fresh_endpoint, "jobs-dlq")
     create_queue(fresh_endpoint, "jobs.fifo", FifoQueue="true")
     put(fresh_endpoint, dlq, [OutgoingMessage("m", f"job {n}") for n in range(3)])
+    # Caught before anything is sent: a standard DLQ's messages have no group.
     refused = cli("redrive", "jobs-dlq", "--to-queue", "jobs.fifo", "--yes", "-o", "json")
-    assert refused.exit_code == ExitCode.PARTIAL
-    assert refused.json()["failed"] == 3
-    assert "--group-id" in refused.json()["failures"][0]["reason"]
+    assert refused.exit_code == ExitCode.USAGE
+    assert "pre-flight check failed: none of the 3 sampled" in refused.stderr
+    assert "--group-id" in refused.stderr and "--force" in refused.stderr
+    assert counts(fresh_endpoint, dlq) == (3, 0)
+    forced = cli(
+        "redrive", "jobs-dlq", "--to-queue", "jobs.fifo", "--force", "--yes", "-o", "json"
+    )  # fmt: skip
+    assert forced.exit_code == ExitCode.PARTIAL
+    assert forced.json()["failed"] == 3
+    assert "--group-id" in forced.json()["failures"][0]["reason"]
     assert counts(fresh_endpoint, dlq) == (3, 0)
     result = cli(
         "redrive",

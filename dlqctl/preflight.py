@@ -1,0 +1,273 @@
+"""Checks before anything is sent, shown in the dry run and before the confirmation.
+
+A redrive reads a bounded sample of the messages it would select (held briefly, then made
+visible again), plans each for its destination, and checks what can be checked up front:
+
+- for a bus replay, which enabled rules on the bus match each group of events
+  (``TestEventPattern`` on a few events per group): the *fan-out*, marking the rule whose target
+  failed. No matching rule at all means the events would vanish: a failed check;
+- a function to re-invoke exists and is not throttled to zero (reserved concurrency 0);
+- every sampled message failing the same way (a FIFO destination and no group, a destination's
+  size limit) is a failed check; some failing is a warning with the count;
+- a destination queue whose RedrivePolicy sends its failures to this same DLQ may loop.
+
+A failed check refuses the run (exit 2, nothing sent) unless ``--force``. A check that cannot
+be made (permissions) is a warning.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dlqctl.aws import Aws
+from dlqctl.destinations import BusDestination, Destination, Planned, QueueDestination, Rejected
+from dlqctl.envelopes import decode
+from dlqctl.errors import AccessError, DlqctlError, NotFoundError, UsageError
+from dlqctl.filters import Selection
+from dlqctl.models import EventEntry, JsonValue, MessageView
+from dlqctl.scan import OpenQueue, QueueScan
+from dlqctl.targets import TargetKind, TargetSend
+
+SAMPLE_SIZE = 100
+"""Messages read for the checks (ten receives at most)."""
+SAMPLES_PER_GROUP = 3
+MAX_PATTERN_TESTS = 200
+"""TestEventPattern calls at most for a fan-out preview."""
+
+
+@dataclass
+class Preflight:
+    """What the checks found: failures refuse the run (unless forced), warnings are shown,
+    ``fan_out`` says which rules will get a bus replay."""
+
+    sampled: int = 0
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    fan_out: list[dict[str, JsonValue]] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The fan-out, one line per group of events, for a person."""
+        found = []
+        for group in self.fan_out:
+            rules = group["rules"]
+            assert isinstance(rules, list)
+            names = ", ".join(
+                f"{rule['name']}{' (its target failed)' if rule['failed_here'] else ''}"
+                for rule in rules
+                if isinstance(rule, dict)
+            )
+            found.append(
+                f"{group['events']} ({group['sampled']} sampled) → "
+                + (names or "no enabled rule: these events would go nowhere")
+            )
+        return found
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {
+            "sampled": self.sampled,
+            "failures": list(self.failures),
+            "warnings": list(self.warnings),
+            "fan_out": list(self.fan_out),
+        }
+
+
+def sample(aws: Aws, opened: OpenQueue, selection: Selection) -> list[MessageView]:
+    """Up to ``SAMPLE_SIZE`` selected messages, read with a short hold and released at once."""
+    chooser = selection.fresh()
+    scan = QueueScan(
+        aws.sqs,
+        opened.queue,
+        hold_seconds=30,
+        wait_seconds=0,
+        max_messages=min(SAMPLE_SIZE, opened.attributes.visible),
+    )
+    views: list[MessageView] = []
+    with scan:
+        for batch in scan.batches():
+            views.extend(
+                view
+                for view in (decode(message, opened.context) for message in batch)
+                if chooser.selects(view)
+            )
+    return views
+
+
+def check(aws: Aws, opened: OpenQueue, destination: Destination, selection: Selection) -> Preflight:
+    """Sample the queue and run every check that applies to the destination."""
+    result = Preflight()
+    if opened.attributes.visible == 0:
+        return result
+    views = sample(aws, opened, selection)
+    result.sampled = len(views)
+    planned: list[Planned] = []
+    failed: Counter[str] = Counter()
+    for view in views:
+        plan = destination.plan(view)
+        if isinstance(plan, Rejected):
+            if not plan.skipped:
+                failed[_short(plan.reason)] += 1
+        else:
+            planned.append(plan)
+    _sends(result, failed, len(views))
+    _functions(aws, result, planned)
+    if isinstance(destination, QueueDestination):
+        _loop(result, opened, destination)
+    if isinstance(destination, BusDestination):
+        _fan_out(aws, result, destination.bus, planned)
+    return result
+
+
+def _short(reason: str) -> str:
+    """A reason without the message's own figures, to count alike failures together."""
+    return reason.split(":", 1)[0] if reason.startswith("MessageTooLarge") else reason
+
+
+def _sends(result: Preflight, failed: Counter[str], sampled: int) -> None:
+    for reason, count in failed.items():
+        if count == sampled:
+            result.failures.append(
+                f"none of the {sampled} sampled message(s) can be sent: {reason}"
+            )
+        else:
+            result.warnings.append(
+                f"{count} of {sampled} sampled message(s) will fail and stay: {reason}"
+            )
+
+
+def _functions(aws: Aws, result: Preflight, planned: Sequence[Planned]) -> None:
+    """A function to invoke exists and is not throttled to zero."""
+    functions = set()
+    for item in planned:
+        payload = item.payload
+        if isinstance(payload, TargetSend) and payload.target.kind is TargetKind.LAMBDA:
+            functions.add(payload.target.arn)
+        elif hasattr(payload, "function_arn"):
+            functions.add(str(payload.function_arn))
+    for function in sorted(functions):
+        try:
+            reserved = aws.lambda_.reserved_concurrency(function)
+        except NotFoundError:
+            result.failures.append(
+                f"function {function} does not exist: its invocations would fail; "
+                "choose another destination"
+            )
+            continue
+        except DlqctlError as exc:
+            result.warnings.append(f"could not check function {function}: {exc.message}")
+            continue
+        if reserved == 0:
+            result.failures.append(
+                f"function {function} has a reserved concurrency of 0: every invocation is "
+                "throttled; raise it (aws lambda put-function-concurrency) first"
+            )
+
+
+def _loop(result: Preflight, opened: OpenQueue, destination: QueueDestination) -> None:
+    policy = destination.attributes.redrive_policy
+    if policy is not None and policy.dead_letter_target_arn == opened.queue.arn:
+        result.warnings.append(
+            f"possible loop: {destination.queue.name} sends the messages it fails on to "
+            f"{opened.queue.name}, the DLQ being redriven"
+        )
+
+
+def _fan_out(aws: Aws, result: Preflight, bus: str, planned: Sequence[Planned]) -> None:
+    """Which enabled rules on the bus match each group of events (source and detail-type)."""
+    groups: dict[str, list[Planned]] = {}
+    for item in planned:
+        entry = item.payload
+        if isinstance(entry, EventEntry):
+            groups.setdefault(f"{entry.source} / {entry.detail_type}", []).append(item)
+    if not groups:
+        return
+    try:
+        rules = [
+            rule
+            for rule in aws.events.rules(bus)
+            if rule.get("State") == "ENABLED" and rule.get("EventPattern")
+        ]
+    except DlqctlError as exc:
+        result.warnings.append(f"could not check the rules of bus {bus}: {exc.message}")
+        return
+    budget = [MAX_PATTERN_TESTS]
+    for name, items in groups.items():
+        failed_rules = {item.view.origin.get("rule_arn") for item in items}
+        matched: list[JsonValue] = []
+        for rule in rules:
+            hit = _rule_matches(aws, result, rule, items[:SAMPLES_PER_GROUP], budget)
+            if hit is None:
+                return
+            if hit:
+                matched.append(
+                    {
+                        "name": rule["Name"],
+                        "arn": rule["Arn"],
+                        "failed_here": rule["Arn"] in failed_rules,
+                    }
+                )
+        result.fan_out.append({"events": name, "sampled": len(items), "rules": matched})
+    if all(not group["rules"] for group in result.fan_out):
+        result.failures.append(
+            f"no enabled rule on bus {bus} matches these events: they would be put on the "
+            "bus and go nowhere; check the bus and its rules' patterns"
+        )
+
+
+def _rule_matches(
+    aws: Aws,
+    result: Preflight,
+    rule: dict[str, Any],
+    items: Sequence[Planned],
+    budget: list[int],
+) -> bool | None:
+    """Whether the rule matches any of the events; None when the preview must stop."""
+    for item in items:
+        if budget[0] <= 0:
+            result.warnings.append(
+                f"the fan-out preview stopped after {MAX_PATTERN_TESTS} pattern tests"
+            )
+            return None
+        budget[0] -= 1
+        try:
+            if aws.events.pattern_matches(str(rule["EventPattern"]), _event(item)):
+                return True
+        except AccessError as exc:
+            result.warnings.append(f"could not test the rules' patterns: {exc.message}")
+            return None
+        except DlqctlError as exc:
+            result.warnings.append(f"could not test rule {rule['Name']}: {exc.message}")
+            return False
+    return False
+
+
+def _event(item: Planned) -> dict[str, JsonValue]:
+    """The event EventBridge would match for a planned PutEvents entry: the original event
+    with what the replay rewrites."""
+    entry = item.payload
+    original = item.view.event if isinstance(item.view.event, dict) else {}
+    return {
+        "version": "0",
+        "id": "00000000-0000-0000-0000-000000000000",
+        "account": "000000000000",
+        "time": "2000-01-01T00:00:00Z",
+        "region": "us-east-1",
+        **{key: value for key, value in original.items() if key != "detail"},
+        "detail-type": entry.detail_type,
+        "source": entry.source,
+        "resources": list(entry.resources),
+        "detail": json.loads(entry.detail),
+    }
+
+
+def enforce(result: Preflight, *, force: bool) -> None:
+    """Refuse (exit 2, nothing sent) when a check failed, unless forced."""
+    if result.failures and not force:
+        raise UsageError(
+            f"pre-flight check failed: {result.failures[0]}"
+            + (f" (and {len(result.failures) - 1} more)" if len(result.failures) > 1 else ""),
+            "fix it, or pass --force to send anyway",
+        )
