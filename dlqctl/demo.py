@@ -133,8 +133,9 @@ def _incident(
         "--save-plan", str(plan),
     )  # fmt: skip
     render.narrate(
-        "the plan holds exactly the messages the dry run selected; a second pair of eyes "
-        "reads its summary, and 'apply' acts on those messages only"
+        "the fan-out line names every rule on the bus that will get these events again; the "
+        "plan holds exactly the messages the dry run selected; a second pair of eyes reads "
+        "its summary, and 'apply' acts on those messages only"
     )
     with live_processor(aws, stack, accepted_versions="1,2") as replayed:
         run("apply", str(plan), "--yes")

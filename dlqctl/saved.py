@@ -117,6 +117,10 @@ class _Around:
     def name(self) -> str:
         return self.inner.name
 
+    @property
+    def notes(self) -> Sequence[str]:
+        return getattr(self.inner, "notes", ())
+
 
 @dataclass
 class SavingPlan(_Around):
