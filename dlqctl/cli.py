@@ -791,7 +791,7 @@ def redrive_command(
     else:
         options = RedriveOptions(
             limit=limit,
-            dry_run=dry_run,
+            dry_run=dry_run or save_plan is not None,  # saving a plan is a dry run
             rate=rate,
             walking=Walking(hold, wait),
             resend_ambiguous=resend_ambiguous,
@@ -903,7 +903,7 @@ def delete(
         selection,
         message_ids=message_ids or (),
         limit=limit,
-        dry_run=dry_run,
+        dry_run=dry_run or save_plan is not None,  # saving a plan is a dry run
         walking=Walking(hold, wait),
         park=park,
     )

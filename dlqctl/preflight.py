@@ -82,7 +82,7 @@ def sample(aws: Aws, opened: OpenQueue, selection: Selection) -> list[MessageVie
         aws.sqs,
         opened.queue,
         hold_seconds=30,
-        wait_seconds=0,
+        wait_seconds=1,  # a long poll asks every SQS server; a short poll may find nothing
         max_messages=min(SAMPLE_SIZE, opened.attributes.visible),
     )
     views: list[MessageView] = []

@@ -211,3 +211,60 @@ def test_to_target_cannot_rewrite_and_cannot_go_server_side(cli, fresh_endpoint)
     assert rewrite.exit_code == ExitCode.USAGE and "cannot rewrite" in rewrite.stderr
     server = cli("redrive", "orders-dlq", "--to-target", "--server-side", "--yes")
     assert server.exit_code == ExitCode.USAGE and "drop --server-side" in server.stderr
+
+
+def test_to_target_reaches_topics_state_machines_and_streams(cli, boto, fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    inbox = create_queue(fresh_endpoint, "topic-inbox")
+    sns = boto("sns")
+    topic = sns.create_topic(Name="orders")["TopicArn"]
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=inbox.arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    role = boto("iam").create_role(
+        RoleName="sfn", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"})
+    )["Role"]["Arn"]
+    machine = boto("stepfunctions").create_state_machine(
+        name="fulfil",
+        definition=json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}),
+        roleArn=role,
+    )["stateMachineArn"]
+    kinesis = boto("kinesis")
+    kinesis.create_stream(StreamName="orders", ShardCount=1)
+    stream = kinesis.describe_stream(StreamName="orders")["StreamDescription"]["StreamARN"]
+    events = boto("events")
+    events.create_event_bus(Name="shop")
+    targets = {
+        "notify": {"Id": "t", "Arn": topic, "InputPath": "$.detail.orderId"},
+        "fulfil": {"Id": "m", "Arn": machine, "Input": '{"constant": true}'},
+        "stream": {
+            "Id": "s",
+            "Arn": stream,
+            "KinesisParameters": {"PartitionKeyPath": "$.detail.orderId"},
+        },
+    }
+    messages = []
+    for name, target in targets.items():
+        rule = events.put_rule(Name=name, EventBusName="shop", EventPattern=PATTERN)["RuleArn"]
+        events.put_targets(Rule=name, EventBusName="shop", Targets=[target])
+        messages.append(failed_delivery(rule, target["Arn"], order=f"o-{name}"))
+    put(fresh_endpoint, dlq, messages)
+
+    result = cli("redrive", "orders-dlq", "--to-target", "--yes", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["redriven"] == 3
+    assert [m["Body"] for m in receive_all(boto, inbox)] == ['"o-notify"']
+    [execution] = boto("stepfunctions").list_executions(stateMachineArn=machine)["executions"]
+    described = boto("stepfunctions").describe_execution(executionArn=execution["executionArn"])
+    assert json.loads(described["input"]) == {"constant": True}
+    shard = kinesis.describe_stream(StreamName="orders")["StreamDescription"]["Shards"][0]
+    iterator = kinesis.get_shard_iterator(
+        StreamName="orders", ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    [record] = kinesis.get_records(ShardIterator=iterator)["Records"]
+    assert record["PartitionKey"] == "o-stream"
+    assert json.loads(record["Data"])["detail"]["orderId"] == "o-stream"
+    assert counts(fresh_endpoint, dlq) == (0, 0)
