@@ -866,6 +866,10 @@ class Events(_Service):
         """A rule's targets (``ListTargetsByRule``), the rule given by ARN; NotFoundError when
         the rule is gone."""
         bus, name = rule_location(rule_arn)
+        parts = rule_arn.split(":")
+        check_region(f"rule {rule_arn}", parts[3] if len(parts) > 5 else None, self.aws.region)
+        if len(parts) > 5:  # the bus by ARN: a rule of another account is not taken for ours
+            bus = ":".join([*parts[:5], f"event-bus/{bus}"])
         targets: list[dict[str, Any]] = []
         with self.errors(f"rule {rule_arn}"):
             for page in self.client.get_paginator("list_targets_by_rule").paginate(

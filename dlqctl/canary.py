@@ -95,17 +95,23 @@ class ReturnWatch:
         self.phase = "canary"
         self._lock = threading.Lock()
 
-    def sending(self, count: int) -> None:
-        with self._lock:
-            self.sent += count
-
-    def acknowledged(self, fingerprints: Sequence[str]) -> None:
-        """Replays the destination acknowledged, now."""
+    def sending(self, fingerprints: Sequence[str]) -> None:
+        """Replays about to be sent: a return may arrive before the send is acknowledged, so
+        it counts from now."""
         now = time.time()
         with self._lock:
-            self.replayed += len(fingerprints)
+            self.sent += len(fingerprints)
             for fingerprint in fingerprints:
                 self._replayed.setdefault(int(fingerprint, 16), now)
+
+    def acknowledged(self, fingerprints: Sequence[str]) -> None:
+        """Replays the destination acknowledged."""
+        with self._lock:
+            self.replayed += len(fingerprints)
+
+    def looked(self, count: int) -> None:
+        with self._lock:
+            self.looked_at += count
 
     def returns(self, views: Sequence[MessageView]) -> list[MessageView]:
         """The views that are replays of this run coming back (counted once each)."""
@@ -157,5 +163,6 @@ class ReturnWatch:
             "return_rate": round(self.rate, 4),
             "returned_ids": sorted(self.returned),
             "watch_looked_at": self.looked_at,
+            "watch_complete": not self.read_ahead_full,
             "stopped": self.stopped,
         }

@@ -823,7 +823,12 @@ def apply_command(
     ] = False,
     yes: YesOption = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Take the queue's redrive lease from another run.")
+        bool,
+        typer.Option(
+            "--force",
+            help="Send although a pre-flight check failed, and take the queue's redrive "
+            "lease from another run.",
+        ),
     ] = False,
 ) -> None:
     """Carry out a saved plan: exactly the planned messages, none that arrived since."""

@@ -570,11 +570,12 @@ class DestinationSpec:
             )
         rewrites = {"--source": self.source, "--detail-type": self.detail_type}
         given = [option for option, value in rewrites.items() if value]
-        if self.to_target and (given or self.mark or self.new_time):
+        if self.to_target and (given or self.mark or self.new_time or self.group_id):
             raise UsageError(
                 "--to-target sends each target what its rule sends it; it cannot rewrite or "
                 "mark the event",
-                "drop --source, --detail-type, --new-time and --mark, or use --to-bus",
+                "drop --source, --detail-type, --new-time, --mark and --group-id (a FIFO "
+                "target's group is its rule's SqsParameters), or use --to-bus",
             )
 
 
@@ -602,7 +603,7 @@ def build_destination(
             check_destination_differs(opened.queue, target)
         return QueueDestination(aws, target, attributes, group_id=spec.group_id, mark=spec.mark)
     if opened is None:
-        raise UsageError("--to-source and --to-target need a DLQ", "give --to-bus or --to-queue")
+        raise UsageError("--to-source needs a DLQ", "give --to-bus or --to-queue")
     try:
         functions = dead_letter_functions(aws)
     except DlqctlError as exc:
@@ -610,9 +611,4 @@ def build_destination(
             f"cannot look up the functions that feed {opened.queue.name}: {exc.message}"
         )
         functions = {}
-    sources = SourceDestination(aws, opened, functions, group_id=spec.group_id)
-    if spec.to_target:
-        from dlqctl.targets import TargetDestination  # it builds on the destinations here
-
-        return TargetDestination(aws, sources)
-    return sources
+    return SourceDestination(aws, opened, functions, group_id=spec.group_id)

@@ -18,6 +18,7 @@ be made (permissions) is a warning.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -121,21 +122,23 @@ def check(aws: Aws, opened: OpenQueue, destination: Destination, selection: Sele
     return result
 
 
+_FIGURES = re.compile(r"arn:[^\s;,)]+|\d[\d,.]*")
+
+
 def _short(reason: str) -> str:
-    """A reason without the message's own figures, to count alike failures together."""
-    return reason.split(":", 1)[0] if reason.startswith("MessageTooLarge") else reason
+    """A reason without the message's own figures and ARNs, to count alike failures together."""
+    return _FIGURES.sub("…", reason)
 
 
 def _sends(result: Preflight, failed: Counter[str], sampled: int) -> None:
+    if sampled and sum(failed.values()) == sampled:
+        reasons = "; ".join(reason for reason, _ in failed.most_common(3))
+        result.failures.append(f"none of the {sampled} sampled message(s) can be sent: {reasons}")
+        return
     for reason, count in failed.items():
-        if count == sampled:
-            result.failures.append(
-                f"none of the {sampled} sampled message(s) can be sent: {reason}"
-            )
-        else:
-            result.warnings.append(
-                f"{count} of {sampled} sampled message(s) will fail and stay: {reason}"
-            )
+        result.warnings.append(
+            f"{count} of {sampled} sampled message(s) will fail and stay: {reason}"
+        )
 
 
 def _functions(aws: Aws, result: Preflight, planned: Sequence[Planned]) -> None:
@@ -194,14 +197,17 @@ def _fan_out(aws: Aws, result: Preflight, bus: str, planned: Sequence[Planned]) 
         result.warnings.append(f"could not check the rules of bus {bus}: {exc.message}")
         return
     budget = [MAX_PATTERN_TESTS]
+    unknown = False
     for name, items in groups.items():
         failed_rules = {item.view.origin.get("rule_arn") for item in items}
         matched: list[JsonValue] = []
         for rule in rules:
             hit = _rule_matches(aws, result, rule, items[:SAMPLES_PER_GROUP], budget)
             if hit is None:
-                return
-            if hit:
+                return  # the preview stopped: nothing is concluded from it
+            if hit is _UNKNOWN:
+                unknown = True
+            elif hit:
                 matched.append(
                     {
                         "name": rule["Name"],
@@ -210,7 +216,7 @@ def _fan_out(aws: Aws, result: Preflight, bus: str, planned: Sequence[Planned]) 
                     }
                 )
         result.fan_out.append({"events": name, "sampled": len(items), "rules": matched})
-    if all(not group["rules"] for group in result.fan_out):
+    if not unknown and all(not group["rules"] for group in result.fan_out):
         result.failures.append(
             f"no enabled rule on bus {bus} matches these events: they would be put on the "
             "bus and go nowhere; check the bus and its rules' patterns"
@@ -223,8 +229,9 @@ def _rule_matches(
     rule: dict[str, Any],
     items: Sequence[Planned],
     budget: list[int],
-) -> bool | None:
-    """Whether the rule matches any of the events; None when the preview must stop."""
+) -> bool | object | None:
+    """Whether the rule matches any of the events; ``_UNKNOWN`` when it could not be tested,
+    None when the preview must stop."""
     for item in items:
         if budget[0] <= 0:
             result.warnings.append(
@@ -240,8 +247,12 @@ def _rule_matches(
             return None
         except DlqctlError as exc:
             result.warnings.append(f"could not test rule {rule['Name']}: {exc.message}")
-            return False
+            return _UNKNOWN
     return False
+
+
+_UNKNOWN = object()
+"""A rule whose pattern could not be tested (a warning; no conclusion drawn)."""
 
 
 def _event(item: Planned) -> dict[str, JsonValue]:

@@ -46,6 +46,7 @@ from dlqctl.plans import OnQueue, Reporter, describe_scope
 from dlqctl.preflight import Preflight
 from dlqctl.replays import DEFAULT_MAX_REPLAYS, ReplayLedger, sent_fingerprint
 from dlqctl.scan import DEFAULT_WALKING, OpenQueue, QueueScan, Walking, open_queue, walk
+from dlqctl.targets import build_target_destination
 
 DEFAULT_CONCURRENCY = 16
 """Workers of a redrive when AWS answers within ``FAST_CALL_SECONDS``."""
@@ -177,6 +178,7 @@ class _Run:
         *,
         watch: ReturnWatch | None = None,
         stash: _Stash | None = None,
+        replays: int | None = None,
     ) -> None:
         self.result = result
         self.limit = limit
@@ -185,19 +187,35 @@ class _Run:
         self.watch = watch
         self.stash = stash
         """Where selected messages past the limit go (a canary's), instead of staying behind."""
+        self.replays = replays
+        """A canary's size: the run takes messages until this many replays were acknowledged
+        (skipped, failed or already delivered messages do not count); one worker."""
 
     def take(self, chosen: list[MessageView]) -> list[MessageView]:
-        """Count the batch's selected messages, cutting it at the limit."""
+        """Count the batch's selected messages, cutting it at the limit (or the canary's
+        remaining size)."""
         with self.lock:
-            if self.limit is not None:
-                taken = chosen[: max(0, self.limit - self.result.selected)]
+            room = None if self.limit is None else max(0, self.limit - self.result.selected)
+            if self.replays is not None and self.watch is not None:
+                left = max(0, self.replays - self.watch.replayed)
+                room = left if room is None else min(room, left)
+            if room is not None:
+                taken = chosen[:room]
                 if self.stash is not None and len(taken) < len(chosen):
                     self.stash.put([view.message for view in chosen[len(taken) :]])
                 chosen = taken
-                if self.result.selected + len(chosen) >= self.limit:
+                if self.limit is not None and self.result.selected + len(chosen) >= self.limit:
                     self.stop.set()
             self.result.selected += len(chosen)
         return chosen
+
+    def enough(self) -> bool:
+        """Whether a canary has had its replays acknowledged."""
+        return (
+            self.replays is not None
+            and self.watch is not None
+            and self.watch.replayed >= self.replays
+        )
 
 
 def _redrive_batch(
@@ -214,6 +232,9 @@ def _redrive_batch(
     views = [decode(message, opened.context) for message in batch]
     if run.watch is not None:
         views = _without_returns(scan, run.watch, views)
+        if run.watch.check():
+            run.stop.set()  # nothing more is sent; the batch stays held and is released
+            return 0
     selected = [view for view in views if selection.selects(view)]
     chosen = run.take(selected)
     result, journal = run.result, options.journal
@@ -252,10 +273,10 @@ def _redrive_batch(
     if planned:
         pacer.wait(len(planned))
         if run.watch is not None:
-            run.watch.sending(len(planned))
+            run.watch.sending([sent_fingerprint(item) for item in planned])
         with interrupt_after_block():
             accepted = _send_and_delete(scan, destination, planned, journal, result, run.lock)
-        _count_replays(accepted, options, run.watch)
+            _count_replays(accepted, options, run.watch)
     return len(chosen)
 
 
@@ -390,7 +411,7 @@ class _Driver:
                 watch = run.watch
                 if watch is not None:
                     self.options.status(watch.status())
-                    if watch.check():
+                    if watch.check() or run.enough():
                         run.stop.set()
 
         count = workers or self.options.concurrency or 1
@@ -420,12 +441,15 @@ def _read_ahead(
     stash: _Stash,
     received: Sequence[ReceivedMessage],
 ) -> None:
-    """Sort messages a watch received: replays coming back are counted, the rest is stashed."""
+    """Sort messages a watch received: replays coming back are counted; the rest, as far as
+    the walk's bound goes, is stashed. What is past the bound (arrived since the run started)
+    stays held, and is made visible again when the walk ends."""
     if not received:
         return
     views = _without_returns(scan, watch, [decode(message, opened.context) for message in received])
-    watch.looked_at += len(received)
-    stash.put([view.message for view in views])
+    watch.looked(len(received))
+    keep = max(0, len(views) - scan.over_bound())
+    stash.put([view.message for view in views[:keep]])
 
 
 def _canary_run(
@@ -439,8 +463,11 @@ def _canary_run(
     result.canary = watch.to_json()
     try:
         size = canary.size if options.limit is None else min(canary.size, options.limit)
-        workers = min(options.concurrency or 1, max(1, math.ceil(size / SQS_BATCH)))
-        drive(scan, _Run(result, size, watch=watch, stash=stash), workers)
+        drive(scan, _Run(result, options.limit, watch=watch, stash=stash, replays=size), 1)
+        if watch.stopped is not None:
+            return
+        if options.limit is not None and result.selected >= options.limit and not stash.count:
+            return
         if watch.replayed:
             watch.phase = "watch"
             drive.options.warn(
@@ -483,7 +510,7 @@ def _watch(
             scan.renew_expiring()
             time.sleep(min(1.0, remaining))
             continue
-        wait = int(min(5.0, remaining))
+        wait = int(min(5.0, remaining, scan.hold_seconds / 3))  # renewed before holds lapse
         received = scan.poll(wait_seconds=wait)
         _read_ahead(scan, drive.opened, watch, stash, received)
         drive.options.status(watch.status())
@@ -767,7 +794,11 @@ def prepare_redrive(
     spec.check()
     opened = open_queue(aws, queue)
     warnings: list[str] = []
-    destination = build_destination(aws, opened, spec, warnings)
+    destination: Destination
+    if spec.to_target:
+        destination = build_target_destination(aws, opened, spec, warnings)
+    else:
+        destination = build_destination(aws, opened, spec, warnings)
     parking = None if park is None else prepare_parking(aws, opened, park)
     if options.concurrency is None:
         options = replace(options, concurrency=sized_concurrency(aws, opened))

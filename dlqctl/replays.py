@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from dlqctl.destinations import REPLAY_FIELD, Planned
+from dlqctl.destinations import REPLAY_FIELD, Invocation, Planned
 from dlqctl.envelopes import EventBridgeAttribute, LambdaDlqAttribute
 from dlqctl.errors import UsageError
 from dlqctl.journal import stable_name, state_dir
@@ -53,20 +53,43 @@ def message_fingerprint(body: str, attributes: Mapping[str, MessageAttribute]) -
     return _digest("message", json.dumps([body, own], sort_keys=True, separators=(",", ":")))
 
 
+def payload_fingerprint(payload: JsonValue) -> str:
+    """What a function was invoked with: a failure record's ``requestPayload``, a Lambda DLQ
+    message's body (the record's own request ID and time are not part of it)."""
+    return _digest("payload", json.dumps(payload, sort_keys=True, separators=(",", ":")))
+
+
+def _parsed(text: str) -> JsonValue:
+    try:
+        parsed: JsonValue = json.loads(text)
+    except ValueError:
+        return text
+    return parsed
+
+
 def sent_fingerprint(planned: Planned) -> str:
     """The fingerprint of what a replay sends."""
     entry = planned.payload
     if isinstance(entry, EventEntry):
         return event_fingerprint(entry.source, entry.detail_type, json.loads(entry.detail))
+    if isinstance(entry, Invocation):
+        return payload_fingerprint(_parsed(entry.payload.decode()))
+    body = getattr(entry, "body", None)
+    if getattr(entry, "target", None) is not None and isinstance(body, str):
+        # A rule target's input (--to-target): what its consumer fails on, as its payload.
+        return payload_fingerprint(_parsed(body))
     message = planned.view.message
     return message_fingerprint(message.body, message.message_attributes)
 
 
 def view_fingerprints(view: MessageView) -> tuple[str, ...]:
-    """The fingerprints a DLQ message may match a replay by: its event's (when it carries one)
-    and its content's."""
+    """The fingerprints a DLQ message may match a replay by: its content's, its event's (when
+    it carries one) and its payload's (what a function or target was given)."""
     message = view.message
-    found = [message_fingerprint(message.body, message.message_attributes)]
+    found = [
+        message_fingerprint(message.body, message.message_attributes),
+        payload_fingerprint(view.payload if view.payload is not None else message.body),
+    ]
     event = view.event
     if isinstance(event, dict) and "source" in event and "detail-type" in event:
         found.append(
@@ -118,12 +141,10 @@ class ReplayLedger:
             ) from exc
         for line in lines:
             try:
-                entry = json.loads(line)
-                items = entry["replayed"]
+                for fingerprint, text, message_id in json.loads(line)["replayed"]:
+                    ledger._count(str(fingerprint), str(text), str(message_id))
             except (ValueError, KeyError, TypeError):
                 continue  # a line cut short by a crash
-            for item in items:
-                ledger._count(*item)
         return ledger
 
     def _count(self, fingerprint: str, text: str, message_id: str) -> None:
@@ -145,6 +166,8 @@ class ReplayLedger:
             ) from exc
         self._handle = os.fdopen(descriptor, "a", encoding="utf-8")
         self._run = run_id
+        if os.fstat(descriptor).st_size and not self.path.read_bytes().endswith(b"\n"):
+            self._handle.write("\n")  # a line cut short by a crash stays a line of its own
 
     def times(self, fingerprint: str) -> int:
         """In how many earlier runs this content was replayed."""

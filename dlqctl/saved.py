@@ -30,7 +30,7 @@ from dlqctl.models import JsonValue, MessageView, iso_utc
 from dlqctl.plans import Confirmation, Plan, Reporter, Result
 from dlqctl.redrive import RedriveOptions, RedrivePlan, prepare_redrive
 from dlqctl.remove import DeletePlan, prepare_delete
-from dlqctl.scan import Walking
+from dlqctl.scan import Walking, open_queue
 
 PLAN_FORMAT = "dlqctl-plan"
 PLAN_VERSION = 1
@@ -93,7 +93,9 @@ class PlanResult:
 
     @property
     def complete(self) -> bool:
-        return self.inner.complete and not self.extra.get("changed")
+        return (
+            self.inner.complete and not self.extra.get("changed") and not self.extra.get("not_seen")
+        )
 
     @property
     def interrupted_by(self) -> int | None:
@@ -237,43 +239,92 @@ def _dry(options: RedriveOptions, recorder: PlanRecorder) -> RedriveOptions:
 
 @dataclass(frozen=True)
 class SavedPlan:
-    """A plan file, read and checked."""
+    """A plan file, read and checked: every setting of the right type."""
 
     path: Path
     command: str
     queue_url: str
     queue_arn: str
-    settings: Mapping[str, Any]
     messages: Mapping[str, str]
     summary: Mapping[str, Any]
+    walking: Walking
+    spec: DestinationSpec | None = None
+    rate: float | None = None
+    concurrency: int | None = None
+    resend_ambiguous: bool = True
+    max_replays: int | None = None
+    canary: CanarySettings | None = None
+    park: str | None = None
 
     @classmethod
     def load(cls, path: str) -> SavedPlan:
         try:
             document = json.loads(Path(path).read_text(encoding="utf-8"))
-            if document.get("format") != PLAN_FORMAT:
-                raise ValueError("not a dlqctl plan")
-            if document.get("version") != PLAN_VERSION:
-                raise ValueError(f"plan version {document.get('version')} is not supported")
-            command = document["summary"]["command"]
-            if command not in ("redrive", "delete"):
-                raise ValueError(f"unknown command {command!r}")
-            return cls(
-                path=Path(path),
-                command=command,
-                queue_url=str(document["queue"]["url"]),
-                queue_arn=str(document["queue"]["arn"]),
-                settings=dict(document.get("settings") or {}),
-                messages={str(item["id"]): str(item["digest"]) for item in document["messages"]},
-                summary=dict(document["summary"]),
-            )
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"cannot read the plan {path}: {exc}") from exc
+        except ValueError as exc:
+            raise UsageError(
+                f"{path} is not a dlqctl plan (not JSON)", "give a file written by --save-plan"
+            ) from exc
+        try:
+            return cls._parse(Path(path), document)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise UsageError(
-                f"{path} is not a dlqctl plan ({exc})",
-                "give a file written by --save-plan",
+                f"{path} is not a dlqctl plan ({type(exc).__name__}: {exc})",
+                "give a file written by --save-plan, unchanged",
             ) from exc
+
+    @classmethod
+    def _parse(cls, path: Path, document: Any) -> SavedPlan:
+        if document.get("format") != PLAN_FORMAT:
+            raise ValueError("no dlqctl-plan format marker")
+        if document.get("version") != PLAN_VERSION:
+            raise ValueError(f"plan version {document.get('version')} is not supported")
+        command = document["summary"]["command"]
+        if command not in ("redrive", "delete"):
+            raise ValueError(f"unknown command {command!r}")
+        settings = document.get("settings") or {}
+        canary = settings.get("canary")
+        destination = settings.get("destination")
+        return cls(
+            path=path,
+            command=command,
+            queue_url=_text(document["queue"]["url"]),
+            queue_arn=_text(document["queue"]["arn"]),
+            messages={_text(item["id"]): _text(item["digest"]) for item in document["messages"]},
+            summary=dict(document["summary"]),
+            walking=Walking(_number(settings.get("hold"), int), int(settings.get("wait", 1))),
+            spec=None if command == "delete" else DestinationSpec(**dict(destination or {})),
+            rate=_number(settings.get("rate"), float),
+            concurrency=_number(settings.get("concurrency"), int),
+            resend_ambiguous=bool(settings.get("resend_ambiguous", True)),
+            max_replays=_number(settings.get("max_replays"), int),
+            canary=None if canary is None else _canary(canary),
+            park=None if settings.get("park") is None else _text(settings["park"]),
+        )
+
+
+def _canary(settings: Mapping[str, Any]) -> CanarySettings:
+    return CanarySettings(
+        size=_number(settings["size"], int),
+        watch_seconds=_number(settings["watch_seconds"], float),
+        max_return_rate=_number(settings["max_return_rate"], float),
+    )
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"expected a text, got {value!r}")
+    return value
+
+
+def _number(value: Any, kind: type[int] | type[float]) -> Any:
+    """None, or a number of that kind (a bool or a text is refused)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {value!r}")
+    return kind(value)
 
 
 @dataclass
@@ -311,9 +362,8 @@ class ApplyPlan(_Around):
     def run(self, reporter: Reporter) -> PlanResult:
         result = self.inner.run(reporter)
         data = result.to_json()
-        coverage = data.get("coverage")
-        walked_all = not isinstance(coverage, dict) or bool(coverage.get("complete", True))
         missing = sorted(set(self.saved.messages) - self.selection.found)
+        walked_all = bool(missing) and self._walked_all(data, result.interrupted_by)
         changed = sorted(self.selection.changed)
         applied: dict[str, JsonValue] = {
             "plan": str(self.saved.path),
@@ -333,53 +383,61 @@ class ApplyPlan(_Around):
                 f"{len(missing):,} planned message(s) are no longer in the queue (gone): "
                 "redriven, deleted or expired since the plan"
             )
+        elif missing and result.interrupted_by is None:
+            reporter.warn(
+                f"{len(missing):,} planned message(s) were not seen: the walk did not reach "
+                "them, or another consumer (or an interrupted run) holds them; run apply again"
+            )
         return PlanResult(result, "applied", applied, f"Apply ({result.title.lower()})")
+
+    def _walked_all(self, data: Mapping[str, Any], interrupted_by: int | None) -> bool:
+        """Whether the walk saw the whole queue, so a planned message it did not find is
+        gone: it ended by itself (not interrupted, capped or stopped by a breaker), and
+        nothing else holds messages of the queue now."""
+        coverage = data.get("coverage")
+        canary = data.get("canary")
+        if interrupted_by is not None or (isinstance(canary, dict) and canary.get("stopped")):
+            return False
+        if isinstance(coverage, dict) and not coverage.get("complete", True):
+            return False
+        return self.inner.aws.sqs.attributes(self.inner.opened.queue).in_flight == 0
 
 
 def prepare_apply(aws: Aws, path: str, *, dry_run: bool, force: bool) -> Plan:
-    """Read a saved plan, open its queue (the same queue, by ARN) and rebuild its command with
-    a selection of exactly the planned messages."""
+    """Read a saved plan, check that its queue URL still names its queue (by ARN), and rebuild
+    its command with a selection of exactly the planned messages."""
     saved = SavedPlan.load(path)
-    settings = saved.settings
-    selection = PlannedSelection(description=f"the plan {saved.path.name}", planned=saved.messages)
-    walking = Walking(settings.get("hold"), int(settings.get("wait") or 1))
-    inner: RedrivePlan | DeletePlan
-    if saved.command == "redrive":
-        canary = settings.get("canary")
-        options = RedriveOptions(
-            limit=len(saved.messages) or None,
-            dry_run=dry_run,
-            rate=settings.get("rate"),
-            walking=walking,
-            resend_ambiguous=bool(settings.get("resend_ambiguous", True)),
-            concurrency=settings.get("concurrency"),
-            max_replays=settings.get("max_replays"),
-            canary=CanarySettings(**canary) if isinstance(canary, dict) else None,
+    opened = open_queue(aws, saved.queue_url)
+    if opened.queue.arn != saved.queue_arn:
+        raise UsageError(
+            f"the plan is for {saved.queue_arn}, but its queue URL now names {opened.queue.arn}",
+            "check --profile/--region/--endpoint-url: apply acts on the plan's own queue",
         )
-        spec = DestinationSpec(**settings.get("destination", {}))
+    selection = PlannedSelection(description=f"the plan {saved.path.name}", planned=saved.messages)
+    limit = len(saved.messages) or None
+    inner: RedrivePlan | DeletePlan
+    if saved.spec is not None:
+        options = RedriveOptions(
+            limit=limit,
+            dry_run=dry_run,
+            rate=saved.rate,
+            walking=saved.walking,
+            resend_ambiguous=saved.resend_ambiguous,
+            concurrency=saved.concurrency,
+            max_replays=saved.max_replays,
+            canary=saved.canary,
+        )
         inner = prepare_redrive(
-            aws,
-            saved.queue_url,
-            spec,
-            selection,
-            options,
-            force=force,
-            park=settings.get("park"),
+            aws, saved.queue_url, saved.spec, selection, options, force=force, park=saved.park
         )
     else:
         inner = prepare_delete(
             aws,
             saved.queue_url,
             selection,
-            limit=len(saved.messages) or None,
+            limit=limit,
             dry_run=dry_run,
-            walking=walking,
-            park=settings.get("park"),
-        )
-    if inner.opened.queue.arn != saved.queue_arn:
-        raise UsageError(
-            f"the plan is for {saved.queue_arn}, but its queue URL now names "
-            f"{inner.opened.queue.arn}",
-            "check --profile/--region/--endpoint-url: apply acts on the plan's own queue",
+            walking=saved.walking,
+            park=saved.park,
         )
     return ApplyPlan(inner, saved, selection)

@@ -251,6 +251,13 @@ class QueueScan:
             self._interrupt = exc
         return fresh
 
+    def over_bound(self) -> int:
+        """How many of the messages taken are past the walk's bound (0 for an unbounded walk)."""
+        with self._lock:
+            if self.max_messages is None:
+                return 0
+            return max(0, self.seen - self.max_messages)
+
     def not_counted(self, count: int) -> None:
         """Messages the walk took that are not part of it (replays coming back): the bound
         grows by as many, so the walk still reaches the messages it is for."""

@@ -21,7 +21,8 @@ from typing import Any
 
 _PLACEHOLDER = re.compile(r"<([^<>\s]+)>")
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-_MISSING = object()
+MISSING = object()
+"""What a path finds where the event has nothing."""
 
 
 class InputError(ValueError):
@@ -34,18 +35,18 @@ def compact(value: Any) -> str:
 
 def at_path(event: Mapping[str, Any], path: str) -> Any:
     """The value at an EventBridge JSON path (``$``, ``$.detail.x``, ``$.a[0]``), or
-    ``_MISSING``."""
+    ``MISSING``."""
     if not path.startswith("$"):
         raise InputError(f"{path!r} is not a JSON path")
     value: Any = event
     for key, index in _PATH_PART.findall(path[1:]):
         if key:
             if not isinstance(value, Mapping) or key not in value:
-                return _MISSING
+                return MISSING
             value = value[key]
         else:
             if not isinstance(value, list) or int(index) >= len(value):
-                return _MISSING
+                return MISSING
             value = value[int(index)]
     return value
 
@@ -84,7 +85,7 @@ class TargetInput:
             return self.input
         if self.input_path is not None:
             value = at_path(event, self.input_path)
-            if value is _MISSING:
+            if value is MISSING:
                 raise InputError(f"the event has nothing at InputPath {self.input_path}")
             return compact(value)
         if self.template is not None:
@@ -146,7 +147,7 @@ def _inside_string(template: str, end: int) -> bool:
 
 def _insert(value: Any, name: str, *, inside: bool, structured: bool) -> str:
     if inside:
-        if value is _MISSING:
+        if value is MISSING:
             return ""
         if isinstance(value, dict | list):
             raise InputError(
@@ -155,7 +156,7 @@ def _insert(value: Any, name: str, *, inside: bool, structured: bool) -> str:
             )
         text = value if isinstance(value, str) else compact(value)
         return compact(text)[1:-1]  # escaped to stay one JSON string
-    if value is _MISSING:
+    if value is MISSING:
         return '""'
     if isinstance(value, str) and not structured:
         return value

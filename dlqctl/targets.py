@@ -20,18 +20,21 @@ from typing import Any
 
 from dlqctl.aws import Aws
 from dlqctl.destinations import (
+    DestinationSpec,
     FunctionDestination,
     Planned,
     QueueDestination,
     Rejected,
     SourceDestination,
+    build_destination,
     replay_deduplication_id,
     unanswered_outcome,
 )
 from dlqctl.envelopes import Kind
 from dlqctl.errors import AmbiguousSend, DlqctlError, NotFoundError
 from dlqctl.models import EntryOutcome, JsonValue, MessageView, OutgoingMessage
-from dlqctl.target_input import InputError, TargetInput, at_path
+from dlqctl.scan import OpenQueue
+from dlqctl.target_input import MISSING, InputError, TargetInput, at_path, compact
 
 
 class TargetKind(StrEnum):
@@ -116,6 +119,18 @@ class TargetSend:
         }
 
 
+def _partition_key(target: RuleTarget, event: Mapping[str, Any], fallback: str) -> str:
+    """A Kinesis record's partition key: the value at the target's PartitionKeyPath (as text),
+    else the event's ID."""
+    if target.partition_key_path:
+        value = at_path(event, target.partition_key_path)
+        if isinstance(value, str) and value:
+            return value
+        if value is not MISSING and value is not None:
+            return compact(value)
+    return str(event.get("id") or fallback)
+
+
 class TargetDestination:
     """Sends each rule-DLQ message to the target that failed; Lambda failures to their
     function."""
@@ -158,9 +173,9 @@ class TargetDestination:
             )
         try:
             body = target.input.render(event, rule_arn)
+            return self._planned(view, target, kind, body, event)
         except InputError as exc:
             return Rejected(f"rule {rule_arn} target {target.target_id}: {exc}", skipped=False)
-        return self._planned(view, target, kind, body, event)
 
     def _planned(
         self,
@@ -171,8 +186,7 @@ class TargetDestination:
         event: Mapping[str, Any],
     ) -> Planned | Rejected:
         name = "dlqctl-" + hashlib.sha256(replay_deduplication_id(view).encode()).hexdigest()[:64]
-        key = at_path(event, target.partition_key_path) if target.partition_key_path else None
-        send = TargetSend(target, body, name, str(key) if key else str(event.get("id", name)))
+        send = TargetSend(target, body, name, _partition_key(target, event, name))
         size = len(body.encode())
         if kind is TargetKind.SQS:
             queue = self._queue(target.arn)
@@ -300,3 +314,15 @@ class TargetDestination:
         except DlqctlError as exc:
             return EntryOutcome(False, exc.message)
         return EntryOutcome(True, answer)
+
+
+def build_target_destination(
+    aws: Aws, opened: OpenQueue, spec: DestinationSpec, warnings: list[str]
+) -> TargetDestination:
+    """``--to-target``: rule targets, and Lambda failures to their function as ``--to-source``
+    sends them."""
+    spec.check()
+    as_source = replace(spec, to_target=False, to_source=True)
+    sources = build_destination(aws, opened, as_source, warnings)
+    assert isinstance(sources, SourceDestination)
+    return TargetDestination(aws, sources)

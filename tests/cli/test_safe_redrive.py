@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import stat
+import threading
 import time
 
 from dlqctl import emulate
@@ -325,3 +326,101 @@ def test_the_loop_guard_skips_content_replayed_too_often(cli, boto, fresh_endpoi
     raised = cli(*redrive, "--max-replays", "4")
     assert raised.exit_code == 0 and raised.json()["redriven"] == 3
     assert counts(fresh_endpoint, dlq) == (3, 0)
+
+
+def test_a_canary_counts_replays_not_skipped_messages(cli, boto, fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    capture = create_queue(fresh_endpoint, "capture")
+    consumers(boto, dlq, capture, broken="all")
+    # First ten that cannot be put on a bus (aws.* sources are refused), then thirty that can.
+    unputtable = [
+        emulate.eventbridge_dlq(
+            emulate.event({"orderId": f"x-{n}"}, source="aws.ec2"),
+            rule_arn=RULE,
+            target_arn=TARGET,
+            error_code="THROTTLING",
+            error_message="Rate Exceeded.",
+        )
+        for n in range(10)
+    ]
+    put(fresh_endpoint, dlq, unputtable + [failed(n) for n in range(30)])
+    result = cli(
+        "redrive", "orders-dlq", "--to-bus", "shop", "--canary", "5", "--watch", "2s",
+        "--yes", "-o", "json",
+    )  # fmt: skip
+    assert result.exit_code == ExitCode.PARTIAL, result.stderr
+    canary = result.json()["canary"]
+    assert canary["replayed"] == 5 and canary["returned"] == 5
+    assert "during the watch" in canary["stopped"]
+    assert result.json()["redriven"] == 5
+    assert counts(fresh_endpoint, dlq) == (40, 0)
+
+
+def test_messages_arriving_during_a_canary_run_are_not_replayed(cli, boto, fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    capture = create_queue(fresh_endpoint, "capture")
+    consumers(boto, dlq, capture, broken="none")
+    put(fresh_endpoint, dlq, [failed(n) for n in range(40)])
+    stop = threading.Event()
+
+    def arrive() -> None:  # new failures keep arriving while the run goes on
+        for n in range(1000, 1030):
+            if stop.wait(0.1):
+                return
+            put(fresh_endpoint, dlq, [failed(n)])
+
+    feeder = threading.Thread(target=arrive)
+    feeder.start()
+    try:
+        result = cli(
+            "redrive", "orders-dlq", "--to-bus", "shop", "--canary", "5", "--watch", "1s",
+            "--rate", "20", "--yes", "-o", "json",
+        )  # fmt: skip
+    finally:
+        stop.set()
+        feeder.join()
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["redriven"] == 40
+    assert orders(boto, capture) == sorted(f"o-{n}" for n in range(40))
+    assert all(int(order[2:]) >= 1000 for order in orders(boto, dlq))
+
+
+def test_apply_does_not_call_held_messages_gone(cli, boto, fresh_endpoint, tmp_path):
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    put(fresh_endpoint, dlq, [failed(n) for n in range(4)])
+    plan = tmp_path / "plan.json"
+    assert cli("delete", "orders-dlq", "-f", "event", "--save-plan", str(plan)).exit_code == 0
+    # Another consumer (or a killed run) holds all of them for a while.
+    held = boto("sqs").receive_message(
+        QueueUrl=dlq.url, MaxNumberOfMessages=10, VisibilityTimeout=60
+    )["Messages"]
+    assert len(held) == 4
+    result = cli("apply", str(plan), "--yes", "-o", "json")
+    assert result.exit_code == ExitCode.PARTIAL, result.stderr
+    applied = result.json()["applied"]
+    assert applied["gone"] == [] and len(applied["not_seen"]) == 4
+    assert "were not seen" in result.stderr
+    assert counts(fresh_endpoint, dlq) == (0, 4)
+
+
+def test_a_plan_with_bad_settings_is_refused_in_one_line(cli, boto, fresh_endpoint, tmp_path):
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    consumers(boto, dlq, create_queue(fresh_endpoint, "capture"), broken="none")
+    put(fresh_endpoint, dlq, [failed(1)])
+    plan = tmp_path / "plan.json"
+    saved = cli("redrive", "orders-dlq", "--to-bus", "shop", "--save-plan", str(plan))
+    assert saved.exit_code == 0, saved.stderr
+    good = json.loads(plan.read_text())
+    for change in (
+        {"destination": {"bogus": 1}},
+        {"wait": "soon"},
+        {"rate": "fast"},
+        {"canary": {"size": "five", "watch_seconds": 1, "max_return_rate": 0.1}},
+    ):
+        document = json.loads(json.dumps(good))
+        document["settings"].update(change)
+        plan.write_text(json.dumps(document))
+        result = cli("apply", str(plan), "--dry-run")
+        assert result.exit_code == ExitCode.USAGE, (change, result.stderr)
+        assert "is not a dlqctl plan" in result.stderr and "Traceback" not in result.stderr
+    assert total(fresh_endpoint, dlq) == 1
