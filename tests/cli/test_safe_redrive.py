@@ -424,3 +424,31 @@ def test_a_plan_with_bad_settings_is_refused_in_one_line(cli, boto, fresh_endpoi
         assert result.exit_code == ExitCode.USAGE, (change, result.stderr)
         assert "is not a dlqctl plan" in result.stderr and "Traceback" not in result.stderr
     assert total(fresh_endpoint, dlq) == 1
+
+
+def test_a_signal_during_the_watch_loses_nothing_and_a_rerun_goes_on(boto, fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    capture = create_queue(fresh_endpoint, "capture")
+    consumers(boto, dlq, capture, broken="none")
+    put(fresh_endpoint, dlq, [failed(n) for n in range(30)])
+    args = (
+        "redrive", "orders-dlq", "--to-bus", "shop", "--canary", "5", "--watch", "30s",
+        "--yes", "-o", "json",
+    )  # fmt: skip
+    process = start_dlqctl(fresh_endpoint, *args)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and total(fresh_endpoint, capture) < 5:
+        time.sleep(0.2)
+    time.sleep(1.0)  # inside the 30 s watch
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    interrupted = json.loads(stdout)
+    assert interrupted["redriven"] == 5 and interrupted["signal"] == signal.SIGTERM
+    assert counts(fresh_endpoint, dlq) == (25, 0)  # the rest released at once, nothing held
+
+    rerun = start_dlqctl(fresh_endpoint, *args[:7], "1s", *args[8:])
+    stdout, stderr = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, stderr
+    assert counts(fresh_endpoint, dlq) == (0, 0)
+    assert orders(boto, capture) == sorted(f"o-{n}" for n in range(30))

@@ -268,3 +268,25 @@ def test_to_target_reaches_topics_state_machines_and_streams(cli, boto, fresh_en
     assert record["PartitionKey"] == "o-stream"
     assert json.loads(record["Data"])["detail"]["orderId"] == "o-stream"
     assert counts(fresh_endpoint, dlq) == (0, 0)
+
+
+def test_to_target_on_the_default_bus_and_into_a_fifo_queue(cli, boto, fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    fifo = create_queue(fresh_endpoint, "orders.fifo", FifoQueue="true")
+    events = boto("events")
+    rule = events.put_rule(Name="orders", EventPattern=PATTERN)["RuleArn"]  # the default bus
+    assert rule.endswith(":rule/orders")
+    events.put_targets(
+        Rule="orders",
+        Targets=[{"Id": "f", "Arn": fifo.arn, "SqsParameters": {"MessageGroupId": "orders"}}],
+    )
+    put(fresh_endpoint, dlq, [failed_delivery(rule, fifo.arn, f"o-{n}") for n in (1, 2)])
+    result = cli("redrive", "orders-dlq", "--to-target", "--yes", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    messages = boto("sqs").receive_message(
+        QueueUrl=fifo.url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+    )["Messages"]
+    assert sorted(json.loads(m["Body"])["detail"]["orderId"] for m in messages) == ["o-1", "o-2"]
+    assert {m["Attributes"]["MessageGroupId"] for m in messages} == {"orders"}
+    assert len({m["Attributes"]["MessageDeduplicationId"] for m in messages}) == 2
+    assert counts(fresh_endpoint, dlq) == (0, 0)
