@@ -568,8 +568,9 @@ def _execute(ctx: Ctx, plan: Plan, *, yes: bool, result_to_stderr: bool = False)
     """Plan → confirm → run → show: the one way a command changes something."""
     for warning in plan.warnings:
         render.warn(warning)
-    for note in getattr(plan, "notes", ()):
-        render.info(note)
+    if not plan.dry_run:  # a dry run's result shows them
+        for note in getattr(plan, "notes", ()):
+            render.info(note)
     _confirm_plan(plan, yes=yes)
     with render.progress(plan.activity, plan.total, enabled=not result_to_stderr) as advance:
         result = plan.run(Reporter(advance, render.warn, advance.status))
