@@ -542,6 +542,14 @@ RateOption = Annotated[
     float | None,
     typer.Option("--rate", min=0.1, help="At most N messages per second."),
 ]
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Send although a pre-flight check failed, and take the queue's redrive lease "
+        "from another run.",
+    ),
+]
 SavePlanOption = Annotated[
     str | None,
     typer.Option(
@@ -697,14 +705,7 @@ def redrive_command(
     wait: WaitOption = 1,
     journal_path: JournalOption = None,
     resend_ambiguous: ResendOption = True,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force",
-            help="Send although a pre-flight check failed, and take the queue's redrive "
-            "lease from another run.",
-        ),
-    ] = False,
+    force: ForceOption = False,
     concurrency: Annotated[
         int | None,
         typer.Option(
@@ -823,14 +824,7 @@ def apply_command(
         bool, typer.Option("--dry-run", help="Show what of the plan is still to do.")
     ] = False,
     yes: YesOption = False,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force",
-            help="Send although a pre-flight check failed, and take the queue's redrive "
-            "lease from another run.",
-        ),
-    ] = False,
+    force: ForceOption = False,
 ) -> None:
     """Carry out a saved plan: exactly the planned messages, none that arrived since."""
     _execute(ctx, prepare_apply(ctx.aws, file, dry_run=dry_run, force=force), yes=yes)
