@@ -363,7 +363,9 @@ def test_messages_arriving_during_a_canary_run_are_not_replayed(cli, boto, fresh
     put(fresh_endpoint, dlq, [failed(n) for n in range(40)])
     stop = threading.Event()
 
-    def arrive() -> None:  # new failures keep arriving while the run goes on
+    def arrive() -> None:  # new failures keep arriving once the run is under way
+        while not stop.is_set() and total(fresh_endpoint, capture) == 0:
+            time.sleep(0.05)  # the canary's first replay: the run has counted its queue
         for n in range(1000, 1030):
             if stop.wait(0.1):
                 return
