@@ -429,7 +429,15 @@ def run_suite(
     work: Path,
     figures: list[Figure],
 ) -> None:
-    client("events", endpoint.url).create_event_bus(Name="bench-bus")
+    events = client("events", endpoint.url)
+    events.create_event_bus(Name="bench-bus")
+    # A rule that matches the events (with no target, so the endpoint does no delivery work):
+    # without one, redrive's pre-flight check refuses a replay that would go nowhere.
+    events.put_rule(
+        Name="bench-orders",
+        EventBusName="bench-bus",
+        EventPattern=json.dumps({"source": ["bench.orders"]}),
+    )
     for count in (size for size in sizes if size > 0):
         with CountingProxy(endpoint.url, 0.0) as proxy:
             figures.append(baseline(endpoint, proxy, count))
