@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -240,7 +240,7 @@ def _redrive_batch(
     result, journal = run.result, options.journal
     with run.lock:
         to_send, delivered = sort_by_journal(chosen, options, result)
-    planned, rejected = _plan_all(to_send, destination, options)
+    planned, rejected, fingerprints = _plan_all(to_send, destination, options, run.watch)
     with run.lock:
         for message_id, plan in rejected:
             result.reject(message_id, plan.reason, skipped=plan.skipped)
@@ -273,28 +273,36 @@ def _redrive_batch(
     if planned:
         pacer.wait(len(planned))
         if run.watch is not None:
-            run.watch.sending([sent_fingerprint(item) for item in planned])
+            run.watch.sending([fingerprints[item.view.message_id] for item in planned])
         with interrupt_after_block():
             accepted = _send_and_delete(scan, destination, planned, journal, result, run.lock)
-            _count_replays(accepted, options, run.watch)
+            _count_replays(accepted, fingerprints, options, run.watch)
     return len(chosen)
 
 
 def _plan_all(
-    views: Sequence[MessageView], destination: Destination, options: RedriveOptions
-) -> tuple[list[Planned], list[tuple[str, Rejected]]]:
-    """What the destination will be sent, and what it will not (with the reason)."""
+    views: Sequence[MessageView],
+    destination: Destination,
+    options: RedriveOptions,
+    watch: ReturnWatch | None,
+) -> tuple[list[Planned], list[tuple[str, Rejected]], dict[str, str]]:
+    """What the destination will be sent, what it will not (with the reason), and each sent
+    message's content fingerprint by message ID (computed once, when the loop guard or a
+    canary needs it)."""
     planned: list[Planned] = []
     rejected: list[tuple[str, Rejected]] = []
+    fingerprints: dict[str, str] = {}
+    wanted = options.replays is not None or watch is not None
     for view in views:
         plan = destination.plan(view)
-        if not isinstance(plan, Rejected):
-            plan = _loop_guard(plan, options)
+        if not isinstance(plan, Rejected) and wanted:
+            fingerprint = fingerprints[view.message_id] = sent_fingerprint(plan)
+            plan = _loop_guard(plan, fingerprint, options)
         if isinstance(plan, Rejected):
             rejected.append((view.message_id, plan))
         else:
             planned.append(plan)
-    return planned, rejected
+    return planned, rejected, fingerprints
 
 
 def _without_returns(
@@ -310,11 +318,11 @@ def _without_returns(
     return [view for view in views if view.message_id not in ids]
 
 
-def _loop_guard(planned: Planned, options: RedriveOptions) -> Planned | Rejected:
+def _loop_guard(planned: Planned, fingerprint: str, options: RedriveOptions) -> Planned | Rejected:
     """Skip content this DLQ's earlier runs replayed ``max_replays`` times already."""
     if options.replays is None or options.max_replays is None:
         return planned
-    times = options.replays.times(sent_fingerprint(planned))
+    times = options.replays.times(fingerprint)
     if times < options.max_replays:
         return planned
     return Rejected(
@@ -324,12 +332,15 @@ def _loop_guard(planned: Planned, options: RedriveOptions) -> Planned | Rejected
 
 
 def _count_replays(
-    accepted: Sequence[Planned], options: RedriveOptions, watch: ReturnWatch | None
+    accepted: Sequence[Planned],
+    fingerprints: Mapping[str, str],
+    options: RedriveOptions,
+    watch: ReturnWatch | None,
 ) -> None:
     """Acknowledged replays: into the ledger (the loop guard) and the canary's watch."""
     if not accepted or (options.replays is None and watch is None):
         return
-    items = [(sent_fingerprint(item), item) for item in accepted]
+    items = [(fingerprints[item.view.message_id], item) for item in accepted]
     if options.replays is not None:
         options.replays.replayed(items)
     if watch is not None:
