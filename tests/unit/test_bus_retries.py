@@ -47,6 +47,9 @@ def lambda_failure(index: int) -> ReceivedMessage:
 def stubbed(monkeypatch):
     monkeypatch.setattr(destinations, "_backoff", lambda attempt: None)
     aws = Aws(Connection(region="us-east-1", endpoint_url="http://127.0.0.1:9"))
+    # The stub answers the client, so the batch goes through it rather than the direct caller
+    # (whose requests are the same mapping, checked on the wire by tests/unit/test_wire.py).
+    aws.wire("events", sends=True).direct = False
     with Stubber(aws.client("events", sends=True)) as stubber:
         yield aws, stubber
         stubber.assert_no_pending_responses()
