@@ -346,13 +346,14 @@ class QueueDestination:
             message = replace(
                 message, group_id=group, deduplication_id=replay_deduplication_id(view)
             )
-        if message.size() > self.attributes.maximum_message_size:
+        size = message.size()
+        if size > self.attributes.maximum_message_size:
             return Rejected(
-                f"MessageTooLarge: {message.size():,} bytes, over {self.queue.name}'s "
+                f"MessageTooLarge: {size:,} bytes, over {self.queue.name}'s "
                 f"MaximumMessageSize of {self.attributes.maximum_message_size:,}",
                 skipped=False,
             )
-        return Planned(view, message, message.size(), self.queue.name)
+        return Planned(view, message, size, self.queue.name)
 
     def deliver(self, planned: Sequence[Planned]) -> dict[str, EntryOutcome]:
         return _deliver_with_retries(

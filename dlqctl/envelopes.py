@@ -93,6 +93,13 @@ class QueueContext:
     fifo: bool = False
 
 
+class _Unparsed:
+    """The text has not been parsed yet (``None`` means it is not JSON)."""
+
+
+UNPARSED = _Unparsed()
+
+
 def parse_json(text: str) -> JsonValue:
     """The text as JSON, or None when it is not JSON."""
     try:
@@ -132,9 +139,11 @@ class _Decoded:
     unreplayable: str | None = None
 
 
-def _payload_of(text: str) -> JsonValue:
-    """What a consumer was given as text: parsed when it is JSON, else the text itself."""
-    parsed = parse_json(text)
+def _payload_of(text: str, parsed: JsonValue | _Unparsed = UNPARSED) -> JsonValue:
+    """What a consumer was given as text: parsed when it is JSON, else the text itself.
+    ``parsed``: the text already parsed (``parse_json``), so it is not parsed again."""
+    if isinstance(parsed, _Unparsed):
+        parsed = parse_json(text)
     return text if parsed is None and text.strip() not in ("null",) else parsed
 
 
@@ -342,7 +351,7 @@ def _rule_dlq(message: ReceivedMessage, body: JsonValue) -> _Decoded:
     )
     return _Decoded(
         Kind.EVENTBRIDGE_DLQ,
-        payload=_payload_of(message.body),
+        payload=_payload_of(message.body, body),
         event=_event_or_none(body),
         error=_attribute_error(message),
         origin=origin,
@@ -364,7 +373,7 @@ def _scheduler(message: ReceivedMessage, body: JsonValue) -> _Decoded:
     ).lower() == "true"
     return _Decoded(
         Kind.SCHEDULER,
-        payload=_payload_of(message.body),
+        payload=_payload_of(message.body, body),
         event=_event_or_none(body),
         error=_attribute_error(message),
         origin=origin,
@@ -433,8 +442,9 @@ def _lambda_dlq(
     error_message: str | None,
     request_id: str | None,
     text: str,
+    parsed: JsonValue | _Unparsed = UNPARSED,
 ) -> _Decoded:
-    payload = _payload_of(text)
+    payload = _payload_of(text, parsed)
     return _Decoded(
         Kind.LAMBDA_DLQ,
         payload=payload,
@@ -479,9 +489,10 @@ def _sns(envelope: Mapping[str, Any]) -> _Decoded:
             _sns_attribute(envelope, LambdaDlqAttribute.ERROR_MESSAGE),
             _sns_attribute(envelope, LambdaDlqAttribute.REQUEST_ID),
             text,
+            parsed,
         )
         return _via(decoded, "sns", **where)
-    payload = _payload_of(text)
+    payload = _payload_of(text, parsed)
     return _Decoded(Kind.SNS, payload=payload, event=_event_or_none(payload), origin=_origin(where))
 
 
@@ -540,6 +551,7 @@ _PRECEDENCE: tuple[tuple[Signature, Decoder], ...] = (
             message.string_attribute(LambdaDlqAttribute.ERROR_MESSAGE),
             message.string_attribute(LambdaDlqAttribute.REQUEST_ID),
             message.body,
+            body,
         ),
     ),
     (lambda message, body: _is_sns_notification(body), lambda message, body: _sns(body)),
@@ -552,7 +564,7 @@ def _producer(message: ReceivedMessage, body: JsonValue) -> _Decoded:
     for matches, decoder in _PRECEDENCE:
         if matches(message, body):
             return decoder(message, body)
-    payload = _payload_of(message.body)
+    payload = _payload_of(message.body, body)
     return _Decoded(Kind.UNKNOWN, payload=payload, event=_event_or_none(payload))
 
 

@@ -60,11 +60,7 @@ def _is_journal_header(line: str) -> bool:
 
 def digest(message: ReceivedMessage) -> str:
     """A fingerprint of what would be sent: the body and the message attributes."""
-    hasher = hashlib.sha256(message.body.encode())
-    for name in sorted(message.message_attributes):
-        attribute = message.message_attributes[name]
-        hasher.update(f"\0{name}\0{attribute.data_type}\0{attribute.value}".encode())
-    return hasher.hexdigest()[:32]
+    return message.content_digest
 
 
 def _slug(text: str) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 JsonValue = Any
@@ -166,6 +168,16 @@ class ReceivedMessage:
     body: str
     attributes: Mapping[str, str] = field(default_factory=dict)
     message_attributes: Mapping[str, MessageAttribute] = field(default_factory=dict)
+
+    @cached_property
+    def content_digest(self) -> str:
+        """A fingerprint of what would be sent: the body and the message attributes (computed
+        once: the journal asks for it at every step of a message)."""
+        hasher = hashlib.sha256(self.body.encode())
+        for name in sorted(self.message_attributes):
+            attribute = self.message_attributes[name]
+            hasher.update(f"\0{name}\0{attribute.data_type}\0{attribute.value}".encode())
+        return hasher.hexdigest()[:32]
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> ReceivedMessage:
