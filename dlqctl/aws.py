@@ -224,13 +224,22 @@ SEND_ATTEMPTS = 5
 _T = TypeVar("_T")
 
 
+_NEVER_SENT = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectTimeoutError,
+    botocore.exceptions.ProxyConnectionError,
+)
+"""Failures that prove the request never reached AWS: no connection was made."""
+
+
 def send_once(what: str, call: Callable[[], _T], region: str | None = None) -> _T:
     """Run a send that must not be repeated blindly (PutEvents, SendMessageBatch, an async
     Invoke) on a client without SDK retries: a retry after a lost answer would deliver twice.
 
     It is retried here only when AWS surely did not act on it: the connection was never made,
     or the request was throttled as a whole. A send that got no answer (a read timeout, a
-    connection closed after the request went out, a 5xx) raises ``AmbiguousSend``.
+    connection closed or a TLS failure after the request went out, an answer that cannot be
+    read, a 5xx) raises ``AmbiguousSend``.
     """
     for attempt in range(SEND_ATTEMPTS):
         last = attempt + 1 == SEND_ATTEMPTS
@@ -245,10 +254,11 @@ def send_once(what: str, call: Callable[[], _T], region: str | None = None) -> _
                 ) from exc
             if error_code(exc) not in _THROTTLED or last:
                 raise translate(exc, what, region) from exc
-        except botocore.exceptions.ConnectionError as exc:
+        except _NEVER_SENT as exc:
             if last:
                 raise translate(exc, what, region) from exc
-        except botocore.exceptions.HTTPClientError as exc:
+        except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError) as exc:
+            # A TLS failure, for one, can come after the request was written.
             raise AmbiguousSend(
                 f"{what}: no answer from AWS ({exc}); it may have been delivered"
             ) from exc
@@ -327,7 +337,12 @@ def _decode_message_blobs(response: dict[str, Any]) -> None:
                     attribute[key] = [base64.b64decode(item) for item in attribute[key]]
 
 
-_SIGNING_KEYS: dict[tuple[str, str, str, str], bytes] = {}
+def signing_key(secret_key: str, day: str, region: str, service: str) -> bytes:
+    """SigV4's derived key for one day, region and service."""
+    key = ("AWS4" + secret_key).encode()
+    for part in (day, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
 
 
 def sigv4_authorization(
@@ -340,9 +355,11 @@ def sigv4_authorization(
     path: str,
     headers: Mapping[str, str],
     body: bytes,
+    key: bytes | None = None,
 ) -> str:
     """The ``Authorization`` header of a SigV4-signed POST with no query string, signing every
-    header given (names in lower case; ``host`` and ``x-amz-date`` among them)."""
+    header given (names in lower case; ``host`` and ``x-amz-date`` among them). ``key``: the
+    ``signing_key`` for this day, region and service, when the caller keeps it."""
     names = sorted(headers)
     signed = ";".join(names)
     canonical = "\n".join(
@@ -360,19 +377,31 @@ def sigv4_authorization(
     to_sign = "\n".join(
         ("AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest())
     )
-    cache_key = (secret_key, day, region, service)
-    key = _SIGNING_KEYS.get(cache_key)
-    if key is None:
-        key = ("AWS4" + secret_key).encode()
-        for part in (day, region, service, "aws4_request"):
-            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-        _SIGNING_KEYS.clear()  # one day's key per credentials at a time
-        _SIGNING_KEYS[cache_key] = key
+    key = key or signing_key(secret_key, day, region, service)
     signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
     return (
         f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, "
         f"SignedHeaders={signed}, Signature={signature}"
     )
+
+
+_DIRECT_PARTITIONS = frozenset({"aws", "aws-cn", "aws-us-gov"})
+"""Partitions where a client's endpoint (``meta.endpoint_url``) is where its calls go, plain,
+FIPS and dual-stack alike; in the isolated ones FIPS and dual-stack calls go elsewhere."""
+
+
+def _direct_url(endpoint_url: str) -> tuple[str, str] | None:
+    """The URL and ``Host`` value a JSON-protocol call is sent to and signed for, or None for
+    an endpoint the direct path does not sign as botocore would (a path, a query, user info)."""
+    url = urllib.parse.urlsplit(endpoint_url)
+    if url.path not in ("", "/") or url.query or url.fragment or "@" in url.netloc:
+        return None
+    host = url.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if url.port is not None and (url.scheme, url.port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{url.port}"
+    return urllib.parse.urlunsplit(url._replace(path="/")), host
 
 
 class Wire:
@@ -385,11 +414,14 @@ class Wire:
     botocore sends them), signed with SigV4, on the client's own HTTP session (its connection
     pool, proxies, TLS settings and timeouts). An error answer is parsed by botocore's own
     parser into the same ``ClientError``; a call that may be repeated (``retry``) is retried by
-    botocore's standard retry policy, and a send is tried once (see ``send_once``).
+    botocore's standard retry policy and retry quota, and a send is tried once (see
+    ``send_once``).
 
     Where this cannot be done as the client would (a service not on the JSON protocol, an
-    http session botocore no longer exposes, a retry mode other than standard), the call goes
-    through the client instead.
+    http session botocore no longer exposes, an isolated partition, an endpoint URL with a
+    path, a retry mode other than standard), or when ``DLQCTL_DIRECT=0`` asks for the client
+    (to see these calls in botocore's debug log, or to stub them), the call goes through the
+    client instead.
     """
 
     def __init__(self, client: Any, credentials: Any, max_attempts: int | None) -> None:
@@ -397,8 +429,15 @@ class Wire:
         self._credentials = credentials
         model = client.meta.service_model
         self._session: Any = getattr(getattr(client, "_endpoint", None), "http_session", None)
+        where = _direct_url(client.meta.endpoint_url)
+        self._url, self._host = where or ("", "")
         self.direct = (
-            model.protocol == "json" and self._session is not None and credentials is not None
+            getattr(model, "resolved_protocol", model.protocol) == "json"
+            and self._session is not None
+            and credentials is not None
+            and where is not None
+            and getattr(client.meta, "partition", "aws") in _DIRECT_PARTITIONS
+            and os.environ.get("DLQCTL_DIRECT", "1") != "0"
         )
         self._model = model
         self._target = str(model.metadata.get("targetPrefix", ""))
@@ -406,15 +445,12 @@ class Wire:
         self._query_mode = bool(getattr(model, "is_query_compatible", False))
         self._signing_name = str(model.signing_name)
         self._region = str(client.meta.region_name)
-        url = urllib.parse.urlsplit(client.meta.endpoint_url)
-        self._url = urllib.parse.urlunsplit(url._replace(path=url.path or "/"))
-        self._path = url.path or "/"
-        self._host = url.netloc.rpartition("@")[2]
-        if (url.scheme, url.port) in (("http", 80), ("https", 443)):
-            self._host = url.hostname or self._host
         self._user_agent = f"dlqctl/{__version__} Botocore/{botocore.__version__}"
-        self._max_attempts = max_attempts
+        # The client's ``max_attempts`` counts retries; the standard policy counts attempts.
+        self._max_attempts = (max_attempts or 0) + 1
+        self._keys: dict[tuple[str, str], bytes] = {}
         self._policy: Any = None
+        self._quota: Any = None
         self._parser: Any = None
 
     def call(self, operation: str, request: Mapping[str, Any], *, retry: bool) -> dict[str, Any]:
@@ -425,30 +461,45 @@ class Wire:
             return dict(method(**request))
         body = json.dumps(request, default=_json_default).encode()
         attempt = 1
+        context: dict[str, Any] = {}  # the retry quota's note of what this call took
         while True:
             try:
                 response = self._send(operation, body)
+                if response.status_code < 300:
+                    parsed = self._parse(operation, response)
+                    if retry and self._quota is not None:
+                        self._quota.release_retry_quota(context, response)
+                    return parsed
             except botocore.exceptions.BotoCoreError as exc:
-                if not retry or not self._retry_after(operation, attempt, caught=exc):
+                if not retry or not self._retry_after(operation, attempt, context, caught=exc):
                     raise
             else:
-                if response.status_code < 300:
-                    parsed: dict[str, Any] = (
-                        json.loads(response.content) if response.content else {}
-                    )
-                    if operation == "ReceiveMessage":
-                        _decode_message_blobs(parsed)
-                    parsed["ResponseMetadata"] = {
-                        "HTTPStatusCode": response.status_code,
-                        "RequestId": response.headers.get("x-amzn-requestid", ""),
-                    }
-                    return parsed
                 error = self._parse_error(operation, response)
                 if not retry or not self._retry_after(
-                    operation, attempt, http=response, parsed=error
+                    operation, attempt, context, http=response, parsed=error
                 ):
                     raise botocore.exceptions.ClientError(cast(Any, error), operation)
             attempt += 1
+
+    def _parse(self, operation: str, response: Any) -> dict[str, Any]:
+        """A 2xx answer as botocore returns it; one that is not a JSON object (cut short, a
+        proxy's page) is a failed exchange: the call may have been carried out."""
+        try:
+            parsed = json.loads(response.content or b"{}")
+        except ValueError as exc:
+            raise botocore.exceptions.HTTPClientError(error=exc) from exc
+        if not isinstance(parsed, dict):
+            raise botocore.exceptions.HTTPClientError(
+                error=ValueError(f"{operation} answered {type(parsed).__name__}, not an object")
+            )
+        parsed = {key: value for key, value in parsed.items() if value is not None}
+        if operation == "ReceiveMessage":
+            _decode_message_blobs(parsed)
+        parsed["ResponseMetadata"] = {
+            "HTTPStatusCode": response.status_code,
+            "RequestId": response.headers.get("x-amzn-requestid", ""),
+        }
+        return parsed
 
     def _send(self, operation: str, body: bytes) -> Any:
         from botocore.awsrequest import AWSPreparedRequest
@@ -465,6 +516,11 @@ class Wire:
             signed["x-amzn-query-mode"] = "true"
         if credentials.token:
             signed["x-amz-security-token"] = credentials.token
+        day = amz_date[:8]
+        key = self._keys.get((credentials.access_key, day))
+        if key is None:
+            key = signing_key(credentials.secret_key, day, self._region, self._signing_name)
+            self._keys = {(credentials.access_key, day): key}  # one day's key at a time
         # A plain mapping: urllib3 sends any, and botocore reads only ``Transfer-Encoding``.
         headers: Any = {
             **signed,
@@ -474,9 +530,10 @@ class Wire:
                 region=self._region,
                 service=self._signing_name,
                 amz_date=amz_date,
-                path=self._path,
+                path="/",
                 headers=signed,
                 body=body,
+                key=key,
             ),
             "user-agent": self._user_agent,
         }
@@ -500,32 +557,37 @@ class Wire:
         parsed.setdefault("ResponseMetadata", {})["HTTPStatusCode"] = response.status_code
         return parsed
 
-    def _retry_after(self, operation: str, attempt: int, **outcome: Any) -> bool:
-        """Whether botocore's standard policy retries this outcome; sleeps its delay if so."""
-        from botocore.retries import standard
+    def _retry_after(
+        self, operation: str, attempt: int, context: dict[str, Any], **outcome: Any
+    ) -> bool:
+        """Whether botocore's standard policy retries this outcome and its retry quota (shared
+        by all workers, so an outage is not met with every worker's retries) allows it;
+        sleeps the policy's delay if so."""
+        from botocore.retries import quota, standard
 
         if self._policy is None:
+            detector = standard.ThrottlingErrorDetector(standard.RetryEventAdapter())
             try:  # throttling backs off from 1 s, other errors from 50 ms, as in the client
-                backoff = standard.ExponentialBackoff(
-                    throttling_detector=standard.ThrottlingErrorDetector(
-                        standard.RetryEventAdapter()
-                    )
-                )
+                backoff = standard.ExponentialBackoff(throttling_detector=detector)
             except TypeError:  # botocore before the detector: 1 s for every error
                 backoff = standard.ExponentialBackoff()
+            self._quota = standard.RetryQuotaChecker(quota.RetryQuota(), detector)
             self._policy = standard.RetryPolicy(
-                standard.StandardRetryConditions(max_attempts=self._max_attempts or 1), backoff
+                standard.StandardRetryConditions(max_attempts=self._max_attempts), backoff
             )
-        context = standard.RetryContext(
+        retry = standard.RetryContext(
             attempt_number=attempt,
             operation_model=self._model.operation_model(operation),
             parsed_response=outcome.get("parsed"),
             http_response=outcome.get("http"),
             caught_exception=outcome.get("caught"),
+            request_context=context,
         )
-        if not self._policy.should_retry(context):
+        if not self._policy.should_retry(retry):
             return False
-        time.sleep(self._policy.compute_retry_delay(context))
+        if not self._quota.acquire_retry_quota(retry):
+            return False
+        time.sleep(self._policy.compute_retry_delay(retry))
         return True
 
 

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 
 JsonValue = Any
@@ -169,15 +168,19 @@ class ReceivedMessage:
     attributes: Mapping[str, str] = field(default_factory=dict)
     message_attributes: Mapping[str, MessageAttribute] = field(default_factory=dict)
 
-    @cached_property
+    @property
     def content_digest(self) -> str:
         """A fingerprint of what would be sent: the body and the message attributes (computed
-        once: the journal asks for it at every step of a message)."""
-        hasher = hashlib.sha256(self.body.encode())
-        for name in sorted(self.message_attributes):
-            attribute = self.message_attributes[name]
-            hasher.update(f"\0{name}\0{attribute.data_type}\0{attribute.value}".encode())
-        return hasher.hexdigest()[:32]
+        once: the journal asks for it at every step of a message; kept without a lock, as two
+        threads computing it at once get the same value)."""
+        cached: str | None = self.__dict__.get("_content_digest")
+        if cached is None:
+            hasher = hashlib.sha256(self.body.encode())
+            for name in sorted(self.message_attributes):
+                attribute = self.message_attributes[name]
+                hasher.update(f"\0{name}\0{attribute.data_type}\0{attribute.value}".encode())
+            cached = self.__dict__["_content_digest"] = hasher.hexdigest()[:32]
+        return cached
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> ReceivedMessage:

@@ -43,6 +43,8 @@ class Rule:
     """Deliver the request, then close the connection without answering (a lost response)."""
     delay_seconds: float = 0.0
     """Hold the request this long, then deliver it and pass the answer on (a stalled call)."""
+    cut_response: bool = False
+    """Deliver the request, then answer with the endpoint's status and half its body."""
 
 
 class FaultProxy:
@@ -72,7 +74,7 @@ class FaultProxy:
                 if rule is not None and rule.delay_seconds:
                     time.sleep(rule.delay_seconds)
                     rule = None
-                if rule is not None and not rule.drop_response:
+                if rule is not None and not (rule.drop_response or rule.cut_response):
                     self._send_error(service, rule)
                     return
                 cap = proxy.cap if service == "sqs" else None
@@ -105,7 +107,9 @@ class FaultProxy:
                     status, headers, payload = response.status, response.headers, response.read()
                 finally:
                     connection.close()
-                if rule is not None:  # the endpoint has it; the client never hears back
+                if rule is not None and rule.cut_response:  # a 200 whose body is cut short
+                    payload = payload[: len(payload) // 2]
+                elif rule is not None:  # the endpoint has it; the client never hears back
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
@@ -209,6 +213,13 @@ class FaultProxy:
     def drop_responses(self, service: str, operation: str, *, times: int | None = None) -> Rule:
         """Deliver ``operation``, then never answer it (``times`` times, or always)."""
         rule = Rule(service, operation, "", 0, times, drop_response=True)
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def cut_responses(self, service: str, operation: str, *, times: int | None = None) -> Rule:
+        """Deliver ``operation``, then answer with half of the endpoint's answer."""
+        rule = Rule(service, operation, "", 0, times, cut_response=True)
         with self._lock:
             self.rules.append(rule)
         return rule

@@ -17,7 +17,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from dlqctl.aws import Aws, Connection, sigv4_authorization
+from dlqctl.aws import Aws, Connection, _direct_url, sigv4_authorization
+from dlqctl.errors import AmbiguousSend
 from dlqctl.models import MessageAttribute, OutgoingMessage
 from tests.helpers import REGION, aws_for, create_queue
 
@@ -179,3 +180,49 @@ def test_another_retry_mode_leaves_the_calls_to_the_client(fresh_endpoint, monke
     aws.sqs.send(queue, [binary_message(1)])
     [message] = aws.sqs.receive(queue, max_messages=10, wait_seconds=1, hold_seconds=0)
     assert message.message_attributes["blob"].binary_value == bytes([0, 255, 1, 10])
+
+
+def test_a_cut_answer_to_a_send_is_ambiguous_and_a_receive_is_tried_again(faults, fresh_endpoint):
+    aws = Aws(Connection(region=REGION, endpoint_url=faults.url))
+    queue = create_queue(fresh_endpoint, "wire-cut")
+    faults.cut_responses("sqs", "SendMessageBatch", times=1)
+    with pytest.raises(AmbiguousSend, match="may have been delivered"):
+        aws.sqs.send(queue, [binary_message(1)])
+    assert faults.count("sqs", "SendMessageBatch") == 1  # not sent again blindly
+    faults.cut_responses("sqs", "ReceiveMessage", times=1)
+    got = aws.sqs.receive(queue, max_messages=10, wait_seconds=0, hold_seconds=0)
+    assert [message.body for message in got] == ['{"n": 1}']  # the cut send was delivered
+    assert faults.count("sqs", "ReceiveMessage") == 2
+
+
+@pytest.mark.parametrize("direct", ["1", "0"])
+def test_retries_as_many_times_as_the_client(faults, fresh_endpoint, monkeypatch, direct):
+    monkeypatch.setenv("DLQCTL_DIRECT", direct)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    aws = Aws(Connection(region=REGION, endpoint_url=faults.url))
+    assert aws.wire("sqs").direct is (direct == "1")
+    queue = create_queue(fresh_endpoint, "wire-attempts")
+    faults.fail("sqs", "DeleteMessageBatch", "InternalError", status=500)
+    with pytest.raises(botocore.exceptions.ClientError):
+        aws.wire("sqs").call(
+            "DeleteMessageBatch",
+            {"QueueUrl": queue.url, "Entries": [{"Id": "0", "ReceiptHandle": "x"}]},
+            retry=True,
+        )
+    assert faults.count("sqs", "DeleteMessageBatch") == 3  # the same on both paths
+
+
+def test_endpoints_the_direct_path_does_not_sign_go_through_the_client():
+    assert _direct_url("https://sqs.eu-west-1.amazonaws.com") == (
+        "https://sqs.eu-west-1.amazonaws.com/",
+        "sqs.eu-west-1.amazonaws.com",
+    )
+    assert _direct_url("http://127.0.0.1:4566/") == ("http://127.0.0.1:4566/", "127.0.0.1:4566")
+    assert _direct_url("http://[::1]:80") == ("http://[::1]:80/", "[::1]")
+    assert _direct_url("http://[::1]:4566") == ("http://[::1]:4566/", "[::1]:4566")
+    assert _direct_url("https://proxy.example.com/aws/sqs") is None
+    assert _direct_url("https://proxy.example.com/?x=1") is None
+    # FIPS and dual-stack endpoints of the isolated partitions are not the client's base URL.
+    isolated = Aws(Connection(region="us-iso-east-1", static_credentials=("a", "b")))
+    assert not isolated.wire("sqs").direct
+    assert Aws(Connection(region="eu-west-1", static_credentials=("a", "b"))).wire("sqs").direct
