@@ -1,4 +1,9 @@
-"""The typer app: options, prompts, the one error boundary; the work is in the core modules."""
+"""The typer app: options, prompts, the one error boundary; the work is in the core modules.
+
+The modules behind the commands are imported inside them, so `--help` and parsing load only
+typer and `choices`."""
+
+from __future__ import annotations
 
 import contextlib
 import functools
@@ -14,13 +19,16 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from typer.core import TyperGroup
 
-from dlqctl import __version__, render
-from dlqctl.archive import prepare_export, prepare_import, prepare_purge_archive
-from dlqctl.aws import Connection
-from dlqctl.canary import CanarySettings
-from dlqctl.destinations import EVENT_MAX_BYTES, DestinationSpec
-from dlqctl.discovery import find_dead_letter_queues
-from dlqctl.envelopes import Kind
+from dlqctl import __version__
+from dlqctl.choices import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_REPLAYS,
+    DEFAULT_STACK,
+    EVENT_MAX_BYTES,
+    MAX_CONCURRENCY,
+    Kind,
+    OutputFormat,
+)
 from dlqctl.errors import (
     DlqctlError,
     ExitCode,
@@ -28,45 +36,14 @@ from dlqctl.errors import (
     PartialFailure,
     UsageError,
 )
-from dlqctl.filters import Selection, build_selection
 from dlqctl.interrupts import exit_code, install_handlers, signal_number
-from dlqctl.journal import journal_records
-from dlqctl.moves import move_tasks, prepare_cancel
-from dlqctl.plans import Confirmation, Plan, Reporter, Result
-from dlqctl.redrive import (
-    DEFAULT_CONCURRENCY,
-    MAX_CONCURRENCY,
-    RedriveOptions,
-    prepare_redrive,
-    prepare_server_side,
-)
-from dlqctl.remove import PurgePlan, prepare_delete
-from dlqctl.render import OutputFormat
-from dlqctl.replays import DEFAULT_MAX_REPLAYS, ReplayLedger
-from dlqctl.sandbox import running_sandbox, start_sandbox, stop_background_endpoint
-from dlqctl.saved import prepare_apply, saving_delete, saving_redrive
-from dlqctl.scan import (
-    OpenQueue,
-    Walking,
-    describe_coverage,
-    open_queue,
-    open_to_look,
-    selected_views,
-    walk,
-)
-from dlqctl.stack import DEFAULT_STACK, DeployPlan, StackSettings, prepare_destroy, status
-from dlqctl.summary import summarize
-from dlqctl.traffic import (
-    Traffic,
-    order_events,
-    process_inbox,
-    publish,
-    sandbox_stack,
-    seed_shapes,
-)
 
 if TYPE_CHECKING:
     from dlqctl.aws import Aws
+    from dlqctl.filters import Selection
+    from dlqctl.plans import Plan, Result
+    from dlqctl.scan import OpenQueue
+    from dlqctl.traffic import Traffic
 
 T = TypeVar("T")
 
@@ -92,9 +69,13 @@ class DlqctlGroup(TyperGroup):
             context = getattr(exc, "ctx", None)
             command = context.command_path if context is not None else "dlqctl"
             message = exc.format_message().strip() or f"'{command}' needs a command"
+            from dlqctl import render
+
             render.error(message, f"see '{command} --help'")
             sys.exit(exc.exit_code)
         except typer.Abort:
+            from dlqctl import render
+
             render.error("interrupted")
             sys.exit(ExitCode.INTERRUPTED)
         sys.exit(result if isinstance(result, int) else ExitCode.OK)
@@ -145,7 +126,7 @@ app = typer.Typer(
 class Ctx:
     """What every command receives: the AWS connection, the output format, and --debug."""
 
-    aws: "Aws"
+    aws: Aws
     output: OutputFormat
     debug: bool
 
@@ -296,6 +277,8 @@ _SELECTION = [
 
 
 def _warn_if_nothing_selected(selection: Selection) -> None:
+    from dlqctl import render
+
     tally = selection.tally
     if tally.looked_at and not tally.selected:
         render.warn(
@@ -306,12 +289,16 @@ def _warn_if_nothing_selected(selection: Selection) -> None:
 
 def _report(message: str, hint: str | None) -> None:
     """The error line; a terminal that went away (SIGHUP) must not turn it into a traceback."""
+    from dlqctl import render
+
     with contextlib.suppress(OSError):
         render.error(message, hint)
 
 
 def _run(body: Callable[[], T], debug: bool) -> T:
     """The error boundary: one line on stderr and a documented exit code, never a traceback."""
+    from dlqctl import render
+
     try:
         return body()
     except DlqctlError as exc:
@@ -336,6 +323,15 @@ def _run(body: Callable[[], T], debug: bool) -> T:
         raise typer.Exit(ExitCode.UNEXPECTED) from exc
 
 
+def _evaluated(parameter: inspect.Parameter, func: Callable[..., Any]) -> inspect.Parameter:
+    """The parameter with its annotation evaluated (this module's annotations are text until
+    asked for), as typer reads the option it declares from it."""
+    if not isinstance(parameter.annotation, str):
+        return parameter
+    annotation = eval(parameter.annotation, func.__globals__)  # our own source text
+    return parameter.replace(annotation=annotation)
+
+
 def command(
     name: str, *, selection: bool = False, group: typer.Typer | None = None, **settings: Any
 ) -> Callable[[Callable[..., Any]], Any]:
@@ -348,7 +344,7 @@ def command(
     def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
         signature = inspect.signature(func)
         own = [
-            parameter
+            _evaluated(parameter, func)
             for parameter in signature.parameters.values()
             if parameter.name not in {"ctx", "selection"}
         ]
@@ -362,6 +358,10 @@ def command(
             debug = bool(kwargs.pop("debug"))
 
             def body() -> Any:
+                from dlqctl import render
+                from dlqctl.aws import Connection
+                from dlqctl.filters import Selection, build_selection
+
                 connection = Connection(
                     profile=kwargs.pop("profile"),
                     region=kwargs.pop("region"),
@@ -416,6 +416,9 @@ def list_queues(
     ] = None,
 ) -> None:
     """List dead-letter queues, their depth, and what feeds each one."""
+    from dlqctl import render
+    from dlqctl.discovery import find_dead_letter_queues
+
     inventory = find_dead_letter_queues(ctx.aws, include_all=all_queues, prefix=prefix)
     for warning in inventory.warnings:
         render.warn(warning)
@@ -459,6 +462,9 @@ def peek(
     yes: LookAnywayOption = False,
 ) -> None:
     """Show messages without consuming them: every message seen is made visible again."""
+    from dlqctl import render
+    from dlqctl.scan import Walking, open_to_look, selected_views, walk
+
     opened = open_to_look(ctx.aws, queue, look_anyway=yes)
     _warn_all(opened)
     maximum = None if all_messages else limit
@@ -495,6 +501,10 @@ def summary(
     yes: LookAnywayOption = False,
 ) -> None:
     """Triage a DLQ: counts by kind, error, origin and event, and failures over time."""
+    from dlqctl import render
+    from dlqctl.scan import Walking, open_to_look, selected_views, walk
+    from dlqctl.summary import summarize
+
     opened = open_to_look(ctx.aws, queue, look_anyway=yes)
     _warn_all(opened)
     with (
@@ -574,6 +584,9 @@ ParkOption = Annotated[
 
 def _execute(ctx: Ctx, plan: Plan, *, yes: bool, result_to_stderr: bool = False) -> None:
     """Plan → confirm → run → show: the one way a command changes something."""
+    from dlqctl import render
+    from dlqctl.plans import Reporter
+
     for warning in plan.warnings:
         render.warn(warning)
     if not plan.dry_run:  # a dry run's result shows them
@@ -587,6 +600,9 @@ def _execute(ctx: Ctx, plan: Plan, *, yes: bool, result_to_stderr: bool = False)
 
 def _confirm_plan(plan: Plan, *, yes: bool) -> None:
     """Confirm as the plan asks; without a terminal and without --yes, refuse (exit 2)."""
+    from dlqctl import render
+    from dlqctl.plans import Confirmation
+
     if yes or plan.confirmation is Confirmation.NONE:
         return
     if not sys.stdin.isatty():
@@ -605,6 +621,9 @@ def _confirm_plan(plan: Plan, *, yes: bool) -> None:
 def _require_coverage(coverage: Any, what: str) -> None:
     """A walk that SQS's in-flight cap stopped is not presented as complete: one line saying
     how much was seen, and exit 5."""
+    from dlqctl import render
+    from dlqctl.scan import describe_coverage
+
     if not isinstance(coverage, dict) or coverage.get("complete", True):
         return
     render.warn(describe_coverage(coverage))
@@ -617,6 +636,8 @@ def _require_coverage(coverage: Any, what: str) -> None:
 def _show(ctx: Ctx, result: Result, *, to_stderr: bool = False) -> None:
     """Show a result; one interrupted by a signal ends with 128 + the signal, an incomplete
     one with 5."""
+    from dlqctl import render
+
     if to_stderr:
         render.info(f"{result.title}: {render.to_json_text(result.to_json(), indent=None)}")
     else:
@@ -651,6 +672,8 @@ def _show(ctx: Ctx, result: Result, *, to_stderr: bool = False) -> None:
 
 
 def _warn_all(opened: OpenQueue) -> None:
+    from dlqctl import render
+
     for warning in opened.warnings:
         render.warn(warning)
 
@@ -764,6 +787,12 @@ def redrive_command(
 
     A message is deleted from the DLQ only after its destination acknowledged it.
     """
+    from dlqctl.canary import CanarySettings
+    from dlqctl.destinations import DestinationSpec
+    from dlqctl.redrive import RedriveOptions, prepare_redrive, prepare_server_side
+    from dlqctl.saved import saving_redrive
+    from dlqctl.scan import Walking
+
     spec = DestinationSpec(
         to_bus=to_bus,
         to_queue=to_queue,
@@ -827,6 +856,8 @@ def apply_command(
     force: ForceOption = False,
 ) -> None:
     """Carry out a saved plan: exactly the planned messages, none that arrived since."""
+    from dlqctl.saved import prepare_apply
+
     _execute(ctx, prepare_apply(ctx.aws, file, dry_run=dry_run, force=force), yes=yes)
 
 
@@ -844,6 +875,11 @@ def journal_command(
 ) -> None:
     """Show the redrive journals kept for a queue (and prune the finished ones), and the
     content replayed in the most runs (what the loop guard of --max-replays counts)."""
+    from dlqctl import render
+    from dlqctl.journal import journal_records
+    from dlqctl.replays import ReplayLedger
+    from dlqctl.scan import open_queue
+
     arn = open_queue(ctx.aws, queue).queue.arn
     replayed = ReplayLedger.load(arn).most_replayed()
     if replays:
@@ -869,6 +905,10 @@ def moves(
     yes: YesOption = False,
 ) -> None:
     """List a DLQ's SQS message move tasks, or cancel the running one."""
+    from dlqctl import render
+    from dlqctl.moves import move_tasks, prepare_cancel
+    from dlqctl.scan import open_queue
+
     opened = open_queue(ctx.aws, queue)
     if cancel:
         _execute(ctx, prepare_cancel(ctx.aws, opened), yes=yes)
@@ -897,6 +937,10 @@ def delete(
     save_plan: SavePlanOption = None,
 ) -> None:
     """Delete selected messages (by filter or --id) after confirmation."""
+    from dlqctl.remove import prepare_delete
+    from dlqctl.saved import saving_delete
+    from dlqctl.scan import Walking
+
     plan = prepare_delete(
         ctx.aws,
         queue,
@@ -930,6 +974,11 @@ def purge(
     With --archive, each message is deleted only once it is safely in the file (so whatever
     is purged is archived); with a filter, purge deletes just the selected messages.
     """
+    from dlqctl.archive import prepare_purge_archive
+    from dlqctl.remove import PurgePlan, prepare_delete
+    from dlqctl.saved import saving_delete
+    from dlqctl.scan import Walking, open_queue
+
     plan: Plan
     if save_plan is not None:
         if selection.is_everything or archive is not None:
@@ -966,6 +1015,9 @@ def export(
     park: ParkOption = None,
 ) -> None:
     """Write messages to a JSON-lines file, with all that is needed to send them again."""
+    from dlqctl.archive import prepare_export
+    from dlqctl.scan import Walking
+
     plan = prepare_export(
         ctx.aws,
         queue,
@@ -1009,6 +1061,10 @@ def import_command(
     resend_ambiguous: ResendOption = True,
 ) -> None:
     """Send an export file's messages to a queue (or their events to a bus), resumably."""
+    from dlqctl.archive import prepare_import
+    from dlqctl.destinations import DestinationSpec
+    from dlqctl.redrive import RedriveOptions
+
     spec = DestinationSpec(
         to_bus=to_bus, source=source, detail_type=detail_type, new_time=new_time, group_id=group_id
     )
@@ -1063,6 +1119,8 @@ def stack_deploy(
     ] = False,
 ) -> None:
     """Create or update the stack through a change set, and show its outputs."""
+    from dlqctl.stack import DeployPlan, StackSettings
+
     settings = StackSettings(
         bus_name=bus_name,
         dlq_name=dlq_name,
@@ -1080,6 +1138,9 @@ def stack_deploy(
 @command("status", group=stack_app)
 def stack_status(ctx: Ctx, stack_name: StackNameOption = DEFAULT_STACK) -> None:
     """Show the stack, its resources and outputs, and the DLQ's depth."""
+    from dlqctl import render
+    from dlqctl.stack import status
+
     render.show(status(ctx.aws, stack_name), ctx.output)
 
 
@@ -1088,11 +1149,15 @@ def stack_destroy(
     ctx: Ctx, stack_name: StackNameOption = DEFAULT_STACK, yes: YesOption = False
 ) -> None:
     """Delete the stack (and with it the DLQ and every message in it), after confirmation."""
+    from dlqctl.stack import prepare_destroy
+
     _execute(ctx, prepare_destroy(ctx.aws, stack_name), yes=yes)
 
 
-def _sandbox_aws(ctx: Ctx) -> "Aws":
+def _sandbox_aws(ctx: Ctx) -> Aws:
     """The sandbox's endpoint unless --endpoint-url/AWS_ENDPOINT_URL names one."""
+    from dlqctl.sandbox import running_sandbox
+
     return running_sandbox(ctx.aws.connection).open()
 
 
@@ -1103,6 +1168,9 @@ def sandbox_up(
     debug: Annotated[bool, typer.Option("--debug")] = False,
 ) -> None:
     """Start a local endpoint in the background and deploy the bundled stack into it."""
+
+    from dlqctl import render
+    from dlqctl.sandbox import start_sandbox
 
     def body() -> None:
         state = start_sandbox(port, stack_name)
@@ -1122,6 +1190,9 @@ def sandbox_up(
 @sandbox_app.command("down")
 def sandbox_down(debug: Annotated[bool, typer.Option("--debug")] = False) -> None:
     """Stop the background endpoint (everything in it is gone)."""
+
+    from dlqctl import render
+    from dlqctl.sandbox import stop_background_endpoint
 
     def body() -> None:
         state = stop_background_endpoint()
@@ -1153,6 +1224,8 @@ def sandbox_seed(
     stack_name: StackNameOption = DEFAULT_STACK,
 ) -> None:
     """Send order events through the stack; failures land in the DLQ as on AWS."""
+    from dlqctl.traffic import order_events, process_inbox, publish, sandbox_stack, seed_shapes
+
     aws = _sandbox_aws(ctx)
     stack = sandbox_stack(aws, stack_name)
     published = publish(aws, stack, order_events(orders))
@@ -1173,6 +1246,8 @@ def sandbox_process(
     stack_name: StackNameOption = DEFAULT_STACK,
 ) -> None:
     """Run the processor on what the rule delivered since (for example replays)."""
+    from dlqctl.traffic import process_inbox, sandbox_stack
+
     aws = _sandbox_aws(ctx)
     traffic = process_inbox(
         aws, sandbox_stack(aws, stack_name), accepted_versions=accepted_versions
@@ -1181,6 +1256,8 @@ def sandbox_process(
 
 
 def _show_traffic(ctx: Ctx, published: int | None, traffic: Traffic) -> None:
+    from dlqctl import render
+
     data = {
         "published": published,
         "processed": traffic.processed,

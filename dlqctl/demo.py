@@ -11,9 +11,10 @@ from pathlib import Path
 
 from dlqctl import render
 from dlqctl.aws import Aws, Connection
+from dlqctl.choices import DEFAULT_STACK
 from dlqctl.errors import DemoFailed
 from dlqctl.local_endpoint import LocalEndpoint, start_local_endpoint
-from dlqctl.stack import DEFAULT_STACK, StackSettings, deploy
+from dlqctl.stack import StackSettings, deploy
 from dlqctl.traffic import (
     create_payout_queues,
     fail_jobs,

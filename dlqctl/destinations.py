@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from dlqctl.aws import SQS_BATCH, Aws
-from dlqctl.envelopes import Kind
+from dlqctl.choices import EVENT_MAX_BYTES, Kind
 from dlqctl.errors import AmbiguousSend, DlqctlError, UsageError
 from dlqctl.models import (
     EntryOutcome,
@@ -34,8 +34,6 @@ from dlqctl.models import (
 from dlqctl.scan import OpenQueue
 
 EVENTS_BATCH = 10
-EVENT_MAX_BYTES = 1048576
-"""PutEvents' limit for an entry, 1 MiB since January 2026; a request is kept within it too."""
 PAYLOAD_KEY = "payload"
 """The detail key that wraps a payload that is not a JSON object when it is replayed as a detail."""
 SQS_BATCH_MAX_BYTES = 1048576

@@ -19,23 +19,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from dlqctl.choices import Kind
 from dlqctl.models import ErrorInfo, JsonValue, MessageView, ReceivedMessage
-
-
-class Kind(StrEnum):
-    """What put a message in the DLQ. The README's decoding table lists each signature."""
-
-    SQS = "sqs"
-    LAMBDA_STREAM_FAILURE = "lambda-stream-failure"
-    LAMBDA_DESTINATION = "lambda-destination"
-    LAMBDA_SUCCESS = "lambda-success"
-    SCHEDULER = "scheduler-dlq"
-    EVENTBRIDGE_SUBSCRIBER = "eventbridge-subscriber"
-    EVENTBRIDGE_DLQ = "eventbridge-dlq"
-    EVENTBRIDGE_ENCRYPTED = "eventbridge-encrypted"
-    LAMBDA_DLQ = "lambda-dlq"
-    SNS = "sns"
-    UNKNOWN = "unknown"
 
 
 class LambdaDlqAttribute(StrEnum):

@@ -22,6 +22,7 @@ from typing import Protocol, TypeVar
 from dlqctl import preflight
 from dlqctl.aws import SQS_BATCH, Aws
 from dlqctl.canary import STASH_LIMIT, CanarySettings, ReturnWatch
+from dlqctl.choices import DEFAULT_CONCURRENCY, DEFAULT_MAX_REPLAYS, MAX_CONCURRENCY
 from dlqctl.delivery import checkpoint, send_and_record
 from dlqctl.destinations import (
     BatchDelivery,
@@ -44,13 +45,10 @@ from dlqctl.moves import MoveTaskPlan, prepare_move_task, whole_queue_only
 from dlqctl.parking import Parking, prepare_parking
 from dlqctl.plans import OnQueue, Reporter, describe_scope
 from dlqctl.preflight import Preflight
-from dlqctl.replays import DEFAULT_MAX_REPLAYS, ReplayLedger, sent_fingerprint
+from dlqctl.replays import ReplayLedger, sent_fingerprint
 from dlqctl.scan import DEFAULT_WALKING, OpenQueue, QueueScan, Walking, open_queue, walk
 from dlqctl.targets import build_target_destination
 
-DEFAULT_CONCURRENCY = 16
-"""Workers of a redrive when AWS answers within ``FAST_CALL_SECONDS``."""
-MAX_CONCURRENCY = 64
 FAST_CALL_SECONDS = 0.020
 
 

@@ -6,7 +6,6 @@ import json
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from enum import StrEnum
 from typing import Any
 
 from rich.console import Console
@@ -21,17 +20,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from dlqctl.choices import OutputFormat
 from dlqctl.envelopes import one_line
 from dlqctl.models import Arn, DeadLetterQueue, MessageView
 from dlqctl.plans import PlannedOnly, Result
 from dlqctl.stack import StackReport
 from dlqctl.summary import Summary
-
-
-class OutputFormat(StrEnum):
-    TABLE = "table"
-    JSON = "json"
-    JSONL = "jsonl"
 
 
 def default_format() -> OutputFormat:

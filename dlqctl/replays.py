@@ -24,9 +24,6 @@ from dlqctl.errors import UsageError
 from dlqctl.journal import stable_name, state_dir
 from dlqctl.models import EventEntry, JsonValue, MessageAttribute, MessageView
 
-DEFAULT_MAX_REPLAYS = 3
-"""Runs that may replay the same content before the loop guard skips it."""
-
 _METADATA = frozenset({*LambdaDlqAttribute, *EventBridgeAttribute})
 """Attributes AWS writes on a DLQ message about the failure, not part of the message."""
 

@@ -28,7 +28,6 @@ INFRA_DIR = _infra_dir()
 TEMPLATE = INFRA_DIR / "template.yaml"
 FUNCTIONS = INFRA_DIR / "functions"
 PACKAGE_DIR = Path(__file__).resolve().parent
-DEFAULT_STACK = "dlqctl-orders"
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 _DONE = ("_COMPLETE", "_FAILED")
 

@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from dlqctl.aws import Aws
+from dlqctl.choices import Kind
 from dlqctl.destinations import (
     DestinationSpec,
     FunctionDestination,
@@ -30,7 +31,6 @@ from dlqctl.destinations import (
     replay_deduplication_id,
     unanswered_outcome,
 )
-from dlqctl.envelopes import Kind
 from dlqctl.errors import AmbiguousSend, DlqctlError, NotFoundError
 from dlqctl.models import EntryOutcome, JsonValue, MessageView, OutgoingMessage
 from dlqctl.scan import OpenQueue

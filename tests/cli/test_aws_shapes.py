@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from dlqctl.envelopes import Kind, decode
+from dlqctl.choices import Kind
+from dlqctl.envelopes import decode
 from dlqctl.errors import ExitCode
 from dlqctl.models import Arn
 from tests import shapes

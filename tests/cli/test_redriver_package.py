@@ -113,7 +113,7 @@ def test_the_uploaded_redriver_zip_runs_alone(cli, boto, fresh_endpoint, tmp_pat
     assert counts(fresh_endpoint, audit) == (1, 0)
     # Only what the handler imports: no CLI, no rendering, no sandbox.
     assert packaged == [
-        "dlqctl/__init__.py", "dlqctl/aws.py", "dlqctl/destinations.py", "dlqctl/envelopes.py",
-        "dlqctl/errors.py", "dlqctl/filters.py", "dlqctl/interrupts.py", "dlqctl/models.py",
-        "dlqctl/scan.py", "redriver.py",
+        "dlqctl/__init__.py", "dlqctl/aws.py", "dlqctl/choices.py", "dlqctl/destinations.py",
+        "dlqctl/envelopes.py", "dlqctl/errors.py", "dlqctl/filters.py", "dlqctl/interrupts.py",
+        "dlqctl/models.py", "dlqctl/scan.py", "redriver.py",
     ]  # fmt: skip

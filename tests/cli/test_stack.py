@@ -20,9 +20,10 @@ import pytest
 from cfnlint.decode import decode_str
 
 from dlqctl import emulate
+from dlqctl.choices import DEFAULT_STACK
 from dlqctl.errors import ExitCode
 from dlqctl.models import OutgoingMessage
-from dlqctl.stack import DEFAULT_STACK, TEMPLATE, StackSettings, deploy
+from dlqctl.stack import TEMPLATE, StackSettings, deploy
 from tests.helpers import aws_for, counts, put
 
 ROOT = Path(__file__).resolve().parents[2]
