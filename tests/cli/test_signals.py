@@ -18,7 +18,7 @@ from dlqctl import emulate
 from dlqctl.lease import LEASE_TAG
 from tests.helpers import aws_for, counts, create_queue, put, start_dlqctl
 
-MESSAGES = 30
+MESSAGES = 40
 
 
 def _dlq(endpoint):
@@ -43,7 +43,9 @@ def test_a_signalled_peek_releases_what_it_held(faults, fresh_endpoint, signum):
     dlq = _dlq(fresh_endpoint)
     faults.delay("sqs", "ReceiveMessage", 1.0)
     process = start_dlqctl(faults.url, "peek", "orders-dlq", "--all", "--hold", "900", "-o", "json")
-    _wait_for(lambda: counts(fresh_endpoint, dlq)[1] >= 10, "the peek never held a batch")
+    # Two batches held: the first one has been shown (the second receive follows it), so the
+    # signal cannot land while the first is still being written out.
+    _wait_for(lambda: counts(fresh_endpoint, dlq)[1] >= 20, "the peek never held two batches")
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signum, stderr
