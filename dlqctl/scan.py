@@ -144,6 +144,9 @@ class QueueScan:
         self.stats = ScanStats()
         self._clock = clock
         self._lock = threading.Lock()
+        self._receive_ended = threading.Condition(self._lock)
+        self._receiving = 0
+        """Receives under way in other workers (a bounded walk's last ones are not doubled)."""
         self._held: dict[str, str] = {}
         self._seen: set[int | str] = set()  # compact_id of each message seen
         self._extra_handles: list[str] = []
@@ -189,10 +192,21 @@ class QueueScan:
             interrupt, self._interrupt = self._interrupt, None
             raise interrupt
         with self._lock:
-            if self._done or (self.max_messages is not None and self.seen >= self.max_messages):
-                self._done = True
-                return None
-            wanted = SQS_BATCH if self.max_messages is None else self.max_messages - self.seen
+            while True:
+                if self._done or (self.max_messages is not None and self.seen >= self.max_messages):
+                    self._done = True
+                    return None
+                if self.max_messages is None:
+                    wanted = SQS_BATCH
+                    break
+                wanted = self.max_messages - self.seen
+                # The receives under way may bring all that is left: another one now would
+                # find nothing visible and wait out its long poll at the end of every walk.
+                # Wait for them instead; what they did not bring is asked for then.
+                if not self._receiving or wanted > SQS_BATCH * self._receiving:
+                    break
+                self._receive_ended.wait()
+            self._receiving += 1
         self.renew_expiring()
         batch: list[ReceivedMessage] | None = None
         try:
@@ -200,6 +214,10 @@ class QueueScan:
                 batch = self._receive_and_hold(wanted)
         except KeyboardInterrupt as exc:
             self._interrupt = exc  # the receive and the hold completed: raised at the next call
+        finally:
+            with self._lock:
+                self._receiving -= 1
+                self._receive_ended.notify_all()
         return batch
 
     def _receive_and_hold(self, wanted: int) -> list[ReceivedMessage] | None:
