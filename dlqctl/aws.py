@@ -1,4 +1,4 @@
-"""The only module that talks to boto3: session, clients, retries and error translation."""
+"""The only module that talks to botocore: session, clients, retries and error translation."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import botocore.exceptions
 
 if TYPE_CHECKING:
-    import boto3
+    import botocore.session
 
 from dlqctl import __version__
 from dlqctl.errors import (
@@ -603,22 +603,34 @@ class Aws:
         )
 
     @cached_property
-    def session(self) -> boto3.Session:
+    def session(self) -> botocore.session.Session:
+        """botocore's session, set up as ``boto3.Session`` sets it up for clients (profile,
+        region, static keys); boto3 itself is not loaded: its import brings s3transfer and
+        costs a quarter of a second that no dlqctl command uses."""
         region = self.connection.region or os.environ.get("AWS_REGION") or None
         keys = self.connection.static_credentials
-        import boto3  # a quarter of a second: only commands that call AWS pay for it
+        import botocore.session  # only commands that call AWS pay for it
 
         with _aws_errors("the AWS session"):
-            return boto3.Session(
-                profile_name=self.connection.profile,
-                region_name=region,
-                aws_access_key_id=keys[0] if keys else None,
-                aws_secret_access_key=keys[1] if keys else None,
-            )
+            session = botocore.session.get_session()
+            if keys:
+                session.set_credentials(keys[0], keys[1])
+            if self.connection.profile is not None:
+                session.set_config_variable("profile", self.connection.profile)
+            if region is not None:
+                session.set_config_variable("region", region)
+            return session
+
+    @property
+    def region_name(self) -> str | None:
+        """The region configured (option, environment or profile), if any."""
+        with _aws_errors("the AWS configuration"):
+            region = self.session.get_config_variable("region")
+        return str(region) if region else None
 
     @property
     def region(self) -> str:
-        region = self.session.region_name
+        region = self.region_name
         if not region:
             raise AccessError(
                 "no AWS region configured",
@@ -638,7 +650,7 @@ class Aws:
         """
         key = f"{service}/sends" if sends else service
         if key not in self._clients:
-            from botocore.config import Config  # imported late, as boto3 (see ``session``)
+            from botocore.config import Config  # imported late (see ``session``)
 
             retries = {"mode": "standard", "total_max_attempts": 1} if sends else _retries()
             config = Config(
@@ -650,8 +662,8 @@ class Aws:
                 user_agent_extra=f"dlqctl/{__version__}",
             )
             with _aws_errors(f"the {service} client"):
-                self._clients[key] = self.session.client(
-                    service,  # type: ignore[call-overload]
+                self._clients[key] = self.session.create_client(
+                    service,
                     region_name=self.region,
                     endpoint_url=self.endpoint_url,
                     config=config,
@@ -730,14 +742,14 @@ class _Service:
     def send_once(self, what: str, operation: str, **request: Any) -> Any:
         """Call ``operation`` as a non-idempotent send (see ``send_once``)."""
         method = getattr(self.aws.client(self.service, sends=True), operation)
-        return send_once(what, lambda: method(**request), self.aws.session.region_name)
+        return send_once(what, lambda: method(**request), self.aws.region_name)
 
     def send_batch_once(self, what: str, operation: str, request: Mapping[str, Any]) -> Any:
         """A per-batch send (``operation`` by its API name) on the direct caller, tried as
         ``send_once`` tries it."""
         wire = self.aws.wire(self.service, sends=True)
         return send_once(
-            what, lambda: wire.call(operation, request, retry=False), self.aws.session.region_name
+            what, lambda: wire.call(operation, request, retry=False), self.aws.region_name
         )
 
     def call_batch(self, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
@@ -746,7 +758,7 @@ class _Service:
         return self.aws.wire(self.service).call(operation, request, retry=True)
 
     def errors(self, what: str) -> Any:
-        return _aws_errors(what, self.aws.session.region_name)
+        return _aws_errors(what, self.aws.region_name)
 
 
 _URL_REGION = re.compile(r"^https://(?:sqs\.)?([a-z]{2}(?:-[a-z]+)+-\d+)\.(?:queue\.)?amazonaws")
