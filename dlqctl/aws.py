@@ -312,9 +312,6 @@ def _checked_endpoint(url: str | None) -> str | None:
     return url
 
 
-_BLOB_LISTS = ("BinaryListValues",)
-
-
 def _json_default(value: object) -> str | int | float:
     """Blobs go out base64-encoded and times as epoch seconds (naive ones taken as UTC), as
     botocore's JSON serializer sends them."""
@@ -332,9 +329,10 @@ def _decode_message_blobs(response: dict[str, Any]) -> None:
         for attribute in (message.get("MessageAttributes") or {}).values():
             if isinstance(attribute.get("BinaryValue"), str):
                 attribute["BinaryValue"] = base64.b64decode(attribute["BinaryValue"])
-            for key in _BLOB_LISTS:
-                if attribute.get(key):
-                    attribute[key] = [base64.b64decode(item) for item in attribute[key]]
+            if attribute.get("BinaryListValues"):
+                attribute["BinaryListValues"] = [
+                    base64.b64decode(item) for item in attribute["BinaryListValues"]
+                ]
 
 
 def signing_key(secret_key: str, day: str, region: str, service: str) -> bytes:
@@ -621,9 +619,10 @@ class Aws:
                 session.set_config_variable("region", region)
             return session
 
-    @property
+    @cached_property
     def region_name(self) -> str | None:
-        """The region configured (option, environment or profile), if any."""
+        """The region configured (option, environment or profile), if any; read once, as
+        every send names it in its errors."""
         with _aws_errors("the AWS configuration"):
             region = self.session.get_config_variable("region")
         return str(region) if region else None
