@@ -24,7 +24,7 @@ import botocore.exceptions
 if TYPE_CHECKING:
     import botocore.session
 
-from dlqctl import __version__
+from dlqctl import __version__, transport
 from dlqctl.errors import (
     AccessError,
     AmbiguousSend,
@@ -402,6 +402,40 @@ def _direct_url(endpoint_url: str) -> tuple[str, str] | None:
     return urllib.parse.urlunsplit(url._replace(path="/")), host
 
 
+def _pool_for(client: Any, url: str) -> transport.Pool | None:
+    """Connections of the direct path's own, made as the client's HTTP session makes them
+    (its timeouts, pool size, socket options and TLS verification), or None where they would
+    differ: a proxy for this URL, a client certificate, a session botocore no longer sets up
+    as read here."""
+    session = getattr(getattr(client, "_endpoint", None), "http_session", None)
+    proxies = getattr(session, "_proxy_config", None)
+    verify = getattr(session, "_verify", None)
+    if proxies is None or verify is None or getattr(session, "_cert_file", True) is not None:
+        return None
+    try:
+        if proxies.proxy_url_for(url) is not None:
+            return None
+    except Exception:  # noqa: BLE001  # a proxy setting this cannot read: the session's path
+        return None
+    parts = urllib.parse.urlsplit(url)
+    tls = None
+    if parts.scheme == "https":
+        from botocore.httpsession import get_cert_path
+
+        tls = transport.tls_context(str(get_cert_path(verify)) if verify else False)
+    config = client.meta.config
+    return transport.Pool(
+        parts.scheme,
+        parts.hostname or "",
+        parts.port or (443 if parts.scheme == "https" else 80),
+        connect_timeout=float(config.connect_timeout),
+        read_timeout=float(config.read_timeout),
+        socket_options=list(getattr(session, "_socket_options", None) or ()),
+        tls=tls,
+        size=int(config.max_pool_connections),
+    )
+
+
 class Wire:
     """The calls a redrive makes for every batch, sent without botocore's per-call machinery.
 
@@ -409,8 +443,10 @@ class Wire:
     request and parse the answer, resolves the endpoint rules and copies the request while
     signing it: about 0.3 of the 1.0 CPU seconds a bare boto3 client spends per 1,000 messages
     redriven (README "Beside the peers"). Here the same JSON goes out (blobs base64-encoded, as
-    botocore sends them), signed with SigV4, on the client's own HTTP session (its connection
-    pool, proxies, TLS settings and timeouts). An error answer is parsed by botocore's own
+    botocore sends them), signed with SigV4, on connections of its own (``transport``: the
+    client's timeouts, pool size, socket options and TLS verification, without urllib3's
+    per-request work), or on the client's HTTP session where those would differ (a proxy, a
+    client certificate). An error answer is parsed by botocore's own
     parser into the same ``ClientError``; a call that may be repeated (``retry``) is retried by
     botocore's standard retry policy and retry quota, and a send is tried once (see
     ``send_once``).
@@ -450,6 +486,7 @@ class Wire:
         self._policy: Any = None
         self._quota: Any = None
         self._parser: Any = None
+        self._pool = _pool_for(client, self._url) if self.direct else None
 
     def call(self, operation: str, request: Mapping[str, Any], *, retry: bool) -> dict[str, Any]:
         """``operation`` (its API name, e.g. ``ReceiveMessage``): the answer as botocore's client
@@ -535,8 +572,30 @@ class Wire:
             ),
             "user-agent": self._user_agent,
         }
-        request = AWSPreparedRequest("POST", self._url, headers, body, stream_output=False)
-        return self._session.send(request)
+        if self._pool is None:
+            request = AWSPreparedRequest("POST", self._url, headers, body, stream_output=False)
+            return self._session.send(request)
+        return self._post(self._pool, headers, body)
+
+    def _post(self, pool: transport.Pool, headers: Mapping[str, str], body: bytes) -> Any:
+        """Through the wire's own connections, each failure raised as botocore raises it, so
+        the retry policy and ``send_once`` tell them apart as they do the client's."""
+        failed = botocore.exceptions
+        url = self._url
+        try:
+            return pool.post("/", headers, body)
+        except transport.ConnectTimedOut as exc:
+            raise failed.ConnectTimeoutError(endpoint_url=url, error=exc) from exc
+        except transport.NotConnected as exc:
+            raise failed.EndpointConnectionError(endpoint_url=url, error=exc) from exc
+        except transport.TlsFailed as exc:
+            raise failed.SSLError(endpoint_url=url, error=exc) from exc
+        except transport.AnswerTimedOut as exc:
+            raise failed.ReadTimeoutError(endpoint_url=url, error=exc) from exc
+        except transport.NoAnswer as exc:
+            raise failed.ConnectionClosedError(endpoint_url=url, error=exc) from exc
+        except transport.BadAnswer as exc:
+            raise failed.HTTPClientError(error=exc) from exc
 
     def _parse_error(self, operation: str, response: Any) -> dict[str, Any]:
         if self._parser is None:
