@@ -1,0 +1,60 @@
+"""``--help`` and ``--version``: each option under its heading, and nothing loaded that they do
+not use (rich, botocore, pydantic), checked in a fresh interpreter as a user runs dlqctl."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+PROBE = """
+import json, sys
+sys.argv = ["dlqctl", *sys.argv[1:]]
+from dlqctl.__main__ import main
+code = 0
+try:
+    main()
+except SystemExit as exit:
+    code = exit.code
+loaded = {name.split(".")[0] for name in sys.modules}
+heavy = sorted(loaded & {"rich", "botocore", "boto3", "pydantic", "jmespath"})
+print(json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
+"""
+
+
+def probe(*args: str) -> tuple[str, dict[str, Any]]:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60
+    )
+    return done.stdout, json.loads(done.stderr.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("args", [("--help",), ("redrive", "--help"), ("--version",)])
+def test_help_and_version_load_none_of_the_aws_or_rendering_libraries(
+    args: tuple[str, ...],
+) -> None:
+    _, outcome = probe(*args)
+
+    assert outcome == {"code": 0, "heavy": []}
+
+
+def test_a_commands_help_puts_each_option_under_its_heading() -> None:
+    text, _ = probe("redrive", "--help")
+
+    headings = [line for line in text.splitlines() if line and not line.startswith(" ")]
+    assert headings[0].startswith("Usage: dlqctl redrive [OPTIONS]")
+    assert headings[1:] == ["Arguments:", "Options:", "AWS connection:", "Output:", "Selection:"]
+    section = text.split("AWS connection:")[1].split("Output:")[0]
+    assert "--profile" in section and "--endpoint-url" in section
+    assert "--filter" in text.split("Selection:")[1]
+    assert "Replay events to this bus" in text.split("Options:")[1].split("AWS connection:")[0]
+
+
+def test_the_top_level_help_lists_every_command() -> None:
+    text, _ = probe("--help")
+
+    listed = {line.split()[0] for line in text.split("Commands:")[1].splitlines() if line.strip()}
+    assert {"list", "peek", "summary", "redrive", "export", "purge", "demo", "stack"} <= listed
