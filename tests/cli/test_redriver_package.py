@@ -115,5 +115,5 @@ def test_the_uploaded_redriver_zip_runs_alone(cli, boto, fresh_endpoint, tmp_pat
     assert packaged == [
         "dlqctl/__init__.py", "dlqctl/aws.py", "dlqctl/choices.py", "dlqctl/destinations.py",
         "dlqctl/envelopes.py", "dlqctl/errors.py", "dlqctl/filters.py", "dlqctl/interrupts.py",
-        "dlqctl/models.py", "dlqctl/scan.py", "redriver.py",
+        "dlqctl/models.py", "dlqctl/scan.py", "dlqctl/transport.py", "redriver.py",
     ]  # fmt: skip
