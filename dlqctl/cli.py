@@ -67,8 +67,8 @@ class _PlainHelp:
             record = param.get_help_record(ctx)
             if record is not None:
                 kind = "Arguments" if param.param_type_name == "argument" else "Options"
-                sections.setdefault(getattr(param, "rich_help_panel", None) or kind, [])
-                sections[getattr(param, "rich_help_panel", None) or kind].append(record)
+                heading = getattr(param, "rich_help_panel", None) or kind
+                sections.setdefault(heading, []).append(record)
         for heading, rows in sections.items():
             if rows:
                 with formatter.section(heading):
@@ -106,6 +106,9 @@ class DlqctlGroup(_PlainHelp, TyperGroup):
             context = getattr(exc, "ctx", None)
             command = context.command_path if context is not None else "dlqctl"
             message = exc.format_message().strip() or f"'{command}' needs a command"
+            if type(exc).__name__ == "NoArgsIsHelpError":  # its message is the group's help
+                sys.stdout.write(message + "\n\n")
+                message = f"'{command}' needs a command"
             from dlqctl import render
 
             render.error(message, f"see '{command} --help'")
