@@ -3,29 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from dlqctl.choices import OutputFormat
 from dlqctl.envelopes import one_line
 from dlqctl.models import Arn, DeadLetterQueue, MessageView
 from dlqctl.plans import PlannedOnly, Result
-from dlqctl.stack import StackReport
-from dlqctl.summary import Summary
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from dlqctl.summary import Summary
+
+# rich is imported where something is drawn: a command writing JSON to a pipe, its notes to a
+# log, never loads it.
 
 
 def default_format() -> OutputFormat:
@@ -34,11 +31,39 @@ def default_format() -> OutputFormat:
 
 
 def _stdout() -> Console:
+    from rich.console import Console
+
     return Console(file=sys.stdout, soft_wrap=False)
 
 
 def _stderr() -> Console:
+    from rich.console import Console
+
     return Console(file=sys.stderr, stderr=True, soft_wrap=True, highlight=False)
+
+
+def _table(**settings: Any) -> Table:
+    from rich.table import Table
+
+    return Table(**settings)
+
+
+def escape(text: str) -> str:
+    """``text`` shown as it is, not read as rich markup."""
+    from rich.markup import escape as escape_markup
+
+    return escape_markup(text)
+
+
+def _note(text: str, *, prefix: str = "", style: str = "") -> None:
+    """A line on stderr: as plain text where rich would draw it plain (not a terminal, no
+    FORCE_COLOR), else drawn, its ``prefix`` in ``style``."""
+    if not sys.stderr.isatty() and not os.environ.get("FORCE_COLOR"):
+        sys.stderr.write(prefix + text + "\n")
+        sys.stderr.flush()
+    else:
+        lead = f"[{style}]{escape(prefix)}[/{style}]" if style else escape(prefix)
+        _stderr().print(lead + escape(text))
 
 
 def to_json_text(value: Any, *, indent: int | None = 2) -> str:
@@ -55,11 +80,11 @@ def error(message: str, hint: str | None = None) -> None:
 
 
 def warn(message: str) -> None:
-    _stderr().print(f"[yellow]Warning:[/yellow] {escape(message)}")
+    _note(message, prefix="Warning: ", style="yellow")
 
 
 def info(message: str) -> None:
-    _stderr().print(escape(message))
+    _note(message)
 
 
 def emit_json(value: Any, fmt: OutputFormat = OutputFormat.JSON) -> None:
@@ -70,7 +95,8 @@ def emit_json(value: Any, fmt: OutputFormat = OutputFormat.JSON) -> None:
 
 
 def emit_records(records: Iterable[Mapping[str, Any]], fmt: OutputFormat) -> int:
-    """Stream records as a JSON array or as JSON lines, without holding them; returns the count."""
+    """Stream records as a JSON array (a record a line) or as JSON lines, without holding them;
+    returns the count."""
     count = 0
     if fmt is OutputFormat.JSONL:
         try:
@@ -80,20 +106,18 @@ def emit_records(records: Iterable[Mapping[str, Any]], fmt: OutputFormat) -> int
         finally:
             sys.stdout.flush()
         return count
+    # One record a line inside the array: the standard library encodes a document without
+    # indentation in C, and with it in Python, ~10 times slower (most of a peek's CPU).
     sys.stdout.write("[")
     try:
         for record in records:
-            sys.stdout.write(("," if count else "") + "\n" + _indent(to_json_text(record)))
+            sys.stdout.write(("," if count else "") + "\n  " + to_json_text(record, indent=None))
             count += 1
     finally:
         # Also on an interrupt or an error: what was written stays one closed JSON document.
         sys.stdout.write("\n]\n" if count else "]\n")
         sys.stdout.flush()
     return count
-
-
-def _indent(text: str) -> str:
-    return "\n".join("  " + line for line in text.splitlines())
 
 
 class Bar:
@@ -122,6 +146,15 @@ def progress(description: str, total: int | None, *, enabled: bool = True) -> It
     if not enabled or not sys.stderr.isatty():
         yield Bar()
         return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     columns = [
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -153,7 +186,7 @@ def queues_table(queues: Sequence[DeadLetterQueue]) -> None:
     console = _stdout()
     short, narrow = console.width < 120, console.width < 100
     longest = max((len(item.queue.name) for item in queues), default=5)
-    table = Table(title=f"{len(queues)} queue(s)", title_justify="left")
+    table = _table(title=f"{len(queues)} queue(s)", title_justify="left")
     table.add_column("Queue", no_wrap=True, overflow="ellipsis", min_width=min(longest, 40))
     numbers = ["Visible", "In flight", *([] if narrow else ["Delayed"]), "Oldest"]
     numbers.append("Ret. left" if short else "Retention left")
@@ -196,7 +229,7 @@ def messages_table(views: Iterable[MessageView]) -> int:
     fixed = 36 + 5 + kind_width + (4 if wide else 0)
     free = max(10, console.width - fixed - 3 * columns - 1)
     error_width = free * 3 // 5 if wide else free
-    table = Table(show_lines=False)
+    table = _table(show_lines=False)
     table.add_column("Message ID", no_wrap=True, width=36)
     table.add_column("Age", justify="right", no_wrap=True, width=5)
     if wide:
@@ -261,7 +294,7 @@ def summary_view(summary: Summary, top: int = 10) -> None:
     for name, groups in summary.groups.items():
         if not groups:
             continue
-        table = Table(title=_GROUP_TITLES.get(name, name), title_justify="left")
+        table = _table(title=_GROUP_TITLES.get(name, name), title_justify="left")
         columns = [key for key in groups[0].key]
         for column in (*columns, "count", "first seen", "last seen"):
             table.add_column(column, justify="right" if column == "count" else "left")
@@ -321,12 +354,18 @@ def show(result: Result, fmt: OutputFormat) -> None:
     """A result on stdout: its table for a person, else its JSON (one line for ``jsonl``)."""
     if fmt is not OutputFormat.TABLE:
         emit_json(result.to_json(), fmt)
-    elif isinstance(result, StackReport):
+    elif _is_stack_report(result):
         stack_view(result.to_json())
     elif isinstance(result, PlannedOnly):
         _stdout().print(f"[bold]Dry run[/bold]: {escape(result.plan)}")
     else:
         outcome(result.to_json(), title=result.title)
+
+
+def _is_stack_report(result: Result) -> bool:
+    from dlqctl.stack import StackReport  # only a table needs to know
+
+    return isinstance(result, StackReport)
 
 
 def outcome(data: Mapping[str, Any], *, title: str) -> None:
@@ -369,7 +408,7 @@ def outcome(data: Mapping[str, Any], *, title: str) -> None:
 def _failures_table(console: Console, failures: Sequence[Mapping[str, Any]]) -> None:
     if not failures:
         return
-    table = Table(title=f"{len(failures)} not done", title_justify="left")
+    table = _table(title=f"{len(failures)} not done", title_justify="left")
     table.add_column("Message ID", no_wrap=True)
     table.add_column("Reason", overflow="fold")
     for failure in failures[:200]:
@@ -380,7 +419,7 @@ def _failures_table(console: Console, failures: Sequence[Mapping[str, Any]]) -> 
 
 
 def move_tasks_table(tasks: Sequence[Mapping[str, Any]]) -> None:
-    table = Table(title=f"{len(tasks)} move task(s)", title_justify="left")
+    table = _table(title=f"{len(tasks)} move task(s)", title_justify="left")
     for name in ("Status", "Moved", "To move", "Started", "Destination", "Failure"):
         table.add_column(name)
     for task in tasks:
@@ -408,7 +447,7 @@ def stack_view(data: Mapping[str, Any]) -> None:
     for change in data.get("changes") or []:
         console.print(f"  changed: {escape(change)}")
     if data.get("outputs"):
-        table = Table(title="Outputs", title_justify="left")
+        table = _table(title="Outputs", title_justify="left")
         table.add_column("Key")
         table.add_column("Value", overflow="fold")
         for key, value in data["outputs"].items():
@@ -416,7 +455,7 @@ def stack_view(data: Mapping[str, Any]) -> None:
         console.print(table)
     resources = [item for item in data.get("resources") or [] if item["logical_id"]]
     if resources:
-        table = Table(title="Resources", title_justify="left")
+        table = _table(title="Resources", title_justify="left")
         for column in ("Resource", "Type", "Status", "Physical ID"):
             table.add_column(column, overflow="fold")
         for item in resources:
@@ -435,7 +474,7 @@ def stack_view(data: Mapping[str, Any]) -> None:
 
 
 def journals_table(journals: Sequence[Mapping[str, Any]]) -> None:
-    table = Table(title=f"{len(journals)} journal(s)", title_justify="left")
+    table = _table(title=f"{len(journals)} journal(s)", title_justify="left")
     for name in ("Destination", "Runs", "Sent", "Delivered", "Pending delete", "Ambiguous", "Path"):
         table.add_column(name, overflow="fold")
     for journal in journals:
@@ -457,7 +496,7 @@ def most_replayed_table(replayed: Sequence[Mapping[str, Any]]) -> None:
     if not replayed:
         console.print("No content was replayed in more than one run.")
         return
-    table = Table(title="Replayed in the most runs", title_justify="left")
+    table = _table(title="Replayed in the most runs", title_justify="left")
     for name in ("Runs", "Content", "Last message ID"):
         table.add_column(name, overflow="fold")
     for item in replayed:

@@ -1,14 +1,18 @@
 """``--help`` and ``--version``: each option under its heading, and nothing loaded that they do
-not use (rich, botocore, pydantic), checked in a fresh interpreter as a user runs dlqctl."""
+not use (rich, botocore, pydantic), checked in a fresh interpreter as a user runs dlqctl; a
+command writing JSON to a pipe does not load rich either."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import Any
 
 import pytest
+
+from tests.helpers import REGION, create_queue, plain, put
 
 PROBE = """
 import json, sys
@@ -27,7 +31,11 @@ print(json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
 
 def probe(*args: str) -> tuple[str, dict[str, Any]]:
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", PROBE, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "AWS_REGION": REGION},
     )
     return done.stdout, json.loads(done.stderr.strip().splitlines()[-1])
 
@@ -58,3 +66,14 @@ def test_the_top_level_help_lists_every_command() -> None:
 
     listed = {line.split()[0] for line in text.split("Commands:")[1].splitlines() if line.strip()}
     assert {"list", "peek", "summary", "redrive", "export", "purge", "demo", "stack"} <= listed
+
+
+def test_a_command_writing_json_to_a_pipe_does_not_load_rich(fresh_endpoint: str) -> None:
+    queue = create_queue(fresh_endpoint, "quiet-dlq")
+    put(fresh_endpoint, queue, [plain('{"n": 1}')])
+
+    text, outcome = probe("peek", "quiet-dlq", "-o", "json", "--endpoint-url", fresh_endpoint)
+
+    assert outcome["code"] == 0
+    assert "rich" not in outcome["heavy"]
+    assert json.loads(text)[0]["body"] == '{"n": 1}'
