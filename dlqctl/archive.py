@@ -200,11 +200,14 @@ class ExportResult:
         }
 
 
-def _write_durably(handle: IO[str], lines: list[str]) -> None:
-    """Write, flush and (for a regular file) fsync; an error here stops before any delete."""
+def _write_durably(handle: IO[str], lines: list[str], *, sync: bool = True) -> None:
+    """Write, flush and (for a regular file, with ``sync``) fsync; an error here stops before
+    any delete."""
     try:
         handle.writelines(lines)
         handle.flush()
+        if not sync:
+            return
         try:
             descriptor = handle.fileno()
         except io.UnsupportedOperation:
@@ -232,14 +235,16 @@ def export_messages(
     parking: Parking | None = None,
 ) -> ExportResult:
     """Write one JSON line per selected message; with ``delete``, delete each batch only
-    after its lines are flushed and synced to disk. With ``parking``, what stays in the DLQ
-    (the rest of each batch; without ``delete``, the exported messages too) is parked."""
+    after its lines are flushed and synced to disk (without it, nothing leaves the DLQ, and the
+    file is synced once, at the end). With ``parking``, what stays in the DLQ (the rest of each
+    batch; without ``delete``, the exported messages too) is parked."""
     result = ExportResult(file=name)
     with walk(aws, opened, walking) as scan:
         for chosen, rest in split_batches(scan, selection, context=opened.context, limit=limit):
             _write_durably(
                 handle,
                 [json.dumps(export_record(view), ensure_ascii=False) + "\n" for view in chosen],
+                sync=delete,
             )
             result.exported += len(chosen)
             if delete and chosen:
@@ -249,6 +254,8 @@ def export_messages(
             if parking is not None:
                 parking.park(scan, rest if delete else chosen + rest)
             progress(len(chosen))
+    if not delete:
+        _write_durably(handle, [])
     result.coverage = scan.coverage().to_json()
     return result
 
