@@ -13,7 +13,6 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -46,7 +45,15 @@ from dlqctl.parking import Parking, prepare_parking
 from dlqctl.plans import OnQueue, Reporter, describe_scope
 from dlqctl.preflight import Preflight
 from dlqctl.replays import ReplayLedger, sent_fingerprint
-from dlqctl.scan import DEFAULT_WALKING, OpenQueue, QueueScan, Walking, open_queue, walk
+from dlqctl.scan import (
+    DEFAULT_WALKING,
+    OpenQueue,
+    QueueScan,
+    Walking,
+    open_queue,
+    walk,
+    work_in_parallel,
+)
 from dlqctl.targets import build_target_destination
 
 FAST_CALL_SECONDS = 0.020
@@ -427,7 +434,7 @@ class _Driver:
         if count <= 1:
             work()
         else:
-            _work_in_parallel(work, count, run)
+            work_in_parallel(work, count, run.stop)
 
     def _next(self, scan: QueueScan, run: _Run) -> list[ReceivedMessage] | None:
         """The stash's next batch (then one look for returns, which the walk would only reach
@@ -525,34 +532,6 @@ def _watch(
         drive.options.status(watch.status())
         if not received and wait == 0:
             time.sleep(min(0.2, remaining))
-
-
-def _work_in_parallel(work: Callable[[], None], workers: int, run: _Run) -> None:
-    """Run ``work`` in several threads; Ctrl-C stops them after their current batch."""
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="redrive") as pool:
-
-        def guarded() -> None:
-            try:
-                work()
-            except BaseException:
-                run.stop.set()  # one failure stops the others after their batch
-                raise
-
-        futures = [pool.submit(guarded) for _ in range(workers)]
-        interrupt: KeyboardInterrupt | None = None
-        while True:
-            try:
-                _, pending = wait(futures, timeout=0.2)
-            except KeyboardInterrupt as exc:
-                run.stop.set()
-                interrupt = interrupt or exc
-                continue
-            if not pending:
-                break
-        for future in futures:
-            future.result()
-        if interrupt is not None:
-            raise interrupt
 
 
 def count_refusals(result: RedriveResult, delivery: BatchDelivery) -> None:

@@ -7,6 +7,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from types import TracebackType
 
@@ -564,3 +565,33 @@ def source_queue_arns(aws: Aws, opened: OpenQueue) -> tuple[str, ...]:
     """The SQS queues whose RedrivePolicy names this queue (only move tasks need them)."""
     urls = aws.sqs.dead_letter_source_urls(opened.queue)
     return tuple(ref.arn for ref, _ in aws.sqs.describe_urls(urls))
+
+
+def work_in_parallel(work: Callable[[], None], workers: int, stop: threading.Event) -> None:
+    """Run ``work`` in ``workers`` threads; a failure or Ctrl-C sets ``stop`` (which ``work``
+    checks between batches) and is raised once every thread has finished its batch, so no
+    thread is left receiving after the walk is closed."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="walk") as pool:
+
+        def guarded() -> None:
+            try:
+                work()
+            except BaseException:
+                stop.set()  # one failure stops the others after their batch
+                raise
+
+        futures = [pool.submit(guarded) for _ in range(workers)]
+        interrupt: KeyboardInterrupt | None = None
+        while True:
+            try:
+                _, pending = wait(futures, timeout=0.2)
+            except KeyboardInterrupt as exc:
+                stop.set()
+                interrupt = interrupt or exc
+                continue
+            if not pending:
+                break
+        for future in futures:
+            future.result()
+        if interrupt is not None:
+            raise interrupt
