@@ -219,10 +219,11 @@ class _Connection:
             length = headers.get("content-length")
             if status in (204, 304):
                 body = b""
-            elif coding:
-                if coding.rsplit(",", 1)[-1].strip() != "chunked":
-                    reusable = False
-                body = self._chunked() if reusable else self._to_close()
+            elif coding.rsplit(",", 1)[-1].strip() == "chunked":
+                body = self._chunked()
+            elif coding:  # another coding last: the body ends when the connection does
+                reusable = False
+                body = self._to_close()
             elif length is not None:
                 sizes = {part.strip() for part in length.split(",")}
                 if len(sizes) != 1 or not next(iter(sizes)).isdigit():
@@ -250,6 +251,10 @@ class _Connection:
         if self.buffer or (isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()):
             return True
         try:
+            if hasattr(select, "poll"):  # any descriptor number, where select() stops at 1024
+                poller = select.poll()
+                poller.register(self.sock, select.POLLIN)
+                return bool(poller.poll(0))
             readable, _, _ = select.select([self.sock], [], [], 0)
         except (OSError, ValueError):
             return True

@@ -153,6 +153,19 @@ def test_a_chunked_answer_is_joined_with_its_extensions_and_trailers_read(serve:
     assert server.accepted == 1
 
 
+def test_a_chunked_answer_on_a_closing_connection_is_still_joined(serve: Any) -> None:
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\n{}\r\n0\r\n\r\n"
+    )
+    server = serve([close_after(chunked), ok()])
+    pool = server.pool()
+
+    assert post(pool).content == b"{}"
+    assert post(pool).content == b"{}"
+    assert server.accepted == 2
+
+
 def test_an_answer_without_a_length_is_read_to_the_close_and_the_connection_not_reused(
     serve: Any,
 ) -> None:
