@@ -24,6 +24,20 @@ Script = Callable[[socket.socket, bytes], None]
 """Answers one request (its bytes as read) on a server's socket."""
 
 
+def serve_each(listener: socket.socket, handle: Callable[[socket.socket], None]) -> None:
+    """Accept connections until the listener is closed, each handled in a thread of its own."""
+
+    def accept() -> None:
+        while True:
+            try:
+                sock, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(sock,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+
+
 class Server:
     """A TCP server that reads each request (headers and ``content-length`` body) and answers
     it with the next of ``scripts``, written as raw bytes: what an endpoint, proxy or broken
@@ -38,18 +52,10 @@ class Server:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.tls = tls
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                sock, _ = self.listener.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self._connection, args=(sock,), daemon=True).start()
+        serve_each(self.listener, self._connection)
 
     def _connection(self, sock: socket.socket) -> None:
+        self.accepted += 1
         try:
             if self.tls is not None:
                 sock = self.tls.wrap_socket(sock, server_side=True)
@@ -424,15 +430,7 @@ class TlsFront:
         self.context = context
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"https://127.0.0.1:{self.listener.getsockname()[1]}"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                sock, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._pipe_both, args=(sock,), daemon=True).start()
+        serve_each(self.listener, self._pipe_both)
 
     def _pipe_both(self, sock: socket.socket) -> None:
         try:
