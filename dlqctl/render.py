@@ -107,7 +107,7 @@ def emit_records(records: Iterable[Mapping[str, Any]], fmt: OutputFormat) -> int
             sys.stdout.flush()
         return count
     # One record a line inside the array: the standard library encodes a document without
-    # indentation in C, and with it in Python, ~10 times slower (most of a peek's CPU).
+    # indentation in C, and with it in Python, several times slower.
     sys.stdout.write("[")
     try:
         for record in records:
