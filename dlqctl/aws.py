@@ -422,7 +422,7 @@ def _pool_for(client: Any, url: str) -> transport.Pool | None:
     if parts.scheme == "https":
         from botocore.httpsession import get_cert_path
 
-        tls = transport.tls_context(str(get_cert_path(verify)) if verify else False)
+        tls = transport.tls_context(str(get_cert_path(verify)) if verify else None)
     config = client.meta.config
     return transport.Pool(
         parts.scheme,

@@ -1,12 +1,14 @@
 """Keep-alive HTTP/1.1 connections for the per-batch calls ``aws.Wire`` sends itself.
 
-The standard library's ``http.client`` on a small pool of reused connections, with the
-connect and read timeouts, socket options and TLS verification of the client it stands in for.
-A request through urllib3 and botocore's HTTP session costs ~1.1 ms of CPU on this project's
-benchmark machine, through ``http.client`` ~0.4 ms (``bench/`` README section "Beside the
-peers"); a redrive makes three per batch. Failures are told apart by when they happened, because
-a send must know whether its request may have reached AWS: before the connection was made
-(``NotConnected``: nothing was sent) or after (``NoAnswer``, ``BadAnswer``: it may have been).
+Requests are written and answers read on plain sockets (TLS from the standard library's
+``ssl``), over a small pool of reused connections, with the connect and read timeouts, socket
+options and CA bundle of the client they stand in for. A request through urllib3 and botocore's
+HTTP session cost 1.1 to 1.5 ms of CPU on this project's benchmark machine, through ``http.client``
+0.35 to 0.5 ms (most of it parsing headers with the ``email`` package), this way ~0.3 ms (README,
+"Beside the peers"); a redrive makes three per batch. Failures are told apart by when they
+happened, because a send must know whether its request may have reached AWS: before the
+connection was made (``NotConnected``: nothing was sent) or after (``NoAnswer``, ``BadAnswer``:
+it may have been).
 """
 
 from __future__ import annotations
@@ -75,19 +77,17 @@ class Answer:
     content: bytes
 
 
-def tls_context(verify: bool | str) -> ssl.SSLContext:
-    """Verification as botocore does it: ``True`` with the default bundle (resolved by the
-    caller into a path), a path to a CA bundle file or directory, or ``False`` (none)."""
-    if verify is False:
+def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """Verification against ``ca_bundle`` (a CA file or directory: the caller resolves it as
+    botocore does, not from the system's store), or none when it is None (verification off)."""
+    if ca_bundle is None:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         return context
-    if verify is True:
-        return ssl.create_default_context()
-    if os.path.isdir(verify):
-        return ssl.create_default_context(capath=verify)
-    return ssl.create_default_context(cafile=verify)
+    if os.path.isdir(ca_bundle):
+        return ssl.create_default_context(capath=ca_bundle)
+    return ssl.create_default_context(cafile=ca_bundle)
 
 
 MAX_HEAD_BYTES = 65536

@@ -413,7 +413,7 @@ def test_an_untrusted_certificate_fails_the_handshake_before_anything_is_sent(
 
 def test_verification_turned_off_accepts_any_certificate(serve: Any, certificate: Any) -> None:
     server = serve([ok()], tls=server_tls(certificate))
-    context = transport.tls_context(False)
+    context = transport.tls_context(None)
     pool = transport.Pool(
         "https", "127.0.0.1", server.port, connect_timeout=5, read_timeout=5, tls=context
     )
