@@ -13,6 +13,7 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
+from contextlib import nullcontext
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -50,16 +51,17 @@ class CountingProxy:
                     proxy.counts[operation] += 1
                 if proxy.delay_seconds:
                     time.sleep(proxy.delay_seconds)
-                refusal = proxy.cap.refuses(operation, body) if proxy.cap else None
-                if refusal is not None:
-                    status, payload, extra = refusal
-                    headers: Any = list(extra.items())
-                else:
-                    status, headers, payload = proxy.forward(
-                        self.command, self.path, self.headers, body
-                    )
-                    if proxy.cap is not None:
-                        proxy.cap.track(operation, body, payload)
+                with proxy.cap.turn(operation, body) if proxy.cap else nullcontext():
+                    refusal = proxy.cap.refuses(operation, body) if proxy.cap else None
+                    if refusal is not None:
+                        status, payload, extra = refusal
+                        headers: Any = list(extra.items())
+                    else:
+                        status, headers, payload = proxy.forward(
+                            self.command, self.path, self.headers, body
+                        )
+                        if proxy.cap is not None:
+                            proxy.cap.track(operation, body, payload)
                 self.send_response(status)
                 for key, value in headers:
                     if key.lower() not in {"transfer-encoding", "connection", "content-length"}:

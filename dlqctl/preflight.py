@@ -19,25 +19,22 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dlqctl.aws import SQS_BATCH, Aws
+from dlqctl.aws import Aws
 from dlqctl.destinations import BusDestination, Destination, Planned, QueueDestination, Rejected
 from dlqctl.envelopes import decode
 from dlqctl.errors import AccessError, DlqctlError, NotFoundError, UsageError
 from dlqctl.filters import Selection
-from dlqctl.models import EventEntry, JsonValue, MessageView, ReceivedMessage
-from dlqctl.scan import OpenQueue, QueueScan, sqs_in_flight_limit, work_in_parallel
+from dlqctl.models import EventEntry, JsonValue, MessageView
+from dlqctl.scan import OpenQueue, QueueScan, readers_for, sqs_in_flight_limit
 from dlqctl.targets import TargetKind, TargetSend
 
 SAMPLE_SIZE = 100
 """Messages read for the checks (ten receives at most)."""
-SAMPLE_READERS = 10
-"""Receives of the sample under way at once."""
 SAMPLES_PER_GROUP = 3
 MAX_PATTERN_TESTS = 200
 """TestEventPattern calls at most for a fan-out preview."""
@@ -92,18 +89,10 @@ def sample(aws: Aws, opened: OpenQueue, selection: Selection) -> list[MessageVie
         wait_seconds=1,  # a long poll asks every SQS server; a short poll may find nothing
         max_messages=wanted,
     )
-    batches: list[list[ReceivedMessage]] = []
-    stop = threading.Event()
-
-    def read() -> None:
-        while not stop.is_set() and (batch := scan.next_batch()) is not None:
-            batches.append(batch)
-
     with scan:
         # Its receives at once, not one after another: far from the region they are most of
         # the time a run takes before its first message moves.
-        readers = max(1, min(SAMPLE_READERS, -(-wanted // SQS_BATCH)))
-        work_in_parallel(read, readers, stop)
+        batches = list(scan.read_ahead(readers_for(scan)))
     return [
         view
         for batch in batches

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from collections import deque
@@ -10,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from types import TracebackType
+from typing import cast
 
 from dlqctl.aws import SQS_BATCH, Aws, Sqs
 from dlqctl.envelopes import QueueContext, decode
@@ -50,6 +52,11 @@ def sqs_in_flight_limit() -> int:
         raise UsageError(
             "DLQCTL_SQS_IN_FLIGHT_LIMIT is not a number", "unset it, or give e.g. 120000"
         ) from exc
+
+
+READERS = 10
+"""Receives a walk keeps under way at once: far from the region a walk waits on the network,
+and alone it also wakes from idle for every batch, which costs CPU of its own."""
 
 
 def cap_reason(limit: int) -> str:
@@ -155,6 +162,8 @@ class QueueScan:
         self._stale = 0
         self._done = False
         self._interrupt: KeyboardInterrupt | None = None
+        self._readers: list[threading.Thread] = []
+        self._stop_reading = threading.Event()
 
     def __enter__(self) -> QueueScan:
         return self
@@ -315,6 +324,88 @@ class QueueScan:
         while (batch := self.next_batch()) is not None:
             yield batch
 
+    def read_ahead(self, readers: int) -> Iterator[list[ReceivedMessage]]:
+        """Like ``batches``, received by ``readers`` threads at once (by this one when 1), at
+        most two batches per reader ahead of the caller.
+
+        A signal that arrives while this waits for a batch stops the readers after the receives
+        under way, whose batches are returned before it is raised (as ``next_batch`` does for
+        one). When the caller stops taking batches, the readers stop after the receive under
+        way, and ``release`` waits for them first however the walk ends (even while this
+        generator is left suspended by an error or a signal): what they took is held, so it
+        is made visible again. A reader's failure is raised here once the others stopped.
+        """
+        if readers <= 1:
+            yield from self.batches()
+            return
+        arrived: queue.SimpleQueue[object] = queue.SimpleQueue()
+        room = threading.Semaphore(2 * readers)
+        threads = [
+            threading.Thread(
+                target=self._read, args=(arrived, room), name=f"read-{number}", daemon=True
+            )
+            for number in range(readers)
+        ]
+        self._readers.extend(threads)
+        for thread in threads:
+            thread.start()
+        interrupt: KeyboardInterrupt | None = None
+        try:
+            ended = 0
+            while ended < readers:
+                try:
+                    item = arrived.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                except KeyboardInterrupt as exc:
+                    # As with one receive at a time: the receives under way complete and their
+                    # batches are returned; then the signal takes effect.
+                    self._stop_reading.set()
+                    interrupt = interrupt or exc
+                    continue
+                if item is None:
+                    ended += 1
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    room.release()
+                    yield cast(list[ReceivedMessage], item)
+        finally:
+            late = self._stop_readers()  # a signal while waiting for them
+            if late is not None:
+                raise late
+        if interrupt is not None:
+            raise interrupt
+
+    def _read(self, arrived: queue.SimpleQueue[object], room: threading.Semaphore) -> None:
+        """One read-ahead thread: batches (or its failure) into ``arrived``, then None."""
+        try:
+            while not self._stop_reading.is_set():
+                if not room.acquire(timeout=0.2):
+                    continue
+                batch = self.next_batch()
+                if batch is None:
+                    break
+                arrived.put(batch)
+        except BaseException as exc:  # noqa: BLE001  # raised in the caller's thread
+            arrived.put(exc)
+        finally:
+            arrived.put(None)
+
+    def _stop_readers(self) -> KeyboardInterrupt | None:
+        """Stop the read-ahead threads and wait for their receives under way; a Ctrl-C
+        meanwhile is returned, to be raised once what they took can be released."""
+        self._stop_reading.set()
+        interrupt: KeyboardInterrupt | None = None
+        for thread in self._readers:
+            while thread.is_alive():
+                try:
+                    thread.join(0.2)
+                except KeyboardInterrupt as exc:
+                    interrupt = interrupt or exc
+        self._readers.clear()
+        return interrupt
+
     def messages(self) -> Iterator[ReceivedMessage]:
         """Yield each new message, one at a time."""
         for batch in self.batches():
@@ -400,18 +491,20 @@ class QueueScan:
         ``stats.released`` and ``stats.release_failures`` count messages, not receipt handles:
         handles left over from redeliveries are released too but not counted.
         """
+        interrupt = self._stop_readers()
         with self._lock:
             held = list(self._held.values())
             extra = list(self._extra_handles)
             self._held.clear()
             self._extra_handles.clear()
             self._expiry.clear()
-        if not held and not extra:
-            return
-        failed = set(self.sqs.change_visibility(self.queue, held + extra, 0))
-        failed_held = sum(1 for handle in held if handle in failed)
-        self.stats.released += len(held) - failed_held
-        self.stats.release_failures += failed_held
+        if held or extra:
+            failed = set(self.sqs.change_visibility(self.queue, held + extra, 0))
+            failed_held = sum(1 for handle in held if handle in failed)
+            self.stats.released += len(held) - failed_held
+            self.stats.release_failures += failed_held
+        if interrupt is not None:
+            raise interrupt
 
 
 @dataclass(frozen=True)
@@ -505,7 +598,7 @@ def split_batches(
     matched = 0
     if limit is not None and limit <= 0:
         return
-    for batch in scan.batches():
+    for batch in scan.read_ahead(readers_for(scan, limit)):
         views = [decode(message, context) for message in batch]
         chosen = [view for view in views if selection.selects(view)]
         if limit is not None:
@@ -565,6 +658,18 @@ def source_queue_arns(aws: Aws, opened: OpenQueue) -> tuple[str, ...]:
     """The SQS queues whose RedrivePolicy names this queue (only move tasks need them)."""
     urls = aws.sqs.dead_letter_source_urls(opened.queue)
     return tuple(ref.arn for ref, _ in aws.sqs.describe_urls(urls))
+
+
+def readers_for(scan: QueueScan, limit: int | None = None) -> int:
+    """How many receives to keep under way: enough for the messages the walk expects (its
+    bound, the ``limit`` asked for, or the queue's depth), so a short look does not hold more
+    messages than it shows; at most ``READERS``; and few enough that what they hold before the
+    caller has it (three batches a reader) stays within a hundredth of the in-flight cap,
+    which a parked walk keeps its distance from."""
+    expected = [count for count in (scan.max_messages, limit, scan.depth_at_start) if count]
+    needed = -(-min(expected) // SQS_BATCH) if expected else READERS
+    room = scan.in_flight_limit // (100 * 3 * SQS_BATCH)
+    return max(1, min(READERS, needed, room))
 
 
 def work_in_parallel(work: Callable[[], None], workers: int, stop: threading.Event) -> None:

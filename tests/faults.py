@@ -19,6 +19,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -78,16 +79,35 @@ class FaultProxy:
                     self._send_error(service, rule)
                     return
                 cap = proxy.cap if service == "sqs" else None
+                with cap.turn(operation, body) if cap else nullcontext():
+                    answer = self._answer(service, operation, body, rule, cap)
+                if answer is None:  # the endpoint has it; the client never hears back
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                status, headers, payload = answer
+                self.send_response(status)
+                for key, value in headers:
+                    if key.lower() not in {"transfer-encoding", "connection", "content-length"}:
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _answer(
+                self,
+                service: str,
+                operation: str,
+                body: bytes,
+                rule: Rule | None,
+                cap: InFlightCap | None,
+            ) -> tuple[int, list[tuple[str, str]], bytes] | None:
+                """The in-flight cap's refusal, or the endpoint's answer as the rule alters it
+                (None: dropped)."""
                 refusal = cap.refuses(operation, body) if cap else None
                 if refusal is not None:
-                    status, payload, headers = refusal
-                    self.send_response(status)
-                    for key, value in headers.items():
-                        self.send_header(key, value)
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                    return
+                    status, payload, extra = refusal
+                    return status, list(extra.items()), payload
                 body = proxy.rewritten(service, operation, body)
                 # http.client, not urllib: urllib would add a form Content-Type that the
                 # request did not have, and the endpoint would read the body as a form.
@@ -109,19 +129,11 @@ class FaultProxy:
                     connection.close()
                 if rule is not None and rule.cut_response:  # a 200 whose body is cut short
                     payload = payload[: len(payload) // 2]
-                elif rule is not None:  # the endpoint has it; the client never hears back
-                    self.close_connection = True
-                    self.connection.shutdown(2)
-                    return
+                elif rule is not None:
+                    return None
                 if cap is not None:
                     cap.track(operation, body, payload)
-                self.send_response(status)
-                for key, value in headers.items():
-                    if key.lower() not in {"transfer-encoding", "connection", "content-length"}:
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                return status, list(headers.items()), payload
 
             def _send_error(self, service: str, rule: Rule) -> None:
                 if service in ("sns", "iam", "monitoring"):

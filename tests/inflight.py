@@ -4,13 +4,16 @@ AWS lets one queue have about 120,000 messages in flight (received, not yet dele
 invisible). At the cap a long poll comes back empty with no error, and a short poll fails with
 ``OverLimit``. ``InFlightCap`` keeps each queue's in-flight receipt handles from what passes
 through a proxy: receives with a visibility above 0 add them, deletes and visibility 0 release
-them.
+them. A proxy passes each queue's receives one at a time (``turn``), so receives made at once
+cannot all pass the check before any of them is counted: SQS counts what it hands out.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 JSON = "application/x-amz-json-1.0"
 EMPTY_RECEIVE = (200, b"{}", {"Content-Type": JSON})
@@ -28,6 +31,20 @@ class InFlightCap:
         self.limit = limit
         self.in_flight: dict[str, set[str]] = {}
         self._lock = threading.Lock()
+        self._turns: dict[str, threading.Lock] = {}
+
+    @contextmanager
+    def turn(self, operation: str, body: bytes) -> Iterator[None]:
+        """Around a request's check, forwarding and ``track``: a receive waits for the other
+        receives of its queue."""
+        if operation != "ReceiveMessage" or not body:
+            yield
+            return
+        url = json.loads(body).get("QueueUrl", "")
+        with self._lock:
+            turn = self._turns.setdefault(url, threading.Lock())
+        with turn:
+            yield
 
     def refuses(self, operation: str, body: bytes) -> tuple[int, bytes, dict[str, str]] | None:
         """The answer AWS gives a receive at the cap (status, body, headers), or None."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+from dlqctl.errors import AccessError
 from dlqctl.models import OutgoingMessage
-from dlqctl.scan import QueueScan
+from dlqctl.scan import READERS, QueueScan, readers_for
 from tests.helpers import aws_for, counts, create_queue, put
 
 
@@ -47,3 +50,56 @@ def test_forgotten_messages_are_not_released(fresh_endpoint):
     assert scan.stats.released == 3
     assert scan.stats.release_failures == 0
     assert counts(fresh_endpoint, queue) == (3, 0)
+
+
+def test_read_ahead_keeps_receives_under_way_and_yields_each_message_once(fresh_endpoint):
+    queue = create_queue(fresh_endpoint, "walk-dlq")
+    put(fresh_endpoint, queue, [OutgoingMessage("m", f"{n}") for n in range(95)])
+    aws = aws_for(fresh_endpoint)
+    with QueueScan(aws.sqs, queue, hold_seconds=60, depth_at_start=95) as scan:
+        readers = readers_for(scan)
+        assert readers == 10
+        ids = [message.message_id for batch in scan.read_ahead(readers) for message in batch]
+        assert len(ids) == len(set(ids)) == 95
+        assert counts(fresh_endpoint, queue) == (0, 95)
+    assert scan.stats.released == 95
+    assert counts(fresh_endpoint, queue) == (95, 0)
+
+
+def test_readers_are_as_many_as_the_look_needs_and_stay_far_from_the_cap(
+    fresh_endpoint, monkeypatch
+):
+    queue = create_queue(fresh_endpoint, "walk-dlq")
+    sqs = aws_for(fresh_endpoint).sqs
+
+    def scan(**options: int) -> QueueScan:
+        return QueueScan(sqs, queue, hold_seconds=60, **options)
+
+    assert readers_for(scan(depth_at_start=100_000), limit=20) == 2
+    assert readers_for(scan(depth_at_start=35)) == 4
+    assert readers_for(scan(depth_at_start=100_000, max_messages=5)) == 1
+    assert readers_for(scan(depth_at_start=100_000)) == READERS
+    # Three batches a reader within a hundredth of the cap: 10 readers need a cap of 30,000.
+    assert readers_for(scan(depth_at_start=100_000, in_flight_limit=6_000)) == 2
+    assert readers_for(scan(depth_at_start=100_000, in_flight_limit=25)) == 1
+
+
+def test_a_reader_that_fails_stops_the_walk_and_nothing_stays_hidden(faults, fresh_endpoint):
+    """The failure is raised once the receives under way have completed; everything they took
+    is made visible again."""
+    queue = create_queue(fresh_endpoint, "walk-dlq")
+    put(fresh_endpoint, queue, [OutgoingMessage("m", f"{n}") for n in range(200)])
+    faults.fail("sqs", "ReceiveMessage", "AccessDenied", status=403, after=12)
+    scan = QueueScan(aws_for(faults.url).sqs, queue, hold_seconds=600, depth_at_start=200)
+    taken: list[str] = []
+
+    def walk() -> None:
+        with scan:
+            for batch in scan.read_ahead(readers_for(scan)):
+                taken.extend(message.message_id for message in batch)
+
+    with pytest.raises(AccessError, match="AccessDenied"):
+        walk()
+    assert 0 < len(taken) <= 120
+    assert scan.stats.released == scan.seen >= len(taken)
+    assert counts(fresh_endpoint, queue) == (200, 0)
