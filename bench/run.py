@@ -400,20 +400,131 @@ def baseline(endpoint: Endpoint, proxy: CountingProxy, count: int) -> Figure:
     )
 
 
+LIMIT_THREADS = 16
+
+
+def limit(endpoint: Endpoint, proxy: CountingProxy, operation: str, count: int) -> Figure:
+    """The endpoint's limit for a redrive to a queue or a bus: the least a client can do
+    (receive 10 → ``SendMessageBatch`` or ``PutEvents`` → delete what was sent) in
+    ``LIMIT_THREADS`` threads, with no journal, no checks and no output. Not a tool: it shows
+    what the endpoint allows each destination, so dlqctl's figure reads as a share of it."""
+    sqs = client("sqs", endpoint.url)
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    dlq_url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
+    target_url = sqs.create_queue(QueueName=f"{name}-target")["QueueUrl"]
+    seed(endpoint.url, dlq_url, count)
+    via, events = client("sqs", proxy.url), client("events", proxy.url)
+    to_bus = operation.endswith("--to-bus")
+    moved: list[int] = []
+
+    def send(messages: list[dict[str, Any]]) -> set[str]:
+        if to_bus:
+            entries = []
+            for message in messages:
+                event = json.loads(message["Body"])
+                entries.append(
+                    {
+                        "EventBusName": "bench-bus",
+                        "Source": event["source"],
+                        "DetailType": event["detail-type"],
+                        "Detail": json.dumps(event["detail"]),
+                        "Resources": event["resources"],
+                    }
+                )
+            answer = events.put_events(Entries=entries)["Entries"]
+            return {str(i) for i, entry in enumerate(answer) if "EventId" in entry}
+        sent = via.send_message_batch(
+            QueueUrl=target_url,
+            Entries=[
+                {
+                    "Id": str(i),
+                    "MessageBody": m["Body"],
+                    "MessageAttributes": m.get("MessageAttributes", {}),
+                }
+                for i, m in enumerate(messages)
+            ],
+        )
+        return {entry["Id"] for entry in sent.get("Successful", [])}
+
+    def work() -> None:
+        while True:
+            messages = via.receive_message(
+                QueueUrl=dlq_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=1,
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not messages:
+                return
+            done = send(messages)
+            via.delete_message_batch(
+                QueueUrl=dlq_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(messages)
+                    if str(i) in done
+                ],
+            )
+            moved.append(len(done))
+
+    proxy.reset()
+    started = time.perf_counter()
+    cpu_before = time.process_time()
+    with ThreadPoolExecutor(LIMIT_THREADS) as pool:
+        for future in [pool.submit(work) for _ in range(LIMIT_THREADS)]:
+            future.result()
+    seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu_before
+    calls = proxy.total()
+    for url in (dlq_url, target_url):
+        sqs.delete_queue(QueueUrl=url)
+    return Figure(
+        endpoint=endpoint.name,
+        operation=f"limit {operation.split()[-1]}",
+        messages=count,
+        delay_ms=proxy.delay_seconds * 1000,
+        concurrency=LIMIT_THREADS,
+        seconds=round(seconds, 3),
+        messages_per_second=round(count / seconds, 1),
+        calls=calls,
+        calls_per_message=round(calls / count, 4),
+        cpu_seconds_per_1000=round(cpu / count * 1000, 3),
+        peak_rss_mb=None,
+        ok=sum(moved) == count,
+        note=f"boto3, {LIMIT_THREADS} threads, in the benchmark process",
+    )
+
+
 def print_table(figures: list[Figure], baselines: dict[tuple[str, float, int], float]) -> None:
+    """``x base``: the rate over the sequential loop's; ``x limit``: a redrive's rate over the
+    endpoint's limit for the same destination (``limit``), in the same latency model."""
+    limits = {
+        (f.endpoint, f.delay_ms, f.messages, f.operation.split()[-1]): f.messages_per_second
+        for f in figures
+        if f.operation.startswith("limit ")
+    }
     header = (
         f"{'endpoint':<12} {'operation':<22} {'N':>7} {'delay':>6} {'conc':>4} {'msg/s':>9} "
-        f"{'x base':>7} {'calls/msg':>9} {'CPU s/1k':>8} {'RSS MB':>7} {'ok':>3}"
+        f"{'x base':>7} {'x limit':>7} {'calls/msg':>9} {'CPU s/1k':>8} {'RSS MB':>7} {'ok':>3}"
     )
     print(header)
     print("-" * len(header))
     for figure in figures:
         base = baselines.get((figure.endpoint, figure.delay_ms, figure.messages))
         ratio = f"{figure.messages_per_second / base:.1f}" if base else "-"
+        top = (
+            limits.get(
+                (figure.endpoint, figure.delay_ms, figure.messages, figure.operation.split()[-1])
+            )
+            if figure.operation.startswith("redrive ")
+            else None
+        )
+        share = f"{figure.messages_per_second / top:.2f}" if top else "-"
         print(
             f"{figure.endpoint.split()[0]:<12} {figure.operation:<22} {figure.messages:>7} "
             f"{figure.delay_ms:>4.0f}ms {figure.concurrency or '-':>4} "
-            f"{figure.messages_per_second:>9.1f} {ratio:>7} {figure.calls_per_message:>9.3f} "
+            f"{figure.messages_per_second:>9.1f} {ratio:>7} {share:>7} "
+            f"{figure.calls_per_message:>9.3f} "
             f"{figure.cpu_seconds_per_1000 if figure.cpu_seconds_per_1000 is not None else '-':>8} "
             f"{figure.peak_rss_mb if figure.peak_rss_mb is not None else '-':>7} "
             f"{'yes' if figure.ok else 'NO':>3}"
@@ -450,6 +561,9 @@ def run_suite(
                 f"  {endpoint.name}: baseline with {delay_ms:.0f} ms per request", file=sys.stderr
             )
             figures.append(baseline(endpoint, proxy, sweep_size))
+            for operation in ("redrive --to-queue", "redrive --to-bus"):
+                print(f"  {endpoint.name}: the endpoint's limit, {operation}", file=sys.stderr)
+                figures.append(limit(endpoint, proxy, operation, sweep_size))
             for concurrency in sweep:
                 for operation in ("redrive --to-queue", "redrive --to-bus"):
                     print(
@@ -469,7 +583,9 @@ def main() -> int:
     parser.add_argument("--endpoint", choices=["moto", "localstack", "both"], default="both")
     parser.add_argument("--sizes", type=int, nargs="*", help="message counts (default by endpoint)")
     parser.add_argument("--delay-ms", type=float, default=20.0, help="latency model per request")
-    parser.add_argument("--sweep", type=int, nargs="*", default=[1, 4, 8, 16], help="concurrencies")
+    parser.add_argument(
+        "--sweep", type=int, nargs="*", default=[1, 4, 8, 16], help="concurrencies (0: default)"
+    )
     parser.add_argument("--sweep-size", type=int, help="messages per sweep run")
     parser.add_argument("--no-setup", action="store_true", help="do not install LocalStack")
     parser.add_argument("--output", type=Path, help="JSON file (default bench/results/…)")

@@ -666,7 +666,9 @@ def readers_for(scan: QueueScan, limit: int | None = None) -> int:
     messages than it shows; at most ``READERS``; and few enough that what they hold before the
     caller has it (three batches a reader) stays within a hundredth of the in-flight cap,
     which a parked walk keeps its distance from."""
-    expected = [count for count in (scan.max_messages, limit, scan.depth_at_start) if count]
+    expected = [
+        count for count in (scan.max_messages, limit, scan.depth_at_start) if count is not None
+    ]
     needed = -(-min(expected) // SQS_BATCH) if expected else READERS
     room = scan.in_flight_limit // (100 * 3 * SQS_BATCH)
     return max(1, min(READERS, needed, room))

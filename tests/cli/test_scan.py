@@ -77,6 +77,7 @@ def test_readers_are_as_many_as_the_look_needs_and_stay_far_from_the_cap(
 
     assert readers_for(scan(depth_at_start=100_000), limit=20) == 2
     assert readers_for(scan(depth_at_start=35)) == 4
+    assert readers_for(scan(depth_at_start=0)) == 1, "an empty queue: one long poll, not ten"
     assert readers_for(scan(depth_at_start=100_000, max_messages=5)) == 1
     assert readers_for(scan(depth_at_start=100_000)) == READERS
     # Three batches a reader within a hundredth of the cap: 10 readers need a cap of 30,000.
