@@ -17,7 +17,7 @@ from contextlib import nullcontext
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.inflight import InFlightCap
+from tests.inflight import InFlightCap, send_answer
 
 
 class CountingProxy:
@@ -62,13 +62,7 @@ class CountingProxy:
                         )
                         if proxy.cap is not None:
                             proxy.cap.track(operation, body, payload)
-                self.send_response(status)
-                for key, value in headers:
-                    if key.lower() not in {"transfer-encoding", "connection", "content-length"}:
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                send_answer(self, status, headers, payload)
 
             do_GET = do_PUT = do_DELETE = do_POST
 

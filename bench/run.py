@@ -339,17 +339,10 @@ def check(
     return moved
 
 
-def baseline(endpoint: Endpoint, proxy: CountingProxy, count: int) -> Figure:
-    """A plain sequential boto3 receive → send → delete loop, 10 per call."""
-    sqs = client("sqs", endpoint.url)
-    name = f"bench-{uuid.uuid4().hex[:8]}"
-    dlq_url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
-    target_url = sqs.create_queue(QueueName=f"{name}-target")["QueueUrl"]
-    seed(endpoint.url, dlq_url, count)
-    via = client("sqs", proxy.url)
-    proxy.reset()
-    started = time.perf_counter()
-    cpu_before = time.process_time()
+def move_all(via: Any, events: Any, dlq_url: str, target_url: str, to_bus: bool) -> int:
+    """The least a client can do to redrive: receive 10 → ``SendMessageBatch`` (or
+    ``PutEvents`` of each body's event) → delete what was sent, until an empty receive; the
+    messages moved."""
     moved = 0
     while True:
         messages = via.receive_message(
@@ -359,25 +352,72 @@ def baseline(endpoint: Endpoint, proxy: CountingProxy, count: int) -> Figure:
             MessageAttributeNames=["All"],
         ).get("Messages", [])
         if not messages:
-            break
-        via.send_message_batch(
-            QueueUrl=target_url,
-            Entries=[
-                {
-                    "Id": str(i),
-                    "MessageBody": m["Body"],
-                    "MessageAttributes": m.get("MessageAttributes", {}),
-                }
-                for i, m in enumerate(messages)
-            ],
-        )
+            return moved
+        if to_bus:
+            events_sent = [json.loads(m["Body"]) for m in messages]
+            answer = events.put_events(
+                Entries=[
+                    {
+                        "EventBusName": "bench-bus",
+                        "Source": event["source"],
+                        "DetailType": event["detail-type"],
+                        "Detail": json.dumps(event["detail"]),
+                        "Resources": event["resources"],
+                    }
+                    for event in events_sent
+                ]
+            )["Entries"]
+            done = {str(i) for i, entry in enumerate(answer) if "EventId" in entry}
+        else:
+            sent = via.send_message_batch(
+                QueueUrl=target_url,
+                Entries=[
+                    {
+                        "Id": str(i),
+                        "MessageBody": m["Body"],
+                        "MessageAttributes": m.get("MessageAttributes", {}),
+                    }
+                    for i, m in enumerate(messages)
+                ],
+            )
+            done = {entry["Id"] for entry in sent.get("Successful", [])}
         via.delete_message_batch(
             QueueUrl=dlq_url,
             Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                for i, m in enumerate(messages)
+                if str(i) in done
             ],
         )
-        moved += len(messages)
+        moved += len(done)
+
+
+LIMIT_THREADS = 16
+
+
+def loop_figure(
+    endpoint: Endpoint, proxy: CountingProxy, operation: str, count: int, threads: int
+) -> Figure:
+    """``move_all`` over a fresh queue of ``count`` messages in ``threads`` threads: with one
+    thread to a queue, the baseline (a plain sequential boto3 loop); with ``LIMIT_THREADS``,
+    the endpoint's limit for the destination (``limit --to-queue``, ``limit --to-bus``). Not a
+    tool: no journal, no checks, no output; it shows what the endpoint allows, so dlqctl's
+    figure reads as a share of it."""
+    sqs = client("sqs", endpoint.url)
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    dlq_url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
+    target_url = sqs.create_queue(QueueName=f"{name}-target")["QueueUrl"]
+    seed(endpoint.url, dlq_url, count)
+    via, events = client("sqs", proxy.url), client("events", proxy.url)
+    to_bus = operation.endswith("--to-bus")
+    proxy.reset()
+    started = time.perf_counter()
+    cpu_before = time.process_time()
+    with ThreadPoolExecutor(threads) as pool:
+        futures = [
+            pool.submit(move_all, via, events, dlq_url, target_url, to_bus) for _ in range(threads)
+        ]
+        moved = sum(future.result() for future in futures)
     seconds = time.perf_counter() - started
     cpu = time.process_time() - cpu_before
     calls = proxy.total()
@@ -385,10 +425,10 @@ def baseline(endpoint: Endpoint, proxy: CountingProxy, count: int) -> Figure:
         sqs.delete_queue(QueueUrl=url)
     return Figure(
         endpoint=endpoint.name,
-        operation="baseline: boto3 loop",
+        operation=operation,
         messages=count,
         delay_ms=proxy.delay_seconds * 1000,
-        concurrency=1,
+        concurrency=threads,
         seconds=round(seconds, 3),
         messages_per_second=round(count / seconds, 1),
         calls=calls,
@@ -400,99 +440,15 @@ def baseline(endpoint: Endpoint, proxy: CountingProxy, count: int) -> Figure:
     )
 
 
-LIMIT_THREADS = 16
+def baseline(endpoint: Endpoint, proxy: CountingProxy, count: int) -> Figure:
+    """A plain sequential boto3 receive → send → delete loop, 10 per call."""
+    return loop_figure(endpoint, proxy, "baseline: boto3 loop", count, 1)
 
 
 def limit(endpoint: Endpoint, proxy: CountingProxy, operation: str, count: int) -> Figure:
-    """The endpoint's limit for a redrive to a queue or a bus: the least a client can do
-    (receive 10 → ``SendMessageBatch`` or ``PutEvents`` → delete what was sent) in
-    ``LIMIT_THREADS`` threads, with no journal, no checks and no output. Not a tool: it shows
-    what the endpoint allows each destination, so dlqctl's figure reads as a share of it."""
-    sqs = client("sqs", endpoint.url)
-    name = f"bench-{uuid.uuid4().hex[:8]}"
-    dlq_url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
-    target_url = sqs.create_queue(QueueName=f"{name}-target")["QueueUrl"]
-    seed(endpoint.url, dlq_url, count)
-    via, events = client("sqs", proxy.url), client("events", proxy.url)
-    to_bus = operation.endswith("--to-bus")
-    moved: list[int] = []
-
-    def send(messages: list[dict[str, Any]]) -> set[str]:
-        if to_bus:
-            entries = []
-            for message in messages:
-                event = json.loads(message["Body"])
-                entries.append(
-                    {
-                        "EventBusName": "bench-bus",
-                        "Source": event["source"],
-                        "DetailType": event["detail-type"],
-                        "Detail": json.dumps(event["detail"]),
-                        "Resources": event["resources"],
-                    }
-                )
-            answer = events.put_events(Entries=entries)["Entries"]
-            return {str(i) for i, entry in enumerate(answer) if "EventId" in entry}
-        sent = via.send_message_batch(
-            QueueUrl=target_url,
-            Entries=[
-                {
-                    "Id": str(i),
-                    "MessageBody": m["Body"],
-                    "MessageAttributes": m.get("MessageAttributes", {}),
-                }
-                for i, m in enumerate(messages)
-            ],
-        )
-        return {entry["Id"] for entry in sent.get("Successful", [])}
-
-    def work() -> None:
-        while True:
-            messages = via.receive_message(
-                QueueUrl=dlq_url,
-                MaxNumberOfMessages=10,
-                WaitTimeSeconds=1,
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
-            if not messages:
-                return
-            done = send(messages)
-            via.delete_message_batch(
-                QueueUrl=dlq_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                    for i, m in enumerate(messages)
-                    if str(i) in done
-                ],
-            )
-            moved.append(len(done))
-
-    proxy.reset()
-    started = time.perf_counter()
-    cpu_before = time.process_time()
-    with ThreadPoolExecutor(LIMIT_THREADS) as pool:
-        for future in [pool.submit(work) for _ in range(LIMIT_THREADS)]:
-            future.result()
-    seconds = time.perf_counter() - started
-    cpu = time.process_time() - cpu_before
-    calls = proxy.total()
-    for url in (dlq_url, target_url):
-        sqs.delete_queue(QueueUrl=url)
-    return Figure(
-        endpoint=endpoint.name,
-        operation=f"limit {operation.split()[-1]}",
-        messages=count,
-        delay_ms=proxy.delay_seconds * 1000,
-        concurrency=LIMIT_THREADS,
-        seconds=round(seconds, 3),
-        messages_per_second=round(count / seconds, 1),
-        calls=calls,
-        calls_per_message=round(calls / count, 4),
-        cpu_seconds_per_1000=round(cpu / count * 1000, 3),
-        peak_rss_mb=None,
-        ok=sum(moved) == count,
-        note=f"boto3, {LIMIT_THREADS} threads, in the benchmark process",
-    )
+    """The endpoint's limit for a redrive to a queue or a bus (``operation`` ends with the
+    destination option), in ``LIMIT_THREADS`` threads."""
+    return loop_figure(endpoint, proxy, f"limit {operation.split()[-1]}", count, LIMIT_THREADS)
 
 
 def print_table(figures: list[Figure], baselines: dict[tuple[str, float, int], float]) -> None:

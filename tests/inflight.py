@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler
 
 JSON = "application/x-amz-json-1.0"
 EMPTY_RECEIVE = (200, b"{}", {"Content-Type": JSON})
@@ -78,3 +79,20 @@ class InFlightCap:
                     for e in request.get("Entries", [])
                     if e.get("VisibilityTimeout") == 0
                 )
+
+
+def send_answer(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    headers: Iterable[tuple[str, str]],
+    payload: bytes,
+) -> None:
+    """Write a proxy's answer: the endpoint's headers without the hop-by-hop ones, and a
+    ``Content-Length`` of the payload as sent."""
+    handler.send_response(status)
+    for key, value in headers:
+        if key.lower() not in {"transfer-encoding", "connection", "content-length"}:
+            handler.send_header(key, value)
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)
