@@ -52,24 +52,32 @@ def install_handlers() -> None:
 
 
 @contextmanager
+def signals_noted() -> Iterator[list[int]]:
+    """Note the signals that arrive during the block instead of raising them (main thread
+    only; elsewhere the list stays empty): the caller decides when they take effect."""
+    arrived: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield arrived
+        return
+    previous = {
+        signum: signal.signal(signum, lambda number, frame: arrived.append(number))
+        for signum in HANDLED_SIGNALS
+    }
+    try:
+        yield arrived
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextmanager
 def interrupt_after_block() -> Iterator[None]:
     """Let the block finish before a signal takes effect (main thread only).
 
     Used around send → record → delete, and around each receive: a long poll abandoned
     mid-way could still take messages at SQS after they were released.
     """
-    if threading.current_thread() is not threading.main_thread():
+    with signals_noted() as arrived:
         yield
-        return
-    arrived: list[int] = []
-    previous = {
-        signum: signal.signal(signum, lambda number, frame: arrived.append(number))
-        for signum in HANDLED_SIGNALS
-    }
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
     if arrived:
         raise interrupt_for(arrived[0])

@@ -17,7 +17,7 @@ from dlqctl.aws import SQS_BATCH, Aws, Sqs
 from dlqctl.envelopes import QueueContext, decode
 from dlqctl.errors import DlqctlError, InFlightCap, UsageError
 from dlqctl.filters import Selection
-from dlqctl.interrupts import interrupt_after_block
+from dlqctl.interrupts import interrupt_after_block, interrupt_for, signals_noted
 from dlqctl.models import (
     Deletion,
     JsonValue,
@@ -162,8 +162,9 @@ class QueueScan:
         self._stale = 0
         self._done = False
         self._interrupt: KeyboardInterrupt | None = None
-        self._readers: list[threading.Thread] = []
-        self._stop_reading = threading.Event()
+        self._readers: list[tuple[threading.Event, threading.Thread]] = []
+        self._closing = threading.Event()
+        """Set by a signal during a read-ahead and by ``release``: no receive starts after."""
 
     def __enter__(self) -> QueueScan:
         return self
@@ -196,13 +197,16 @@ class QueueScan:
         """The next receive's new messages (possibly none), or None when the walk is over.
 
         A signal that arrives during a receive takes effect at the next call (or when the walk
-        ends): the batch it brought is held, returned and shown, never hidden unseen.
+        ends): the batch it brought is held, returned and shown, never hidden unseen. (A
+        read-ahead's readers leave a noted signal to ``read_ahead``.)
         """
-        if self._interrupt is not None:
+        if self._interrupt is not None and threading.current_thread() is threading.main_thread():
             interrupt, self._interrupt = self._interrupt, None
             raise interrupt
         with self._lock:
             while True:
+                if self._closing.is_set():
+                    return None
                 if self._done or (self.max_messages is not None and self.seen >= self.max_messages):
                     self._done = True
                     return None
@@ -326,61 +330,71 @@ class QueueScan:
 
     def read_ahead(self, readers: int) -> Iterator[list[ReceivedMessage]]:
         """Like ``batches``, received by ``readers`` threads at once (by this one when 1), at
-        most two batches per reader ahead of the caller.
+        most two batches per reader ahead of the caller; each batch's hold is renewed before it
+        is handed out, as ``next_batch`` does.
 
-        A signal that arrives while this waits for a batch stops the readers after the receives
-        under way, whose batches are returned before it is raised (as ``next_batch`` does for
-        one). When the caller stops taking batches, the readers stop after the receive under
-        way, and ``release`` waits for them first however the walk ends (even while this
-        generator is left suspended by an error or a signal): what they took is held, so it
-        is made visible again. A reader's failure is raised here once the others stopped.
+        A signal that arrives while this waits for a batch is noted, not raised at once: no
+        receive starts after it, no batch is handed out after it (a delete or an export does
+        not go on with what the receives under way bring), and once those receives have ended
+        it is raised, here or by the scan's exit when the caller stopped first. ``release``
+        stops the readers and waits for their receives first however the walk ends (even while
+        this generator is left suspended by an error or a signal): what they took is held, so
+        it is made visible again. A reader's failure is raised here once the others stopped
+        (a signal noted before it wins).
         """
         if readers <= 1:
             yield from self.batches()
             return
         arrived: queue.SimpleQueue[object] = queue.SimpleQueue()
         room = threading.Semaphore(2 * readers)
+        stop = threading.Event()
         threads = [
             threading.Thread(
-                target=self._read, args=(arrived, room), name=f"read-{number}", daemon=True
+                target=self._read, args=(arrived, room, stop), name=f"read-{n}", daemon=True
             )
-            for number in range(readers)
+            for n in range(readers)
         ]
-        self._readers.extend(threads)
+        self._readers.extend((stop, thread) for thread in threads)
         for thread in threads:
             thread.start()
-        interrupt: KeyboardInterrupt | None = None
         try:
-            ended = 0
-            while ended < readers:
-                try:
-                    item = arrived.get(timeout=0.5)
-                except queue.Empty:
-                    continue
-                except KeyboardInterrupt as exc:
-                    # As with one receive at a time: the receives under way complete and their
-                    # batches are returned; then the signal takes effect.
-                    self._stop_reading.set()
-                    interrupt = interrupt or exc
-                    continue
-                if item is None:
-                    ended += 1
-                elif isinstance(item, BaseException):
+            while any(thread.is_alive() for thread in threads) or not arrived.empty():
+                with signals_noted() as signals:
+                    try:
+                        item = arrived.get(timeout=0.5)
+                    except queue.Empty:
+                        item = None
+                if signals:
+                    self._note_interrupt(interrupt_for(signals[0]))
+                if isinstance(item, BaseException):
+                    if self._interrupt is not None:
+                        raise self._interrupt from item
                     raise item
-                else:
-                    room.release()
-                    yield cast(list[ReceivedMessage], item)
+                if item is None or self._interrupt is not None:
+                    continue  # after a signal: drained, not handed out
+                room.release()
+                self.renew_expiring()
+                yield cast(list[ReceivedMessage], item)
         finally:
-            late = self._stop_readers()  # a signal while waiting for them
-            if late is not None:
-                raise late
-        if interrupt is not None:
+            self._stop_readers()
+        if self._interrupt is not None:
+            interrupt, self._interrupt = self._interrupt, None
             raise interrupt
 
-    def _read(self, arrived: queue.SimpleQueue[object], room: threading.Semaphore) -> None:
-        """One read-ahead thread: batches (or its failure) into ``arrived``, then None."""
+    def _note_interrupt(self, interrupt: KeyboardInterrupt) -> None:
+        """A signal during a read-ahead: no new receive; raised once the receives end."""
+        self._closing.set()
+        self._interrupt = self._interrupt or interrupt
+
+    def _read(
+        self,
+        arrived: queue.SimpleQueue[object],
+        room: threading.Semaphore,
+        stop: threading.Event,
+    ) -> None:
+        """One read-ahead thread: batches (or its failure) into ``arrived``."""
         try:
-            while not self._stop_reading.is_set():
+            while not (stop.is_set() or self._closing.is_set()):
                 if not room.acquire(timeout=0.2):
                     continue
                 batch = self.next_batch()
@@ -389,22 +403,18 @@ class QueueScan:
                 arrived.put(batch)
         except BaseException as exc:  # noqa: BLE001  # raised in the caller's thread
             arrived.put(exc)
-        finally:
-            arrived.put(None)
 
-    def _stop_readers(self) -> KeyboardInterrupt | None:
-        """Stop the read-ahead threads and wait for their receives under way; a Ctrl-C
-        meanwhile is returned, to be raised once what they took can be released."""
-        self._stop_reading.set()
-        interrupt: KeyboardInterrupt | None = None
-        for thread in self._readers:
-            while thread.is_alive():
-                try:
-                    thread.join(0.2)
-                except KeyboardInterrupt as exc:
-                    interrupt = interrupt or exc
-        self._readers.clear()
-        return interrupt
+    def _stop_readers(self) -> None:
+        """Stop the read-ahead threads and wait for their receives under way; a signal
+        meanwhile is noted (see ``read_ahead``), so the wait is never cut short."""
+        with signals_noted() as signals:
+            for stop, _ in self._readers:
+                stop.set()
+            for _, thread in self._readers:
+                thread.join()
+            self._readers.clear()
+        if signals:
+            self._note_interrupt(interrupt_for(signals[0]))
 
     def messages(self) -> Iterator[ReceivedMessage]:
         """Yield each new message, one at a time."""
@@ -491,20 +501,20 @@ class QueueScan:
         ``stats.released`` and ``stats.release_failures`` count messages, not receipt handles:
         handles left over from redeliveries are released too but not counted.
         """
-        interrupt = self._stop_readers()
+        self._closing.set()
+        self._stop_readers()
         with self._lock:
             held = list(self._held.values())
             extra = list(self._extra_handles)
             self._held.clear()
             self._extra_handles.clear()
             self._expiry.clear()
-        if held or extra:
-            failed = set(self.sqs.change_visibility(self.queue, held + extra, 0))
-            failed_held = sum(1 for handle in held if handle in failed)
-            self.stats.released += len(held) - failed_held
-            self.stats.release_failures += failed_held
-        if interrupt is not None:
-            raise interrupt
+        if not held and not extra:
+            return
+        failed = set(self.sqs.change_visibility(self.queue, held + extra, 0))
+        failed_held = sum(1 for handle in held if handle in failed)
+        self.stats.released += len(held) - failed_held
+        self.stats.release_failures += failed_held
 
 
 @dataclass(frozen=True)

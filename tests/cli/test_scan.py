@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import pytest
 
 from dlqctl.errors import AccessError
@@ -52,18 +55,51 @@ def test_forgotten_messages_are_not_released(fresh_endpoint):
     assert counts(fresh_endpoint, queue) == (3, 0)
 
 
-def test_read_ahead_keeps_receives_under_way_and_yields_each_message_once(fresh_endpoint):
+def test_read_ahead_keeps_receives_under_way_and_yields_each_message_once(faults, fresh_endpoint):
     queue = create_queue(fresh_endpoint, "walk-dlq")
     put(fresh_endpoint, queue, [OutgoingMessage("m", f"{n}") for n in range(95)])
-    aws = aws_for(fresh_endpoint)
-    with QueueScan(aws.sqs, queue, hold_seconds=60, depth_at_start=95) as scan:
+    faults.delay("sqs", "ReceiveMessage", 0.3)
+    sqs = aws_for(faults.url).sqs
+    under_way, most = [0], [0]
+    lock = threading.Lock()
+    receive = sqs.receive
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            under_way[0] += 1
+            most[0] = max(most[0], under_way[0])
+        try:
+            return receive(*args, **kwargs)
+        finally:
+            with lock:
+                under_way[0] -= 1
+
+    sqs.receive = counted  # type: ignore[method-assign]
+    with QueueScan(sqs, queue, hold_seconds=60, depth_at_start=95) as scan:
         readers = readers_for(scan)
         assert readers == 10
         ids = [message.message_id for batch in scan.read_ahead(readers) for message in batch]
         assert len(ids) == len(set(ids)) == 95
         assert counts(fresh_endpoint, queue) == (0, 95)
+    assert most[0] > 1, "the receives overlapped"
     assert scan.stats.released == 95
     assert counts(fresh_endpoint, queue) == (95, 0)
+
+
+def test_a_second_read_ahead_of_the_same_walk_goes_on(fresh_endpoint):
+    """Closing a read-ahead stops its readers only; what they read ahead stays held (and is
+    released with the rest), and a later read-ahead of the walk reads on to the end."""
+    queue = create_queue(fresh_endpoint, "walk-dlq")
+    put(fresh_endpoint, queue, [OutgoingMessage("m", f"{n}") for n in range(60)])
+    with QueueScan(aws_for(fresh_endpoint).sqs, queue, hold_seconds=60) as scan:
+        first = scan.read_ahead(3)
+        handed = len(next(first))
+        first.close()
+        then = sum(len(batch) for batch in scan.read_ahead(3))
+        assert then > 0
+        assert handed + then <= scan.seen == 60
+    assert scan.stats.released == 60
+    assert counts(fresh_endpoint, queue) == (60, 0)
 
 
 def test_readers_are_as_many_as_the_look_needs_and_stay_far_from_the_cap(

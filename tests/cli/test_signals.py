@@ -21,12 +21,12 @@ from tests.helpers import aws_for, counts, create_queue, put, start_dlqctl
 MESSAGES = 40
 
 
-def _dlq(endpoint):
+def _dlq(endpoint, count=MESSAGES):
     dlq = create_queue(endpoint, "orders-dlq")
     put(
         endpoint,
         dlq,
-        [emulate.lambda_dlq(emulate.event({"n": n}), "boom") for n in range(MESSAGES)],
+        [emulate.lambda_dlq(emulate.event({"n": n}), "boom") for n in range(count)],
     )
     return dlq
 
@@ -40,26 +40,26 @@ def _wait_for(condition, what):
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_a_signalled_peek_releases_what_it_held(faults, fresh_endpoint, signum):
-    dlq = _dlq(fresh_endpoint)
+    messages = 200  # ten receives of ten at once, then ten more: the signal lands between
+    dlq = _dlq(fresh_endpoint, messages)
     faults.delay("sqs", "ReceiveMessage", 1.0)
     process = start_dlqctl(faults.url, "peek", "orders-dlq", "--all", "--hold", "900", "-o", "json")
-    # Two batches held: the first one has been shown (the second receive follows it), so the
-    # signal cannot land while the first is still being written out.
     _wait_for(lambda: counts(fresh_endpoint, dlq)[1] >= 20, "the peek never held two batches")
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signum, stderr
     assert f"interrupted ({signal.Signals(signum).name})" in stderr
-    shown = json.loads(stdout)  # a closed array of what was read
-    assert 10 <= len(shown) < MESSAGES
-    assert counts(fresh_endpoint, dlq) == (MESSAGES, 0), "nothing left hidden"
+    shown = json.loads(stdout)  # a closed array of what was shown before the signal
+    assert len(shown) < messages
+    assert counts(fresh_endpoint, dlq) == (messages, 0), "nothing left hidden"
 
 
-def test_a_signal_during_the_receives_shows_and_releases_the_batches_they_brought(
+def test_a_signal_during_the_receives_lets_them_end_and_hands_out_nothing_more(
     faults, fresh_endpoint
 ):
     """The receives already under way (one per ten messages of this queue, up to ten at once)
-    complete; their messages are shown, then made visible; no receive starts after."""
+    complete, no receive starts after the signal, and what they brought is made visible again
+    without being shown."""
     dlq = _dlq(fresh_endpoint)
     under_way = MESSAGES // 10
     faults.delay("sqs", "ReceiveMessage", 2.0)
@@ -68,9 +68,40 @@ def test_a_signal_during_the_receives_shows_and_releases_the_batches_they_brough
     process.send_signal(signal.SIGHUP)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signal.SIGHUP, stderr
-    shown = json.loads(stdout)
-    assert len(shown) == MESSAGES, "the batches the receives brought are shown"
+    assert json.loads(stdout) == []
     assert faults.count("sqs", "ReceiveMessage") == under_way, "no receive after the signal"
+    assert counts(fresh_endpoint, dlq) == (MESSAGES, 0), "nothing left hidden"
+
+
+def test_a_signal_during_a_limited_delete_deletes_nothing_more_and_is_not_lost(
+    faults, fresh_endpoint
+):
+    """A delete does not go on with what the receives under way bring after a signal."""
+    dlq = _dlq(fresh_endpoint)
+    faults.delay("sqs", "ReceiveMessage", 2.0)
+    process = start_dlqctl(faults.url, "delete", "orders-dlq", "--error-contains", "boom",
+                           "--limit", "20", "--yes", "-o", "json")  # fmt: skip
+    _wait_for(lambda: faults.count("sqs", "ReceiveMessage") >= 2, "the delete never received")
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert faults.count("sqs", "DeleteMessageBatch") == 0
+    assert counts(fresh_endpoint, dlq) == (MESSAGES, 0), "nothing deleted, nothing left hidden"
+
+
+def test_a_signal_while_a_limited_peek_winds_down_is_not_lost(faults, fresh_endpoint):
+    """The limit is reached while the other receive is still under way: a signal then (in the
+    wait for it, or while the last batch is written) still ends the run as interrupted."""
+    dlq = _dlq(fresh_endpoint)
+    faults.delay("sqs", "ReceiveMessage", 2.0)
+    process = start_dlqctl(faults.url, "peek", "orders-dlq", "--limit", "20", "--hold", "900",
+                           "-o", "json")  # fmt: skip
+    # Two readers for twenty messages; a third receive starts once a batch is in.
+    _wait_for(lambda: faults.count("sqs", "ReceiveMessage") >= 3, "no batch ever came in")
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert len(json.loads(stdout)) <= 20
     assert counts(fresh_endpoint, dlq) == (MESSAGES, 0), "nothing left hidden"
 
 
