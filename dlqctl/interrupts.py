@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -65,6 +66,44 @@ def signals_noted() -> Iterator[list[int]]:
     }
     try:
         yield arrived
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+class Deferral:
+    """What ``deferrable_signals`` yields: while ``noting`` is set, signals are noted in
+    ``arrived``; otherwise they are handled as before."""
+
+    def __init__(self) -> None:
+        self.noting = False
+        self.arrived: list[int] = []
+
+
+@contextmanager
+def deferrable_signals() -> Iterator[Deferral]:
+    """Handlers installed once for a long block that notes signals only at some moments
+    (setting a handler costs ~40 µs, too much for every wait of a walk); main thread only,
+    elsewhere nothing is ever noted."""
+    deferral = Deferral()
+    if threading.current_thread() is not threading.main_thread():
+        yield deferral
+        return
+    previous: dict[int, Any] = {}
+
+    def handle(number: int, frame: FrameType | None) -> None:
+        if deferral.noting:
+            deferral.arrived.append(number)
+            return
+        before = previous.get(number)
+        if callable(before):
+            before(number, frame)
+        else:
+            raise interrupt_for(number)
+
+    previous.update({signum: signal.signal(signum, handle) for signum in HANDLED_SIGNALS})
+    try:
+        yield deferral
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

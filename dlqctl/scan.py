@@ -17,7 +17,13 @@ from dlqctl.aws import SQS_BATCH, Aws, Sqs
 from dlqctl.envelopes import QueueContext, decode
 from dlqctl.errors import DlqctlError, InFlightCap, UsageError
 from dlqctl.filters import Selection
-from dlqctl.interrupts import interrupt_after_block, interrupt_for, signals_noted
+from dlqctl.interrupts import (
+    Deferral,
+    deferrable_signals,
+    interrupt_after_block,
+    interrupt_for,
+    signals_noted,
+)
 from dlqctl.models import (
     Deletion,
     JsonValue,
@@ -358,28 +364,41 @@ class QueueScan:
         for thread in threads:
             thread.start()
         try:
-            while any(thread.is_alive() for thread in threads) or not arrived.empty():
-                with signals_noted() as signals:
-                    try:
-                        item = arrived.get(timeout=0.5)
-                    except queue.Empty:
-                        item = None
-                if signals:
-                    self._note_interrupt(interrupt_for(signals[0]))
-                if isinstance(item, BaseException):
-                    if self._interrupt is not None:
-                        raise self._interrupt from item
-                    raise item
-                if item is None or self._interrupt is not None:
-                    continue  # after a signal: drained, not handed out
-                room.release()
-                self.renew_expiring()
-                yield cast(list[ReceivedMessage], item)
+            with deferrable_signals() as signals:
+                yield from self._hand_out(threads, arrived, room, signals)
         finally:
             self._stop_readers()
         if self._interrupt is not None:
             interrupt, self._interrupt = self._interrupt, None
             raise interrupt
+
+    def _hand_out(
+        self,
+        threads: Sequence[threading.Thread],
+        arrived: queue.SimpleQueue[object],
+        room: threading.Semaphore,
+        signals: Deferral,
+    ) -> Iterator[list[ReceivedMessage]]:
+        """``read_ahead``'s batches as the readers bring them; signals noted while waiting."""
+        while any(thread.is_alive() for thread in threads) or not arrived.empty():
+            signals.noting = True
+            try:
+                item = arrived.get(timeout=0.5)
+            except queue.Empty:
+                item = None
+            finally:
+                signals.noting = False
+            if signals.arrived:
+                self._note_interrupt(interrupt_for(signals.arrived[0]))
+            if isinstance(item, BaseException):
+                if self._interrupt is not None:
+                    raise self._interrupt from item
+                raise item
+            if item is None or self._interrupt is not None:
+                continue  # after a signal: drained, not handed out
+            room.release()
+            self.renew_expiring()
+            yield cast(list[ReceivedMessage], item)
 
     def _note_interrupt(self, interrupt: KeyboardInterrupt) -> None:
         """A signal during a read-ahead: no new receive; raised once the receives end."""
