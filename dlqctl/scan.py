@@ -627,7 +627,9 @@ def split_batches(
     matched = 0
     if limit is not None and limit <= 0:
         return
-    for batch in scan.read_ahead(readers_for(scan, limit)):
+    # A filter may match few of the messages read: ``limit`` says nothing of how many to read.
+    expected = limit if selection.is_everything else None
+    for batch in scan.read_ahead(readers_for(scan, expected)):
         views = [decode(message, context) for message in batch]
         chosen = [view for view in views if selection.selects(view)]
         if limit is not None:

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from dlqctl.errors import AccessError
+from dlqctl.filters import build_selection
 from dlqctl.models import OutgoingMessage
-from dlqctl.scan import READERS, QueueScan, readers_for
+from dlqctl.scan import READERS, QueueScan, readers_for, split_batches
 from tests.helpers import aws_for, counts, create_queue, put
 
 
@@ -119,6 +120,38 @@ def test_readers_are_as_many_as_the_look_needs_and_stay_far_from_the_cap(
     # Three batches a reader within a hundredth of the cap: 10 readers need a cap of 30,000.
     assert readers_for(scan(depth_at_start=100_000, in_flight_limit=6_000)) == 2
     assert readers_for(scan(depth_at_start=100_000, in_flight_limit=25)) == 1
+
+
+def test_a_filtered_look_for_a_few_reads_ahead_by_the_queue_not_by_its_limit(fresh_endpoint):
+    """``-n 1`` with a filter may have to read the whole queue to find its one message: the
+    readers follow the queue's depth, while an unfiltered ``-n 1`` reads one batch."""
+    queue = create_queue(fresh_endpoint, "walk-dlq")
+    put(fresh_endpoint, queue, [OutgoingMessage(f"{n}", f"{n}") for n in range(95)])
+    sqs = aws_for(fresh_endpoint).sqs
+    asked: list[int] = []
+
+    def spied(scan: QueueScan) -> QueueScan:
+        read_ahead = scan.read_ahead
+
+        def counted(readers: int) -> Any:
+            asked.append(readers)
+            return read_ahead(readers)
+
+        scan.read_ahead = counted  # type: ignore[method-assign]
+        return scan
+
+    wanted = build_selection("body == '90'")
+    with spied(QueueScan(sqs, queue, hold_seconds=60, depth_at_start=95)) as scan:
+        found = [view for chosen, _ in split_batches(scan, wanted, limit=1) for view in chosen]
+    assert [view.message.body for view in found] == ["90"]
+    assert asked == [10]
+    with spied(QueueScan(sqs, queue, hold_seconds=60, depth_at_start=95)) as scan:
+        first = [
+            view for chosen, _ in split_batches(scan, build_selection(), limit=1) for view in chosen
+        ]
+    assert len(first) == 1
+    assert asked == [10, 1]
+    assert counts(fresh_endpoint, queue) == (95, 0)
 
 
 def test_a_reader_that_fails_stops_the_walk_and_nothing_stays_hidden(faults, fresh_endpoint):
