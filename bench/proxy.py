@@ -13,11 +13,10 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
-from contextlib import nullcontext
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.inflight import InFlightCap, send_answer
+from tests.inflight import Answer, InFlightCap, send_answer
 
 
 class CountingProxy:
@@ -51,18 +50,12 @@ class CountingProxy:
                     proxy.counts[operation] += 1
                 if proxy.delay_seconds:
                     time.sleep(proxy.delay_seconds)
-                with proxy.cap.turn(operation, body) if proxy.cap else nullcontext():
-                    refusal = proxy.cap.refuses(operation, body) if proxy.cap else None
-                    if refusal is not None:
-                        status, payload, extra = refusal
-                        headers: Any = list(extra.items())
-                    else:
-                        status, headers, payload = proxy.forward(
-                            self.command, self.path, self.headers, body
-                        )
-                        if proxy.cap is not None:
-                            proxy.cap.track(operation, body, payload)
-                send_answer(self, status, headers, payload)
+
+                def forward(sent: bytes) -> Answer:
+                    return proxy.forward(self.command, self.path, self.headers, sent)
+
+                answer = proxy.cap.answer(operation, body, forward) if proxy.cap else forward(body)
+                send_answer(self, *answer)
 
             do_GET = do_PUT = do_DELETE = do_POST
 
@@ -71,7 +64,7 @@ class CountingProxy:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def forward(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any, bytes]:
+    def forward(self, method: str, path: str, headers: Any, body: bytes) -> Answer:
         for attempt in range(2):
             connection = getattr(self._local, "connection", None)
             if connection is None:

@@ -19,12 +19,11 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.inflight import InFlightCap, send_answer
+from tests.inflight import Answer, InFlightCap, send_answer
 
 _SERVICE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/")
 
@@ -79,29 +78,19 @@ class FaultProxy:
                     self._send_error(service, rule)
                     return
                 cap = proxy.cap if service == "sqs" else None
-                with cap.turn(operation, body) if cap else nullcontext():
-                    answer = self._answer(service, operation, body, rule, cap)
-                if answer is None:  # the endpoint has it; the client never hears back
+                body = proxy.rewritten(service, operation, body)
+                answer = cap.answer(operation, body, self._forward) if cap else self._forward(body)
+                if rule is not None and rule.cut_response:  # a 200 whose body is cut short
+                    status, headers, payload = answer
+                    answer = status, headers, payload[: len(payload) // 2]
+                elif rule is not None:  # the endpoint has it; the client never hears back
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
                 send_answer(self, *answer)
 
-            def _answer(
-                self,
-                service: str,
-                operation: str,
-                body: bytes,
-                rule: Rule | None,
-                cap: InFlightCap | None,
-            ) -> tuple[int, list[tuple[str, str]], bytes] | None:
-                """The in-flight cap's refusal, or the endpoint's answer as the rule alters it
-                (None: dropped)."""
-                refusal = cap.refuses(operation, body) if cap else None
-                if refusal is not None:
-                    status, payload, extra = refusal
-                    return status, list(extra.items()), payload
-                body = proxy.rewritten(service, operation, body)
+            def _forward(self, body: bytes) -> Answer:
+                """The endpoint's answer to this request, with ``body``."""
                 # http.client, not urllib: urllib would add a form Content-Type that the
                 # request did not have, and the endpoint would read the body as a form.
                 connection = http.client.HTTPConnection(proxy.host, proxy.port, timeout=60)
@@ -120,12 +109,6 @@ class FaultProxy:
                     status, headers, payload = response.status, response.headers, response.read()
                 finally:
                     connection.close()
-                if rule is not None and rule.cut_response:  # a 200 whose body is cut short
-                    payload = payload[: len(payload) // 2]
-                elif rule is not None:
-                    return None
-                if cap is not None:
-                    cap.track(operation, body, payload)
                 return status, list(headers.items()), payload
 
             def _send_error(self, service: str, rule: Rule) -> None:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 
 JSON = "application/x-amz-json-1.0"
+Answer = tuple[int, list[tuple[str, str]], bytes]
+"""An HTTP answer as a proxy passes it on: status, headers, payload."""
 EMPTY_RECEIVE = (200, b"{}", {"Content-Type": JSON})
 """A long poll at the cap: no messages, no error."""
 OVER_LIMIT = (
@@ -46,6 +48,20 @@ class InFlightCap:
             turn = self._turns.setdefault(url, threading.Lock())
         with turn:
             yield
+
+    def answer(self, operation: str, body: bytes, forward: Callable[[bytes], Answer]) -> Answer:
+        """A request through the cap: the answer AWS gives at the cap, or ``forward(body)``'s
+        answer from the endpoint, tracked as the endpoint gave it (what it handed out is in
+        flight, whatever becomes of the answer on its way back). Receives of one queue take
+        their ``turn``."""
+        with self.turn(operation, body):
+            refusal = self.refuses(operation, body)
+            if refusal is not None:
+                status, payload, headers = refusal
+                return status, list(headers.items()), payload
+            answered = forward(body)
+            self.track(operation, body, answered[2])
+            return answered
 
     def refuses(self, operation: str, body: bytes) -> tuple[int, bytes, dict[str, str]] | None:
         """The answer AWS gives a receive at the cap (status, body, headers), or None."""
