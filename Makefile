@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 PEERS ?= ../shared/peers
+# Bytecode as a wheel install has it: an editable install under PYTHONDONTWRITEBYTECODE=1 would
+# compile dlqctl's modules again at every start, and the benchmarks would measure that.
+BYTECODE := $(BIN)/python -m compileall -q dlqctl
 DEEP_N ?= 300000
 
 .PHONY: demo test lint bench bench-deep bench-peers bench-smoke clean
@@ -25,15 +28,18 @@ test: $(STAMP)
 
 ## bench: throughput, API calls per message, CPU and memory (moto, and LocalStack if it installs)
 bench: $(STAMP)
+	$(BYTECODE)
 	$(BIN)/python bench/run.py
 
 ## bench-deep: a DLQ deeper than SQS's in-flight cap, on LocalStack behind a cap-enforcing proxy
 bench-deep: $(STAMP)
+	$(BYTECODE)
 	$(BIN)/python bench/deep.py --n $(DEEP_N)
 	$(BIN)/python bench/memory.py --n 1000000
 
 ## bench-peers: the side-by-side redrive against sqs-mover and lumigo-cli (PEERS: the harness)
 bench-peers: $(STAMP)
+	$(BYTECODE)
 	@if [ -f "$(PEERS)/throughput.py" ] && command -v node >/dev/null; then \
 	  for model in "10000 0 --limit" "3000 20" "10000 100"; do set -- $$model; \
 	    python3 "$(PEERS)/throughput.py" --dlqctl $(BIN)/dlqctl --n $$1 --latency-ms $$2 $$3; done; \

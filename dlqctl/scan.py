@@ -60,6 +60,11 @@ def sqs_in_flight_limit() -> int:
         ) from exc
 
 
+HAND_OUT_POLL_SECONDS = 0.5
+"""How often a read-ahead waiting for its readers looks at the signals noted meanwhile."""
+_READER_ENDED = object()
+"""A read-ahead thread's last item: it receives no more."""
+
 READERS = 10
 """Receives a walk keeps under way at once: far from the region a walk waits on the network,
 and alone it also wakes from idle for every batch, which costs CPU of its own."""
@@ -379,17 +384,25 @@ class QueueScan:
         room: threading.Semaphore,
         signals: Deferral,
     ) -> Iterator[list[ReceivedMessage]]:
-        """``read_ahead``'s batches as the readers bring them; signals noted while waiting."""
-        while any(thread.is_alive() for thread in threads) or not arrived.empty():
+        """``read_ahead``'s batches as the readers bring them; signals noted while waiting.
+
+        Each reader's last item says it ended, so the walk ends with its last reader, not at
+        the next look at the threads (the wait's timeout is only for noting signals).
+        """
+        running = len(threads)
+        while running:
             signals.noting = True
             try:
-                item = arrived.get(timeout=0.5)
+                item = arrived.get(timeout=HAND_OUT_POLL_SECONDS)
             except queue.Empty:
                 item = None
             finally:
                 signals.noting = False
             if signals.arrived:
                 self._note_interrupt(interrupt_for(signals.arrived[0]))
+            if item is _READER_ENDED:
+                running -= 1
+                continue
             if isinstance(item, BaseException):
                 if self._interrupt is not None:
                     raise self._interrupt from item
@@ -422,6 +435,8 @@ class QueueScan:
                 arrived.put(batch)
         except BaseException as exc:  # noqa: BLE001  # raised in the caller's thread
             arrived.put(exc)
+        finally:
+            arrived.put(_READER_ENDED)
 
     def _stop_readers(self) -> None:
         """Stop the read-ahead threads and wait for their receives under way; a signal

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from dlqctl import scan as scan_module
 from dlqctl.errors import AccessError
 from dlqctl.filters import build_selection
 from dlqctl.models import OutgoingMessage
@@ -101,6 +102,29 @@ def test_a_second_read_ahead_of_the_same_walk_goes_on(fresh_endpoint):
         assert handed + then <= scan.seen == 60
     assert scan.stats.released == 60
     assert counts(fresh_endpoint, queue) == (60, 0)
+
+
+def test_a_read_ahead_ends_with_its_last_reader_not_at_its_next_look(fresh_endpoint, monkeypatch):
+    """The walk ends when its readers do: with the signal poll at an hour, a walk that looked
+    at its threads only then would still be waiting when the join below gives up."""
+    monkeypatch.setattr(scan_module, "HAND_OUT_POLL_SECONDS", 3600.0)
+    queue = create_queue(fresh_endpoint, "walk-dlq")
+    put(fresh_endpoint, queue, [OutgoingMessage("m", f"{n}") for n in range(25)])
+    walked: list[int] = []
+
+    def walk(max_messages: int | None) -> None:
+        sqs = aws_for(fresh_endpoint).sqs
+        with QueueScan(sqs, queue, hold_seconds=60, max_messages=max_messages) as scan:
+            walked.append(sum(len(batch) for batch in scan.read_ahead(3)))
+
+    for bound in (None, 12):  # to the end of the queue, and to a walk's bound
+        worker = threading.Thread(target=walk, args=(bound,), daemon=True)
+        worker.start()
+        worker.join(60)
+        assert not worker.is_alive(), f"the walk (bound {bound}) did not end with its readers"
+    assert walked[0] == 25
+    assert walked[1] == 12
+    assert counts(fresh_endpoint, queue) == (25, 0)
 
 
 def test_readers_are_as_many_as_the_look_needs_and_stay_far_from_the_cap(
