@@ -18,6 +18,7 @@ be made (permissions) is a warning.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -35,6 +36,8 @@ from dlqctl.targets import TargetKind, TargetSend
 
 SAMPLE_SIZE = 100
 """Messages read for the checks (ten receives at most)."""
+SAMPLE_SECONDS = 0.05
+"""About how long the sample's receives may take in all, when the time of a call is known."""
 SAMPLES_PER_GROUP = 3
 MAX_PATTERN_TESTS = 200
 """TestEventPattern calls at most for a fan-out preview."""
@@ -76,8 +79,26 @@ class Preflight:
         }
 
 
-def sample(aws: Aws, opened: OpenQueue, selection: Selection) -> list[MessageView]:
-    """Up to ``SAMPLE_SIZE`` selected messages, read with a short hold and released at once."""
+def sample_readers(receives: int, call_seconds: float | None) -> int:
+    """How many of the sample's ``receives`` to keep under way at once, for calls that take
+    ``call_seconds`` (None: not known, all at once).
+
+    The sample is a gate: no message moves before its last receive is back. Far from the
+    region its receives go out together (ten one after another would be ten round trips).
+    Near it, a few connections carry them within ``SAMPLE_SECONDS`` as well as ten would, and
+    each connection opened for the gate is one more handshake whose lost SYN holds the whole
+    gate for the kernel's one-second retransmit.
+    """
+    if call_seconds is None:
+        return receives
+    return max(1, min(receives, math.ceil(receives * call_seconds / SAMPLE_SECONDS)))
+
+
+def sample(
+    aws: Aws, opened: OpenQueue, selection: Selection, call_seconds: float | None = None
+) -> list[MessageView]:
+    """Up to ``SAMPLE_SIZE`` selected messages, read with a short hold and released at once;
+    their receives under way side by side as ``sample_readers`` says."""
     chooser = selection.fresh()
     # No more than the in-flight cap leaves room for: the sample must not be what hits it.
     room = sqs_in_flight_limit() - opened.attributes.in_flight
@@ -92,7 +113,7 @@ def sample(aws: Aws, opened: OpenQueue, selection: Selection) -> list[MessageVie
     with scan:
         # Its receives at once, not one after another: far from the region they are most of
         # the time a run takes before its first message moves.
-        batches = list(scan.read_ahead(readers_for(scan)))
+        batches = list(scan.read_ahead(sample_readers(readers_for(scan), call_seconds)))
     return [
         view
         for batch in batches
@@ -101,12 +122,20 @@ def sample(aws: Aws, opened: OpenQueue, selection: Selection) -> list[MessageVie
     ]
 
 
-def check(aws: Aws, opened: OpenQueue, destination: Destination, selection: Selection) -> Preflight:
-    """Sample the queue and run every check that applies to the destination."""
+def check(
+    aws: Aws,
+    opened: OpenQueue,
+    destination: Destination,
+    selection: Selection,
+    *,
+    call_seconds: float | None = None,
+) -> Preflight:
+    """Sample the queue and run every check that applies to the destination (``call_seconds``:
+    how long a call takes, when the run timed one)."""
     result = Preflight()
     if opened.attributes.visible == 0:
         return result
-    views = sample(aws, opened, selection)
+    views = sample(aws, opened, selection, call_seconds)
     result.sampled = len(views)
     planned: list[Planned] = []
     failed: Counter[str] = Counter()

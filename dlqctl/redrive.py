@@ -59,16 +59,21 @@ from dlqctl.targets import build_target_destination
 FAST_CALL_SECONDS = 0.020
 
 
-def sized_concurrency(aws: Aws, opened: OpenQueue) -> int:
-    """Workers for the latency this run sees: 16 while a call takes up to 20 ms, then as many
-    more as keep the same number of calls per second in flight (100 ms: 64), at most 64.
+def call_seconds(aws: Aws, opened: OpenQueue) -> float:
+    """How long a call to the queue takes from here: one timed ``GetQueueAttributes``."""
+    started = time.perf_counter()
+    aws.sqs.attributes(opened.queue)
+    return time.perf_counter() - started
+
+
+def sized_concurrency(seconds: float) -> int:
+    """Workers for the latency this run sees (``seconds`` a call): 16 while a call takes up to
+    20 ms, then as many more as keep the same number of calls per second in flight (100 ms:
+    64), at most 64.
 
     Each worker waits for its calls one after the other, so far from the region a fixed pool
     spends its time waiting: 16 workers at 100 ms per call carry at most ~530 messages/s.
     """
-    started = time.perf_counter()
-    aws.sqs.attributes(opened.queue)
-    seconds = time.perf_counter() - started
     wanted = math.ceil(DEFAULT_CONCURRENCY * seconds / FAST_CALL_SECONDS)
     return max(DEFAULT_CONCURRENCY, min(MAX_CONCURRENCY, wanted))
 
@@ -788,9 +793,11 @@ def prepare_redrive(
     else:
         destination = build_destination(aws, opened, spec, warnings)
     parking = None if park is None else prepare_parking(aws, opened, park)
+    latency = None
     if options.concurrency is None:
-        options = replace(options, concurrency=sized_concurrency(aws, opened))
-    checked = preflight.check(aws, opened, destination, selection)
+        latency = call_seconds(aws, opened)
+        options = replace(options, concurrency=sized_concurrency(latency))
+    checked = preflight.check(aws, opened, destination, selection, call_seconds=latency)
     warnings.extend(checked.warnings)
     if options.dry_run:
         warnings.extend(f"pre-flight check failed: {failure}" for failure in checked.failures)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from dlqctl import emulate
 from dlqctl.errors import ExitCode
@@ -479,3 +480,42 @@ def test_a_fifo_replay_never_reuses_the_original_deduplication_id(cli, boto, fre
     replay_ids = {m["Attributes"]["MessageDeduplicationId"] for m in messages}
     assert len(replay_ids) == 3
     assert not replay_ids & {"original-0", "original-1", "original-2"}
+
+
+def test_the_pre_flight_sample_goes_out_together_only_far_from_the_region(
+    cli_via, faults, fresh_endpoint, monkeypatch
+):
+    """The sample's receives side by side as far as the timed call says they pay: all ten
+    when a call takes 0.3 s, one after another when the gate's time allows it (set here to
+    10 s, so how loaded the machine is does not decide). The sample reads as much either
+    way, and leaves the queue as it was."""
+    from dlqctl import preflight
+    from dlqctl.scan import QueueScan
+
+    readers: list[int] = []
+    original = QueueScan.read_ahead
+
+    def read_ahead(scan: QueueScan, count: int) -> Any:
+        readers.append(count)
+        return original(scan, count)
+
+    monkeypatch.setattr(QueueScan, "read_ahead", read_ahead)
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    create_queue(fresh_endpoint, "orders")
+    put(fresh_endpoint, dlq, [OutgoingMessage(str(n), f'{{"n": {n}}}') for n in range(120)])
+    dry = ("redrive", "orders-dlq", "--to-queue", "orders", "--dry-run", "-o", "json")
+
+    with monkeypatch.context() as near:
+        near.setattr(preflight, "SAMPLE_SECONDS", 10.0)
+        result = cli_via(*dry)
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["preflight"]["sampled"] == 100
+    assert readers == [1]
+
+    readers.clear()
+    faults.delay("sqs", "GetQueueAttributes", 0.3)
+    result = cli_via(*dry)
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["preflight"]["sampled"] == 100
+    assert readers == [10]
+    assert counts(fresh_endpoint, dlq) == (120, 0)
