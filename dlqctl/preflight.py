@@ -111,8 +111,8 @@ def sample(
         max_messages=wanted,
     )
     with scan:
-        # Its receives at once, not one after another: far from the region they are most of
-        # the time a run takes before its first message moves.
+        # Side by side as far as the latency calls for: far from the region, one after
+        # another they would be most of the time a run takes before its first message moves.
         batches = list(scan.read_ahead(sample_readers(readers_for(scan), call_seconds)))
     return [
         view

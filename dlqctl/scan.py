@@ -370,7 +370,7 @@ class QueueScan:
             thread.start()
         try:
             with deferrable_signals() as signals:
-                yield from self._hand_out(threads, arrived, room, signals)
+                yield from self._hand_out(readers, arrived, room, signals)
         finally:
             self._stop_readers()
         if self._interrupt is not None:
@@ -379,7 +379,7 @@ class QueueScan:
 
     def _hand_out(
         self,
-        threads: Sequence[threading.Thread],
+        readers: int,
         arrived: queue.SimpleQueue[object],
         room: threading.Semaphore,
         signals: Deferral,
@@ -389,7 +389,7 @@ class QueueScan:
         Each reader's last item says it ended, so the walk ends with its last reader, not at
         the next look at the threads (the wait's timeout is only for noting signals).
         """
-        running = len(threads)
+        running = readers
         while running:
             signals.noting = True
             try:
