@@ -19,12 +19,12 @@ from http.server import BaseHTTPRequestHandler
 JSON = "application/x-amz-json-1.0"
 Answer = tuple[int, list[tuple[str, str]], bytes]
 """An HTTP answer as a proxy passes it on: status, headers, payload."""
-EMPTY_RECEIVE = (200, b"{}", {"Content-Type": JSON})
+EMPTY_RECEIVE: Answer = (200, [("Content-Type", JSON)], b"{}")
 """A long poll at the cap: no messages, no error."""
-OVER_LIMIT = (
+OVER_LIMIT: Answer = (
     403,
+    [("Content-Type", JSON), ("x-amzn-query-error", "OverLimit;Sender")],
     json.dumps({"__type": "OverLimit", "message": "Too many messages in flight"}).encode(),
-    {"Content-Type": JSON, "x-amzn-query-error": "OverLimit;Sender"},
 )
 """A short poll at the cap."""
 
@@ -57,14 +57,13 @@ class InFlightCap:
         with self.turn(operation, body):
             refusal = self.refuses(operation, body)
             if refusal is not None:
-                status, payload, headers = refusal
-                return status, list(headers.items()), payload
+                return refusal
             answered = forward(body)
             self.track(operation, body, answered[2])
             return answered
 
-    def refuses(self, operation: str, body: bytes) -> tuple[int, bytes, dict[str, str]] | None:
-        """The answer AWS gives a receive at the cap (status, body, headers), or None."""
+    def refuses(self, operation: str, body: bytes) -> Answer | None:
+        """The answer AWS gives a receive at the cap, or None."""
         if operation != "ReceiveMessage" or not body:
             return None
         request = json.loads(body)
