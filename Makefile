@@ -45,9 +45,10 @@ bench-peers: $(STAMP)
 	    python3 "$(PEERS)/throughput.py" --dlqctl $(BIN)/dlqctl --n $$1 --latency-ms $$2 $$3; done; \
 	else echo "bench-peers skipped: no harness at $(PEERS) (set PEERS=DIR) or no node"; fi
 
-## bench-smoke: the benchmark at N=200 on moto, so it cannot rot
+## bench-smoke: the benchmark at N=200 on moto, and wake_cpu briefly, so they cannot rot
 bench-smoke: $(STAMP)
 	$(BIN)/python bench/run.py --smoke --output bench/results/smoke.json
+	$(BIN)/python bench/wake_cpu.py --rounds 20 --sleep-ms 1 --burst 1 2
 
 ## lint: ruff (lint + format check) and mypy
 lint: $(STAMP)
