@@ -18,10 +18,9 @@ import json
 import time
 from collections.abc import Sequence
 
-from dlqctl.envelopes import decode
+from dlqctl.envelopes import QueueContext, decode
 from dlqctl.models import ReceivedMessage
 from dlqctl.render import to_json_text
-from dlqctl.scan import QueueContext
 
 
 def answer(messages: int = 10) -> bytes:
