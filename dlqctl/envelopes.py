@@ -82,7 +82,7 @@ class _Unparsed:
     """The text has not been parsed yet (``None`` means it is not JSON)."""
 
 
-UNPARSED = _Unparsed()
+_UNPARSED = _Unparsed()
 
 
 def parse_json(text: str) -> JsonValue:
@@ -124,7 +124,7 @@ class _Decoded:
     unreplayable: str | None = None
 
 
-def _payload_of(text: str, parsed: JsonValue | _Unparsed = UNPARSED) -> JsonValue:
+def _payload_of(text: str, parsed: JsonValue | _Unparsed = _UNPARSED) -> JsonValue:
     """What a consumer was given as text: parsed when it is JSON, else the text itself.
     ``parsed``: the text already parsed (``parse_json``), so it is not parsed again."""
     if isinstance(parsed, _Unparsed):
@@ -427,7 +427,7 @@ def _lambda_dlq(
     error_message: str | None,
     request_id: str | None,
     text: str,
-    parsed: JsonValue | _Unparsed = UNPARSED,
+    parsed: JsonValue | _Unparsed = _UNPARSED,
 ) -> _Decoded:
     payload = _payload_of(text, parsed)
     return _Decoded(
