@@ -285,19 +285,33 @@ def _attribute_to_api(attribute: MessageAttribute) -> dict[str, Any]:
     return data
 
 
-def _retries() -> Any:
-    """Standard retries (backoff with jitter; throttling and transient errors), 8 attempts,
-    unless AWS_RETRY_MODE / AWS_MAX_ATTEMPTS say otherwise. Not adaptive: its client-side rate
-    limiter runs on every call and cost a tenth of a redrive's time, for throttling that the
-    retries already absorb."""
-    mode = os.environ.get("AWS_RETRY_MODE") or "standard"
+def _retries(session: botocore.session.Session) -> dict[str, Any]:
+    """Standard retries (backoff with jitter; throttling and transient errors), 8 attempts in
+    all, unless the configuration says otherwise as it does for the aws CLI: ``retry_mode``
+    and ``max_attempts`` from the environment (``AWS_RETRY_MODE``, ``AWS_MAX_ATTEMPTS``) or
+    the profile, ``max_attempts`` counting the first call. Not adaptive by default: its
+    client-side rate limiter runs on every call and cost a tenth of a redrive's time, for
+    throttling that the retries already absorb."""
+    with _aws_errors("the AWS configuration"):
+        profile = session.get_scoped_config()
+    mode = os.environ.get("AWS_RETRY_MODE") or profile.get("retry_mode") or "standard"
     if mode not in ("legacy", "standard", "adaptive"):
-        raise UsageError(f"AWS_RETRY_MODE {mode!r} is not a retry mode", "use standard or adaptive")
+        raise UsageError(
+            f"retry mode {mode!r} (AWS_RETRY_MODE or the profile's retry_mode) is not one",
+            "use standard or adaptive",
+        )
+    given = os.environ.get("AWS_MAX_ATTEMPTS") or profile.get("max_attempts") or 8
     try:
-        attempts = int(os.environ.get("AWS_MAX_ATTEMPTS") or 8)
-    except ValueError as exc:
-        raise UsageError("AWS_MAX_ATTEMPTS is not a number", "set it to e.g. 5") from exc
-    return {"mode": mode, "max_attempts": attempts}
+        attempts = int(given)
+    except ValueError:
+        attempts = 0
+    if attempts < 1:
+        raise UsageError(
+            f"max attempts {given!r} (AWS_MAX_ATTEMPTS or the profile's max_attempts) is not "
+            "a whole number of at least 1",
+            "set it to e.g. 5 (the first call counts)",
+        )
+    return {"mode": mode, "total_max_attempts": attempts}
 
 
 def _checked_endpoint(url: str | None) -> str | None:
@@ -458,7 +472,7 @@ class Wire:
     client instead.
     """
 
-    def __init__(self, client: Any, credentials: Any, max_attempts: int | None) -> None:
+    def __init__(self, client: Any, credentials: Any, max_attempts: int) -> None:
         self._client = client
         self._credentials = credentials
         model = client.meta.service_model
@@ -480,8 +494,7 @@ class Wire:
         self._signing_name = str(model.signing_name)
         self._region = str(client.meta.region_name)
         self._user_agent = f"dlqctl/{__version__} Botocore/{botocore.__version__}"
-        # The client's ``max_attempts`` counts retries; the standard policy counts attempts.
-        self._max_attempts = (max_attempts or 0) + 1
+        self._max_attempts = max_attempts  # in all, the first call counted
         self._keys: dict[tuple[str, str], bytes] = {}
         self._policy: Any = None
         self._quota: Any = None
@@ -710,7 +723,9 @@ class Aws:
         if key not in self._clients:
             from botocore.config import Config  # imported late (see ``session``)
 
-            retries = {"mode": "standard", "total_max_attempts": 1} if sends else _retries()
+            retries = (
+                {"mode": "standard", "total_max_attempts": 1} if sends else _retries(self.session)
+            )
             config = Config(
                 retries=retries,  # type: ignore[arg-type]
                 parameter_validation=False,  # dlqctl builds its requests; the API checks them
@@ -732,10 +747,12 @@ class Aws:
         """The direct caller (see ``Wire``) over ``client(service, sends=sends)``."""
         key = f"{service}/sends" if sends else service
         if key not in self._wires:
-            retries = _retries()
+            retries = _retries(self.session)
             with _aws_errors("the AWS credentials"):
                 credentials = self.session.get_credentials()
-            wire = Wire(self.client(service, sends=sends), credentials, retries["max_attempts"])
+            wire = Wire(
+                self.client(service, sends=sends), credentials, retries["total_max_attempts"]
+            )
             # Another retry mode chosen: the client's own retries, not the standard policy.
             wire.direct = wire.direct and (sends or retries["mode"] == "standard")
             self._wires[key] = wire

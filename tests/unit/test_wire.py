@@ -195,21 +195,87 @@ def test_a_cut_answer_to_a_send_is_ambiguous_and_a_receive_is_tried_again(faults
     assert faults.count("sqs", "ReceiveMessage") == 2
 
 
+def _attempts_of_a_failing_delete(faults, queue, call) -> int:
+    """How many DeleteMessageBatch calls ``call`` makes while every one fails with a 500."""
+    before = faults.count("sqs", "DeleteMessageBatch")
+    faults.fail("sqs", "DeleteMessageBatch", "InternalError", status=500)
+    with pytest.raises(botocore.exceptions.ClientError):
+        call({"QueueUrl": queue.url, "Entries": [{"Id": "0", "ReceiptHandle": "x"}]})
+    return faults.count("sqs", "DeleteMessageBatch") - before
+
+
+def _sdk_client(url: str):
+    """A plain botocore client, configured only by the environment and the profile."""
+    import botocore.session
+
+    return botocore.session.get_session().create_client("sqs", region_name=REGION, endpoint_url=url)
+
+
 @pytest.mark.parametrize("direct", ["1", "0"])
-def test_retries_as_many_times_as_the_client(faults, fresh_endpoint, monkeypatch, direct):
+@pytest.mark.parametrize("where", ["environment", "profile"])
+def test_retries_as_many_times_as_the_sdk(
+    faults, fresh_endpoint, monkeypatch, tmp_path, direct, where
+):
+    # AWS_MAX_ATTEMPTS and a profile's max_attempts count the first call, for the aws CLI and
+    # every SDK; dlqctl's two paths make as many calls as a plain botocore client does.
     monkeypatch.setenv("DLQCTL_DIRECT", direct)
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    if where == "environment":
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+        monkeypatch.setenv("AWS_RETRY_MODE", "standard")
+    else:
+        config = tmp_path / "config"
+        config.write_text("[default]\nmax_attempts = 2\nretry_mode = standard\n")
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+        monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)
+        monkeypatch.delenv("AWS_RETRY_MODE", raising=False)
+        monkeypatch.delenv("AWS_PROFILE", raising=False)
     aws = Aws(Connection(region=REGION, endpoint_url=faults.url))
     assert aws.wire("sqs").direct is (direct == "1")
     queue = create_queue(fresh_endpoint, "wire-attempts")
-    faults.fail("sqs", "DeleteMessageBatch", "InternalError", status=500)
-    with pytest.raises(botocore.exceptions.ClientError):
-        aws.wire("sqs").call(
-            "DeleteMessageBatch",
-            {"QueueUrl": queue.url, "Entries": [{"Id": "0", "ReceiptHandle": "x"}]},
-            retry=True,
-        )
-    assert faults.count("sqs", "DeleteMessageBatch") == 3  # the same on both paths
+    sdk = _sdk_client(faults.url)
+    by_sdk = _attempts_of_a_failing_delete(
+        faults, queue, lambda request: sdk.delete_message_batch(**request)
+    )
+    by_dlqctl = _attempts_of_a_failing_delete(
+        faults,
+        queue,
+        lambda request: aws.wire("sqs").call("DeleteMessageBatch", request, retry=True),
+    )
+    assert by_sdk == 2
+    assert by_dlqctl == by_sdk
+
+
+def test_without_a_setting_eight_attempts_in_all(faults, fresh_endpoint, monkeypatch, tmp_path):
+    config = tmp_path / "config"
+    config.write_text("[default]\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)
+    monkeypatch.delenv("AWS_RETRY_MODE", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)  # the backoff, not what is counted
+    aws = Aws(Connection(region=REGION, endpoint_url=faults.url))
+    queue = create_queue(fresh_endpoint, "wire-default-attempts")
+    attempts = _attempts_of_a_failing_delete(
+        faults,
+        queue,
+        lambda request: aws.wire("sqs").call("DeleteMessageBatch", request, retry=True),
+    )
+    assert attempts == 8
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("AWS_MAX_ATTEMPTS", "many"), ("AWS_MAX_ATTEMPTS", "0"), ("AWS_RETRY_MODE", "eager")],
+)
+def test_a_bad_retry_setting_is_a_usage_error(monkeypatch, variable, value):
+    from dlqctl.errors import UsageError
+
+    monkeypatch.setenv(variable, value)
+    aws = Aws(
+        Connection(region=REGION, endpoint_url="http://127.0.0.1:9", static_credentials=("a", "b"))
+    )
+    with pytest.raises(UsageError, match=value):
+        aws.client("sqs")
 
 
 def test_endpoints_the_direct_path_does_not_sign_go_through_the_client():
