@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dlqctl.aws import Aws
-from dlqctl.errors import DlqctlError, NotFoundError, StackFailed
+from dlqctl.errors import BusyError, DlqctlError, NotFoundError, StackFailed
 from dlqctl.models import JsonValue, StackEvent, StackInfo, StackResource
 from dlqctl.plans import Confirmation, Reporter
 
@@ -184,7 +184,10 @@ def wait_for_stack(
         if stack.status.endswith(_DONE):
             return stack
         if time.monotonic() > deadline:
-            raise DlqctlError(f"stack {name} still {stack.status} after {timeout_seconds:.0f}s")
+            raise StackFailed(
+                f"stack {name} still {stack.status} after {timeout_seconds:.0f}s",
+                "see 'dlqctl stack status' for every resource",
+            )
         time.sleep(2)
 
 
@@ -208,11 +211,11 @@ def deploy(
         parameters[parameter] = key
     existing = aws.cloudformation.stack(name)
     if existing is not None and existing.status.endswith("_IN_PROGRESS"):
-        raise DlqctlError(
+        raise BusyError(
             f"stack {name} is busy ({existing.status})", "wait for it, then run deploy again"
         )
     if existing is not None and existing.status == "ROLLBACK_COMPLETE":
-        raise DlqctlError(
+        raise StackFailed(
             f"stack {name} failed to create and was rolled back",
             f"delete it with 'dlqctl stack destroy --stack-name {name}', then deploy again",
         )
@@ -229,17 +232,23 @@ def deploy(
     report = status(aws, name)
     report.changes = changes
     if final is None or not final.status.endswith("COMPLETE") or "ROLLBACK" in final.status:
-        report.failures = [
-            event for event in aws.cloudformation.events(name) if event.status.endswith("_FAILED")
-        ]
-        reasons = "; ".join(
-            f"{event.logical_id}: {event.reason}" for event in report.failures[:3]
-        ) or (report.reason or "no reason given")
+        report.failures = _failures(aws, name)
         raise StackFailed(
-            f"stack {report.name} is {report.status}: {reasons}",
+            f"stack {report.name} is {report.status}: {_reasons(report.failures, report.reason)}",
             "see 'dlqctl stack status' for every resource",
         )
     return report
+
+
+def _failures(aws: Aws, name: str) -> list[StackEvent]:
+    """The stack's recent events that failed, newest first."""
+    return [event for event in aws.cloudformation.events(name) if event.status.endswith("_FAILED")]
+
+
+def _reasons(failures: list[StackEvent], fallback: str | None) -> str:
+    return "; ".join(f"{event.logical_id}: {event.reason}" for event in failures[:3]) or (
+        fallback or "no reason given"
+    )
 
 
 def status(aws: Aws, name: str) -> StackReport:
@@ -270,7 +279,12 @@ def destroy(aws: Aws, name: str, on_status: Callable[[str], None] = lambda s: No
         raise NotFoundError(f"stack {name} not found", "check --stack-name and --region")
     aws.cloudformation.delete(name)
     final = wait_for_stack(aws, name, on_status)
-    return "DELETE_COMPLETE" if final is None else final.status
+    if final is not None:  # DELETE_FAILED: what could not be deleted is still there
+        raise StackFailed(
+            f"stack {name} is {final.status}: {_reasons(_failures(aws, name), final.reason)}",
+            "remove or retain what failed, then run destroy again",
+        )
+    return "DELETE_COMPLETE"
 
 
 @dataclass
