@@ -463,8 +463,8 @@ def prepare_export(
 ) -> ExportPlan:
     """An export; without ``delete`` it is a look, so it must not move messages on. Parking
     changes the queue (new message IDs), so it is confirmed like a delete."""
-    if delete and file == "-":
-        raise UsageError("--delete needs a file, not stdout", "give a file name")
+    if delete:
+        _synced_file(file, "--delete")
     opened = open_queue(aws, queue)
     if not delete and park is None:
         check_read_only(opened, look_anyway=look_anyway)
@@ -484,10 +484,22 @@ def prepare_export(
     )
 
 
+def _synced_file(file: str, option: str) -> None:
+    """A run that deletes what it writes needs a file: a message goes only once its line is
+    synced to disk, which stdout (a pipe, a terminal) cannot promise."""
+    if file == "-":
+        raise UsageError(
+            f"{option} needs a file, not stdout: each message is deleted only once its line is "
+            "synced to disk",
+            "give a file name",
+        )
+
+
 def prepare_purge_archive(
     aws: Aws, queue: str, selection: Selection, file: str, *, overwrite: bool, walking: Walking
 ) -> ExportPlan:
     """``purge --archive FILE``: each message is deleted only once it is safely in the file."""
+    _synced_file(file, "--archive")
     opened = open_queue(aws, queue)
     return ExportPlan(
         aws,

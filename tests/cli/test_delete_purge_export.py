@@ -6,6 +6,8 @@ import json
 import os
 import stat
 
+import pytest
+
 from dlqctl import emulate
 from dlqctl.errors import ExitCode
 from dlqctl.models import MessageAttribute, OutgoingMessage
@@ -91,6 +93,24 @@ def test_purge_with_archive_deletes_only_what_is_archived(cli, fresh_endpoint, t
     lines = archive.read_text().splitlines()
     assert sorted(json.loads(line)["message_id"] for line in lines) == sorted(ids)
     assert counts(fresh_endpoint, queue) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("purge", "orders-dlq", "--archive", "-", "--yes"),
+        ("export", "orders-dlq", "-", "--delete", "--yes"),
+    ],
+)
+def test_deleting_what_is_written_to_stdout_is_refused(cli, fresh_endpoint, command):
+    # A pipe or a terminal cannot be synced to disk: the messages would be deleted whatever
+    # became of their lines (a reader that stopped, the result mixed in after them).
+    queue, _ = seed(fresh_endpoint)
+    result = cli(*command, "-o", "json")
+    assert result.exit_code == ExitCode.USAGE
+    assert "needs a file, not stdout" in result.stderr
+    assert result.stdout == ""
+    assert counts(fresh_endpoint, queue) == (6, 0)
 
 
 def test_purge_with_a_filter_is_a_selective_delete(cli, fresh_endpoint):
