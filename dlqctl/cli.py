@@ -1204,7 +1204,9 @@ def _sandbox_aws(ctx: Ctx) -> Aws:
 
 @sandbox_app.command("up", cls=DlqctlCommand)
 def sandbox_up(
-    port: Annotated[int | None, typer.Option("--port", help="Loopback port.")] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="Loopback port.")
+    ] = None,
     stack_name: StackNameOption = DEFAULT_STACK,
     debug: Annotated[bool, typer.Option("--debug")] = False,
 ) -> None:

@@ -46,6 +46,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_is_free(port: int) -> bool:
+    """Whether nothing listens on this loopback port (so a server of ours can take it)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 _moved_from: dict[str, str] = {}
 """Message ID → ARN of the source queue moto's redrive policy moved it from."""
 

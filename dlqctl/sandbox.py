@@ -22,7 +22,12 @@ from typing import Any
 from dlqctl.aws import Connection
 from dlqctl.errors import BusyError, DlqctlError, NotFoundError
 from dlqctl.journal import state_dir
-from dlqctl.local_endpoint import configure_local_endpoint, free_port, start_local_endpoint
+from dlqctl.local_endpoint import (
+    configure_local_endpoint,
+    free_port,
+    port_is_free,
+    start_local_endpoint,
+)
 from dlqctl.stack import StackSettings, deploy
 
 
@@ -72,6 +77,11 @@ def start_background_endpoint(port: int | None = None) -> SandboxState:
             f"a sandbox is already running at {existing.url} (pid {existing.pid})",
             "use it, or stop it with 'dlqctl sandbox down'",
         )
+    if port is not None and not port_is_free(port):
+        raise BusyError(
+            f"port {port} is in use by another program",
+            "choose another --port, or leave it out for a free one",
+        )
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     directory = state_dir()
@@ -85,7 +95,8 @@ def start_background_endpoint(port: int | None = None) -> SandboxState:
             start_new_session=True,
         )
     deadline = time.monotonic() + 30
-    while not _healthy(url):
+    # Its own server answers, not another that took the port meanwhile: alive after answering.
+    while not _healthy(url) or process.poll() is not None:
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             raise DlqctlError(

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -376,3 +377,30 @@ def test_sandbox_up_seed_and_down(tmp_path):
     assert down.returncode == 0
     assert "Stopped" in down.stderr
     assert not (tmp_path / "dlqctl" / "sandbox.json").exists()
+
+
+def test_sandbox_up_on_a_port_in_use_is_refused_and_deploys_nothing(tmp_path, fresh_endpoint, boto):
+    # The moto server the tests run on holds a port: the sandbox must not deploy into it.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    env["XDG_STATE_HOME"] = str(tmp_path)
+    port = urllib.parse.urlsplit(fresh_endpoint).port
+
+    def dlqctl(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "dlqctl", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    taken = dlqctl("sandbox", "up", "--port", str(port))
+    assert taken.returncode == ExitCode.BUSY, taken.stderr
+    assert f"port {port} is in use" in taken.stderr
+    assert not (tmp_path / "dlqctl" / "sandbox.json").exists()
+    assert boto("cloudformation").list_stacks()["StackSummaries"] == []
+    assert boto("s3").list_buckets()["Buckets"] == []
+    for bad in ("0", "99999"):
+        refused = dlqctl("sandbox", "up", "--port", bad)
+        assert refused.returncode == ExitCode.USAGE, refused.stderr
