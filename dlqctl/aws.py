@@ -171,6 +171,12 @@ _SDK_ERRORS: tuple[tuple[type[Exception], type[DlqctlError], str, str], ...] = (
         "pass --region, or set AWS_REGION or AWS_DEFAULT_REGION",
     ),
     (
+        botocore.exceptions.InvalidRegionError,
+        AccessError,
+        "{exc}",
+        "pass a region name like eu-west-1 (--region, AWS_REGION or the profile's region)",
+    ),
+    (
         botocore.exceptions.ProfileNotFound,
         AccessError,
         "{exc}",

@@ -68,6 +68,14 @@ def test_missing_region(cli):
     assert "no AWS region configured" in one_error_line(result.stderr)
 
 
+def test_a_region_name_aws_has_no_format_for(cli):
+    result = cli("peek", "orders-dlq", "--region", "bad region!", connect=False)
+    assert result.exit_code == ExitCode.ACCESS
+    line = one_error_line(result.stderr)
+    assert "'bad region!' doesn't match a supported format" in line
+    assert "like eu-west-1" in line
+
+
 def test_access_denied(cli_via, faults, fresh_endpoint):
     create_queue(fresh_endpoint, "orders-dlq")
     faults.fail("sqs", "ReceiveMessage", "AccessDenied", status=403)
