@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+PEEK_LIMIT = 20
+"""How many messages ``peek`` shows without ``--limit`` or ``--all``."""
+
 
 class _PlainHelp:
     """Help as plain text, with each option under its panel's heading (``rich_help_panel``):
@@ -495,8 +498,9 @@ def peek(
     selection: Selection,
     queue: QueueArg,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", min=1, help="Show at most N messages.")
-    ] = 20,
+        int | None,
+        typer.Option("--limit", "-n", min=1, help="Show at most N messages (default 20)."),
+    ] = None,
     all_messages: Annotated[bool, typer.Option("--all", help="Walk the whole queue.")] = False,
     hold: HoldOption = None,
     wait: WaitOption = 1,
@@ -506,9 +510,11 @@ def peek(
     from dlqctl import render
     from dlqctl.scan import Walking, open_to_look, selected_views, walk
 
+    if all_messages and limit is not None:
+        raise UsageError("--all walks the whole queue; --limit stops after N", "give one of them")
     opened = open_to_look(ctx.aws, queue, look_anyway=yes)
     _warn_all(opened)
-    maximum = None if all_messages else limit
+    maximum = None if all_messages else (limit or PEEK_LIMIT)
     expected = (
         opened.attributes.visible if maximum is None else min(maximum, opened.attributes.visible)
     )

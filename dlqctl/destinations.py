@@ -576,6 +576,18 @@ class DestinationSpec:
                 "drop --source, --detail-type, --new-time, --mark and --group-id (a FIFO "
                 "target's group is its rule's SqsParameters), or use --to-bus",
             )
+        rewriting = [*given, *(["--new-time"] if self.new_time else [])]
+        if rewriting and self.to_bus is None and not self.to_target:
+            raise UsageError(
+                f"{', '.join(rewriting)} rewrite the event a bus replay sends; a queue is sent "
+                "the message as it is",
+                "use them with --to-bus, or drop them",
+            )
+        if self.group_id and self.to_bus is not None:
+            raise UsageError(
+                "--group-id names the message group of a FIFO queue; a bus has none",
+                "drop --group-id, or replay to a FIFO queue with --to-queue",
+            )
 
 
 def build_destination(
@@ -600,6 +612,12 @@ def build_destination(
         target, attributes = aws.sqs.resolve(spec.to_queue)
         if opened is not None:
             check_destination_differs(opened.queue, target)
+        if spec.group_id and not attributes.fifo:
+            raise UsageError(
+                f"--group-id names the message group of a FIFO queue; {target.name} is a "
+                "standard queue",
+                "drop --group-id",
+            )
         return QueueDestination(aws, target, attributes, group_id=spec.group_id, mark=spec.mark)
     if opened is None:
         raise UsageError("--to-source needs a DLQ", "give --to-bus or --to-queue")
