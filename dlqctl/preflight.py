@@ -21,7 +21,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,20 +55,7 @@ class Preflight:
 
     def lines(self) -> list[str]:
         """The fan-out, one line per group of events, for a person."""
-        found = []
-        for group in self.fan_out:
-            rules = group["rules"]
-            assert isinstance(rules, list)
-            names = ", ".join(
-                f"{rule['name']}{' (its target failed)' if rule['failed_here'] else ''}"
-                for rule in rules
-                if isinstance(rule, dict)
-            )
-            found.append(
-                f"{group['events']} ({group['sampled']} sampled) → "
-                + (names or "no enabled rule: these events would go nowhere")
-            )
-        return found
+        return [fan_out_line(group) for group in self.fan_out]
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
@@ -234,12 +221,14 @@ def _fan_out(aws: Aws, result: Preflight, bus: str, planned: Sequence[Planned]) 
     for name, items in groups.items():
         failed_rules = {item.view.origin.get("rule_arn") for item in items}
         matched: list[JsonValue] = []
+        untested: list[JsonValue] = []
         for rule in rules:
             hit = _rule_matches(aws, result, rule, items[:SAMPLES_PER_GROUP], budget)
             if hit is None:
                 return  # the preview stopped: nothing is concluded from it
             if hit is _UNKNOWN:
                 unknown = True
+                untested.append(str(rule["Name"]))
             elif hit:
                 matched.append(
                     {
@@ -248,12 +237,31 @@ def _fan_out(aws: Aws, result: Preflight, bus: str, planned: Sequence[Planned]) 
                         "failed_here": rule["Arn"] in failed_rules,
                     }
                 )
-        result.fan_out.append({"events": name, "sampled": len(items), "rules": matched})
+        result.fan_out.append(
+            {"events": name, "sampled": len(items), "rules": matched, "untested": untested}
+        )
     if not unknown and all(not group["rules"] for group in result.fan_out):
         result.failures.append(
             f"no enabled rule on bus {bus} matches these events: they would be put on the "
             "bus and go nowhere; check the bus and its rules' patterns"
         )
+
+
+def fan_out_line(group: Mapping[str, Any]) -> str:
+    """One group of a fan-out preview for a person: the rules that match it, marked when their
+    target is the one that failed, and the rules that could not be tested (then "nowhere" is
+    not concluded)."""
+    names = ", ".join(
+        rule["name"] + (" (its target failed)" if rule["failed_here"] else "")
+        for rule in group["rules"]
+    )
+    untested = ", ".join(group.get("untested") or ())
+    if untested:
+        names = f"{names}; " if names else ""
+        names += f"could not test {untested}"
+    return f"{group['events']} ({group['sampled']} sampled) → " + (
+        names or "no enabled rule: these events would go nowhere"
+    )
 
 
 def _rule_matches(

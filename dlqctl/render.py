@@ -550,16 +550,9 @@ def _preflight_lines(console: Console, checked: Any) -> None:
     """The fan-out of a bus replay and the failed pre-flight checks (a dry run's news)."""
     if not isinstance(checked, Mapping):
         return
+    from dlqctl.preflight import fan_out_line
+
     for group in checked.get("fan_out") or []:
-        names = ", ".join(
-            rule["name"] + (" (its target failed)" if rule["failed_here"] else "")
-            for rule in group["rules"]
-        )
-        console.print(
-            escape(
-                f"Fan-out: {group['events']} ({group['sampled']} sampled) → "
-                + (names or "no enabled rule: these events would go nowhere")
-            )
-        )
+        console.print(escape(f"Fan-out: {fan_out_line(group)}"))
     for failure in checked.get("failures") or []:
         console.print(escape(f"Pre-flight check failed: {failure}"))

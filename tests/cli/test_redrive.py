@@ -519,3 +519,26 @@ def test_the_pre_flight_sample_goes_out_together_only_far_from_the_region(
     assert result.json()["preflight"]["sampled"] == 100
     assert readers == [10]
     assert counts(fresh_endpoint, dlq) == (120, 0)
+
+
+def test_a_rule_that_could_not_be_tested_is_not_called_nowhere(
+    cli_via, boto, faults, fresh_endpoint
+):
+    # An endpoint that cannot answer TestEventPattern: the preview says which rule it could not
+    # test, concludes nothing from it, and the run is not refused as going nowhere.
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    target = bus_with_queue_target(boto, fresh_endpoint)
+    put(fresh_endpoint, dlq, [emulate.lambda_dlq(emulate.event({"orderId": "o-1"}), "boom")])
+    faults.fail("events", "TestEventPattern", "ValidationException")
+    dry = cli_via("redrive", "orders-dlq", "--to-bus", "shop", "--dry-run", "-o", "table")
+    assert dry.exit_code == 0, dry.stderr
+    shown = dry.stdout + dry.stderr
+    assert "shop.orders / OrderPlaced (1 sampled) → could not test all" in shown
+    assert "nowhere" not in shown
+    result = cli_via("redrive", "orders-dlq", "--to-bus", "shop", "--yes", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    [group] = result.json()["preflight"]["fan_out"]
+    assert (group["rules"], group["untested"]) == ([], ["all"])
+    assert result.json()["preflight"]["failures"] == []
+    assert [event["detail"]["orderId"] for event in drain(boto, target)] == ["o-1"]
+    assert counts(fresh_endpoint, dlq) == (0, 0)
