@@ -1208,36 +1208,54 @@ def _sandbox_aws(ctx: Ctx) -> Aws:
     return running_sandbox(ctx.aws.connection).open()
 
 
+SandboxOutputOption = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--output",
+        "-o",
+        case_sensitive=False,
+        help="json or jsonl for a document; else what the command prints for a person or eval.",
+    ),
+]
+
+
 @sandbox_app.command("up", cls=DlqctlCommand)
 def sandbox_up(
     port: Annotated[
         int | None, typer.Option("--port", min=1, max=65535, help="Loopback port.")
     ] = None,
     stack_name: StackNameOption = DEFAULT_STACK,
+    output: SandboxOutputOption = None,
     debug: Annotated[bool, typer.Option("--debug")] = False,
 ) -> None:
-    """Start a local endpoint in the background and deploy the bundled stack into it."""
+    """Start a local endpoint in the background and deploy the bundled stack into it; prints
+    the shell line that points this shell at it (for eval), or with -o json its settings."""
 
     from dlqctl import render
-    from dlqctl.sandbox import start_sandbox
+    from dlqctl.sandbox import SANDBOX_ENVIRONMENT, start_sandbox
 
     def body() -> None:
         state = start_sandbox(port, stack_name)
+        environment = {"AWS_ENDPOINT_URL": state.url, **SANDBOX_ENVIRONMENT}
+        if output in (OutputFormat.JSON, OutputFormat.JSONL):
+            document = {**state.to_json(), "stack": stack_name, "environment": environment}
+            render.emit_json(document, output)
+            return
         render.info(
             f"Sandbox running at {state.url} (pid {state.pid}); stack {stack_name} deployed"
         )
         render.info("Use it from this shell with:")
-        sys.stdout.write(
-            f"export AWS_ENDPOINT_URL={state.url} AWS_REGION=us-east-1 "
-            "AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=sandbox "
-            "AWS_SECRET_ACCESS_KEY=sandbox\n"
-        )
+        pairs = " ".join(f"{name}={value}" for name, value in environment.items())
+        sys.stdout.write(f"export {pairs}\n")
 
     _run(body, debug)
 
 
 @sandbox_app.command("down", cls=DlqctlCommand)
-def sandbox_down(debug: Annotated[bool, typer.Option("--debug")] = False) -> None:
+def sandbox_down(
+    output: SandboxOutputOption = None,
+    debug: Annotated[bool, typer.Option("--debug")] = False,
+) -> None:
     """Stop the background endpoint (everything in it is gone)."""
 
     from dlqctl import render
@@ -1245,6 +1263,10 @@ def sandbox_down(debug: Annotated[bool, typer.Option("--debug")] = False) -> Non
 
     def body() -> None:
         state = stop_background_endpoint()
+        if output in (OutputFormat.JSON, OutputFormat.JSONL):
+            stopped = None if state is None else state.to_json()
+            render.emit_json({"stopped": stopped}, output)
+            return
         render.info("No sandbox was running" if state is None else f"Stopped {state.url}")
 
     _run(body, debug)

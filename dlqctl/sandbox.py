@@ -42,6 +42,15 @@ class SandboxState:
         return {"pid": self.pid, "url": self.url}
 
 
+SANDBOX_ENVIRONMENT = {
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "sandbox",
+    "AWS_SECRET_ACCESS_KEY": "sandbox",
+}
+"""What a shell needs besides ``AWS_ENDPOINT_URL`` to use the sandbox."""
+
+
 def _state_file() -> Path:
     return state_dir() / "sandbox.json"
 

@@ -378,6 +378,24 @@ def test_sandbox_up_seed_and_down(tmp_path):
     assert "Stopped" in down.stderr
     assert not (tmp_path / "dlqctl" / "sandbox.json").exists()
 
+    # For scripts: the same settings as one JSON document, and what down stopped.
+    up = dlqctl("sandbox", "up", "-o", "json")
+    try:
+        assert up.returncode == 0, up.stderr
+        started = json.loads(up.stdout)
+        assert started["url"].startswith("http://127.0.0.1:")
+        assert started["stack"] == DEFAULT_STACK
+        assert started["environment"]["AWS_ENDPOINT_URL"] == started["url"]
+        listed = dlqctl("list", "-o", "json", extra=started["environment"])
+        assert listed.returncode == 0, listed.stderr
+        assert "orders-dlq" in [queue["name"] for queue in json.loads(listed.stdout)]
+    finally:
+        down = dlqctl("sandbox", "down", "-o", "json")
+    assert down.returncode == 0, down.stderr
+    assert json.loads(down.stdout) == {"stopped": {"pid": started["pid"], "url": started["url"]}}
+    again = dlqctl("sandbox", "down", "-o", "json")
+    assert json.loads(again.stdout) == {"stopped": None}
+
 
 def test_sandbox_up_on_a_port_in_use_is_refused_and_deploys_nothing(tmp_path, fresh_endpoint, boto):
     # The moto server the tests run on holds a port: the sandbox must not deploy into it.
