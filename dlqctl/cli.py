@@ -711,6 +711,11 @@ def _show(ctx: Ctx, result: Result, *, to_stderr: bool = False) -> None:
         )
     if data.get("coverage") and not data["coverage"].get("complete", True):
         _require_coverage(data["coverage"], what)
+    if not result.complete and data.get("dry_run"):
+        raise PartialFailure(
+            f"{what} (dry run): not everything selected would be done",
+            "those messages would stay in the queue; the result lists each with its reason",
+        )
     if not result.complete:
         raise PartialFailure(
             f"{what}: not everything selected was done",

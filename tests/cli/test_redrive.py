@@ -112,6 +112,12 @@ def test_messages_without_an_event_are_skipped_and_stay(cli, boto, fresh_endpoin
             emulate.lambda_dlq(emulate.event({"orderId": "ok"}), "boom"),
         ],
     )
+    # The dry run says so too, in the words of a forecast: nothing was meant to be done yet.
+    dry = cli("redrive", "orders-dlq", "--to-bus", "shop", "--dry-run", "-o", "json")
+    assert dry.exit_code == ExitCode.PARTIAL
+    assert dry.json()["skipped"] == 3
+    assert "Error: redrive (dry run): not everything selected would be done" in dry.stderr
+    assert counts(fresh_endpoint, dlq) == (4, 0)
     result = cli("redrive", "orders-dlq", "--to-bus", "shop", "--yes", "-o", "json")
     assert result.exit_code == ExitCode.PARTIAL == 5
     data = result.json()
