@@ -45,11 +45,19 @@ def cloudformation(monkeypatch):
         stubber.assert_no_pending_responses()
 
 
+ASKED = {"StackName": NAME}
+
+
+def deletion_asked(stubber: Stubber) -> None:
+    """The stack is there, and its deletion is asked for."""
+    stubber.add_response("describe_stacks", described("CREATE_COMPLETE"), ASKED)
+    stubber.add_response("delete_stack", {}, ASKED)
+
+
 def test_a_deletion_that_fails_is_a_stack_failure_naming_what_is_left(cloudformation):
     aws, stubber = cloudformation
-    asked = {"StackName": NAME}
-    stubber.add_response("describe_stacks", described("CREATE_COMPLETE"), asked)
-    stubber.add_response("delete_stack", {}, asked)
+    asked = ASKED
+    deletion_asked(stubber)
     stubber.add_response("describe_stacks", described("DELETE_IN_PROGRESS"), asked)
     stubber.add_response(
         "describe_stacks",
@@ -91,8 +99,6 @@ def test_a_deletion_that_fails_is_a_stack_failure_naming_what_is_left(cloudforma
 
 def test_a_deletion_that_completes_says_so(cloudformation):
     aws, stubber = cloudformation
-    asked = {"StackName": NAME}
-    stubber.add_response("describe_stacks", described("CREATE_COMPLETE"), asked)
-    stubber.add_response("delete_stack", {}, asked)
-    stubber.add_response("describe_stacks", described("DELETE_COMPLETE"), asked)
+    deletion_asked(stubber)
+    stubber.add_response("describe_stacks", described("DELETE_COMPLETE"), ASKED)
     assert stack.destroy(aws, NAME) == "DELETE_COMPLETE"

@@ -204,6 +204,15 @@ def _attempts_of_a_failing_delete(faults, queue, call) -> int:
     return faults.count("sqs", "DeleteMessageBatch") - before
 
 
+def _only_the_profile(monkeypatch, tmp_path, settings: str) -> None:
+    """Retry settings from a default profile of ``settings`` alone, none from the environment."""
+    config = tmp_path / "config"
+    config.write_text(f"[default]\n{settings}")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    for name in ("AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def _sdk_client(url: str):
     """A plain botocore client, configured only by the environment and the profile."""
     import botocore.session
@@ -223,12 +232,7 @@ def test_retries_as_many_times_as_the_sdk(
         monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
         monkeypatch.setenv("AWS_RETRY_MODE", "standard")
     else:
-        config = tmp_path / "config"
-        config.write_text("[default]\nmax_attempts = 2\nretry_mode = standard\n")
-        monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-        monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)
-        monkeypatch.delenv("AWS_RETRY_MODE", raising=False)
-        monkeypatch.delenv("AWS_PROFILE", raising=False)
+        _only_the_profile(monkeypatch, tmp_path, "max_attempts = 2\nretry_mode = standard\n")
     aws = Aws(Connection(region=REGION, endpoint_url=faults.url))
     assert aws.wire("sqs").direct is (direct == "1")
     queue = create_queue(fresh_endpoint, "wire-attempts")
@@ -246,12 +250,7 @@ def test_retries_as_many_times_as_the_sdk(
 
 
 def test_without_a_setting_eight_attempts_in_all(faults, fresh_endpoint, monkeypatch, tmp_path):
-    config = tmp_path / "config"
-    config.write_text("[default]\n")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)
-    monkeypatch.delenv("AWS_RETRY_MODE", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    _only_the_profile(monkeypatch, tmp_path, "")
     monkeypatch.setattr("time.sleep", lambda seconds: None)  # the backoff, not what is counted
     aws = Aws(Connection(region=REGION, endpoint_url=faults.url))
     queue = create_queue(fresh_endpoint, "wire-default-attempts")
