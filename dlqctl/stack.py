@@ -201,15 +201,7 @@ def deploy(
 ) -> StackReport:
     """Package the functions, upload them, and create or update the stack via a change set."""
     template = _require(TEMPLATE).read_text()
-    bucket = bucket or f"dlqctl-artifacts-{aws.account_id()}-{aws.region}"
-    aws.s3.ensure_bucket(bucket)
-    packages = {"ProcessorCodeKey": package_processor(), "RedriverCodeKey": package_redriver()}
-    parameters = {"CodeBucket": bucket, **settings.parameters()}
-    for parameter, package in packages.items():
-        key = _key(parameter.removesuffix("CodeKey").lower(), package)
-        aws.s3.put(bucket, key, package)
-        parameters[parameter] = key
-    existing = aws.cloudformation.stack(name)
+    existing = aws.cloudformation.stack(name)  # refused before anything is uploaded
     if existing is not None and existing.status.endswith("_IN_PROGRESS"):
         raise BusyError(
             f"stack {name} is busy ({existing.status})", "wait for it, then run deploy again"
@@ -219,6 +211,14 @@ def deploy(
             f"stack {name} failed to create and was rolled back",
             f"delete it with 'dlqctl stack destroy --stack-name {name}', then deploy again",
         )
+    bucket = bucket or f"dlqctl-artifacts-{aws.account_id()}-{aws.region}"
+    aws.s3.ensure_bucket(bucket)
+    packages = {"ProcessorCodeKey": package_processor(), "RedriverCodeKey": package_redriver()}
+    parameters = {"CodeBucket": bucket, **settings.parameters()}
+    for parameter, package in packages.items():
+        key = _key(parameter.removesuffix("CodeKey").lower(), package)
+        aws.s3.put(bucket, key, package)
+        parameters[parameter] = key
     change_set = f"dlqctl-{int(time.time())}"
     changes = aws.cloudformation.create_change_set(
         name, change_set, template=template, parameters=parameters, create=existing is None

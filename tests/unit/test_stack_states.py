@@ -1,8 +1,10 @@
-"""``stack destroy`` that ends in DELETE_FAILED (botocore Stubber).
+"""Stack states no local endpoint reaches on demand (botocore Stubber).
 
-No local endpoint fails a stack deletion (moto deletes whatever it created), so the
-CloudFormation answers are pinned at the AWS boundary, with the requests AWS would receive:
-a deletion that CloudFormation gives up on is a failure naming what is left, never "deleted".
+moto deletes whatever it created and finishes every change at once, so the CloudFormation
+answers are pinned at the AWS boundary, with the requests AWS would receive: a deletion that
+CloudFormation gives up on is a failure naming what is left, never "deleted"; a deploy onto a
+stack in the middle of a change, or rolled back at its creation, is refused before anything is
+uploaded (the stub answers CloudFormation alone: any other call would fail the test).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from botocore.stub import Stubber
 
 from dlqctl import stack
 from dlqctl.aws import Aws, Connection
-from dlqctl.errors import ExitCode, StackFailed
+from dlqctl.errors import BusyError, ExitCode, StackFailed
 
 NAME = "dlqctl-orders"
 
@@ -102,3 +104,21 @@ def test_a_deletion_that_completes_says_so(cloudformation):
     deletion_asked(stubber)
     stubber.add_response("describe_stacks", described("DELETE_COMPLETE"), ASKED)
     assert stack.destroy(aws, NAME) == "DELETE_COMPLETE"
+
+
+@pytest.mark.parametrize(
+    ("status", "refusal", "code"),
+    [
+        ("UPDATE_IN_PROGRESS", BusyError, ExitCode.BUSY),
+        ("ROLLBACK_COMPLETE", StackFailed, ExitCode.STACK_FAILED),
+    ],
+)
+def test_a_deploy_onto_a_stack_it_cannot_change_is_refused_first(
+    cloudformation, status, refusal, code
+):
+    aws, stubber = cloudformation
+    stubber.add_response("describe_stacks", described(status), ASKED)
+    with pytest.raises(refusal) as refused:
+        stack.deploy(aws, NAME, stack.StackSettings())
+    assert refused.value.exit_code == code
+    assert NAME in str(refused.value)
