@@ -698,6 +698,12 @@ class Aws:
             return session
 
     @cached_property
+    def retries(self) -> dict[str, Any]:
+        """The retry settings every client and direct caller uses (see ``_retries``), read
+        from the environment and the profile once."""
+        return _retries(self.session)
+
+    @cached_property
     def region_name(self) -> str | None:
         """The region configured (option, environment or profile), if any; read once, as
         every send names it in its errors."""
@@ -729,9 +735,7 @@ class Aws:
         if key not in self._clients:
             from botocore.config import Config  # imported late (see ``session``)
 
-            retries = (
-                {"mode": "standard", "total_max_attempts": 1} if sends else _retries(self.session)
-            )
+            retries = {"mode": "standard", "total_max_attempts": 1} if sends else dict(self.retries)
             config = Config(
                 retries=retries,  # type: ignore[arg-type]
                 parameter_validation=False,  # dlqctl builds its requests; the API checks them
@@ -753,7 +757,7 @@ class Aws:
         """The direct caller (see ``Wire``) over ``client(service, sends=sends)``."""
         key = f"{service}/sends" if sends else service
         if key not in self._wires:
-            retries = _retries(self.session)
+            retries = self.retries
             with _aws_errors("the AWS credentials"):
                 credentials = self.session.get_credentials()
             wire = Wire(
