@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
-from typer.testing import CliRunner
 
-from dlqctl.cli import app
 from dlqctl.local_endpoint import configure_local_endpoint
+from tests.helpers import Run, run_dlqctl
 
 REGION = "us-east-1"
 
@@ -88,33 +85,13 @@ def boto(fresh_endpoint: str) -> Any:
     return make
 
 
-@dataclass
-class Run:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-    def jsonl(self) -> list[Any]:
-        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
-
-
 @pytest.fixture
 def cli(fresh_endpoint: str) -> Any:
     """Run ``dlqctl ARGS`` in-process against the local endpoint, as a user would."""
 
     def run(*args: str, input: str | None = None, connect: bool = True, columns: int = 200) -> Run:
         extra = ["--endpoint-url", fresh_endpoint, "--region", REGION] if connect else []
-        result = CliRunner().invoke(
-            app,
-            [*args, *extra],
-            input=input,
-            catch_exceptions=False,
-            env={"COLUMNS": str(columns)},
-        )
-        return Run(result.exit_code, result.stdout, result.stderr)
+        return run_dlqctl([*args, *extra], input=input, env={"COLUMNS": str(columns)})
 
     return run
 
@@ -133,13 +110,10 @@ def cli_via(faults: Any) -> Any:
     """Like ``cli``, but through the fault-injecting proxy."""
 
     def run(*args: str, input: str | None = None, columns: int = 200) -> Run:
-        result = CliRunner().invoke(
-            app,
+        return run_dlqctl(
             [*args, "--endpoint-url", faults.url, "--region", REGION],
             input=input,
-            catch_exceptions=False,
             env={"COLUMNS": str(columns)},
         )
-        return Run(result.exit_code, result.stdout, result.stderr)
 
     return run

@@ -8,13 +8,50 @@ import os
 import subprocess
 import sys
 import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from typer.testing import CliRunner
+
 from dlqctl.aws import Aws, Connection
+from dlqctl.cli import root_command
 from dlqctl.models import OutgoingMessage, QueueRef
 from dlqctl.traffic import send_all
 
 REGION = "us-east-1"
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    def jsonl(self) -> list[Any]:
+        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+
+def run_dlqctl(
+    args: Sequence[str], *, input: str | None = None, env: Mapping[str, str] | None = None
+) -> Run:
+    """Run ``dlqctl ARGS`` in-process: the command the console script runs
+    (``cli.root_command``), with typer's test isolation of the standard streams and the
+    environment. An exception that is not an exit propagates, as a traceback would."""
+    runner = CliRunner()
+    with runner.isolation(input=input, env=env) as (stdout, stderr, _):
+        code: int = 0
+        try:
+            root_command().main(args=list(args), prog_name="dlqctl")
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        return Run(code, stdout.getvalue().decode(), stderr.getvalue().decode())
 
 
 def aws_for(endpoint: str) -> Aws:

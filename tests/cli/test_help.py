@@ -1,6 +1,7 @@
 """``--help`` and ``--version``: each option under its heading, and nothing loaded that they do
 not use (rich, botocore, pydantic), checked in a fresh interpreter as a user runs dlqctl; a
-command writing JSON to a pipe does not load rich either."""
+command writing JSON to a pipe does not load rich either. A run builds only the command it
+runs, and that command is the one typer builds from the app."""
 
 from __future__ import annotations
 
@@ -8,15 +9,29 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
 
-from tests.helpers import REGION, create_queue, plain, put
+from dlqctl.cli import app, root_command
+from tests.helpers import REGION, create_queue, plain, put, run_dlqctl
 
 PROBE = """
 import json, sys
 sys.argv = ["dlqctl", *sys.argv[1:]]
+from typer import main as typer_main
+built = []
+def recording(build):
+    def wrapper(*info, **settings):
+        command = build(*info, **settings)
+        built.append(command.name)
+        return command
+    return wrapper
+typer_main.get_command_from_info = recording(typer_main.get_command_from_info)
+typer_main.get_group_from_info = recording(typer_main.get_group_from_info)
 from dlqctl.__main__ import main
 code = 0
 try:
@@ -25,7 +40,7 @@ except SystemExit as exit:
     code = exit.code
 loaded = {name.split(".")[0] for name in sys.modules}
 heavy = sorted(loaded & {"rich", "botocore", "boto3", "pydantic", "jmespath"})
-print(json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
+print(json.dumps({"code": code, "heavy": heavy, "built": built}), file=sys.stderr)
 """
 
 
@@ -46,7 +61,61 @@ def test_help_and_version_load_none_of_the_aws_or_rendering_libraries(
 ) -> None:
     _, outcome = probe(*args)
 
-    assert outcome == {"code": 0, "heavy": []}
+    assert outcome["code"] == 0
+    assert outcome["heavy"] == []
+
+
+STACK_COMMANDS = ["deploy", "status", "destroy"]
+
+
+@pytest.mark.parametrize(
+    ("args", "built"),
+    [
+        (("--help",), ["dlqctl"]),
+        (("--version",), []),
+        (("redrive", "--help"), ["dlqctl", "redrive"]),
+        (("peek", "no-such-queue", "--no-such-option"), ["dlqctl", "peek"]),
+        (("stack", "status", "--help"), ["dlqctl", "stack", *STACK_COMMANDS]),
+        (("redriv",), ["dlqctl"]),
+    ],
+)
+def test_a_run_builds_only_the_command_it_runs(args: tuple[str, ...], built: list[str]) -> None:
+    _, outcome = probe(*args)
+
+    assert sorted(outcome["built"]) == sorted(built)
+
+
+def command_paths(group: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for name in group.list_commands(None):
+        command = group.get_command(None, name)
+        yield (*prefix, name)
+        if hasattr(command, "commands"):
+            yield from command_paths(command, (*prefix, name))
+
+
+def described(group: Any, path: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    command = group
+    for name in path:
+        command = command.get_command(None, name)
+    return [
+        (p.name, p.opts, p.secondary_opts, p.required, p.multiple, repr(p.default), p.help)
+        for p in command.params
+        if hasattr(p, "help")
+    ] + [(type(command).__name__, command.help, command.hidden)]
+
+
+def test_every_command_is_the_one_typer_builds_from_the_app() -> None:
+    eager = get_command(app)
+    on_demand = root_command()
+    paths = list(command_paths(eager))
+    assert len(paths) > 20
+    assert list(command_paths(on_demand)) == paths
+    for path in [(), *paths]:
+        assert described(on_demand, path) == described(eager, path), path
+        assert (
+            run_dlqctl([*path, "--help"]).stdout
+            == CliRunner().invoke(app, [*path, "--help"]).stdout
+        ), path
 
 
 def test_a_commands_help_puts_each_option_under_its_heading() -> None:

@@ -471,10 +471,7 @@ def tls_front(fresh_endpoint: str, certificate: Any) -> Iterator[TlsFront]:
 def test_a_redrive_over_tls_uses_the_direct_connections_and_the_ca_bundle(
     tls_front: TlsFront, certificate: Any, fresh_endpoint: str, monkeypatch: Any
 ) -> None:
-    from typer.testing import CliRunner
-
-    from dlqctl.cli import app
-    from tests.helpers import counts, plain
+    from tests.helpers import counts, plain, run_dlqctl
 
     dlq = create_queue(fresh_endpoint, "tls-dlq")
     target = create_queue(fresh_endpoint, "tls-target")
@@ -483,13 +480,11 @@ def test_a_redrive_over_tls_uses_the_direct_connections_and_the_ca_bundle(
     aws = Aws(Connection(region=REGION, endpoint_url=tls_front.url))
     assert aws.wire("sqs").direct and aws.wire("sqs")._pool is not None
 
-    result = CliRunner().invoke(
-        app,
+    result = run_dlqctl(
         [
             *("redrive", "tls-dlq", "--to-queue", "tls-target", "--yes", "-o", "json"),
             *("--endpoint-url", tls_front.url, "--region", REGION),
-        ],
-        catch_exceptions=False,
+        ]
     )
 
     assert result.exit_code == 0, result.stderr
@@ -500,20 +495,15 @@ def test_a_redrive_over_tls_uses_the_direct_connections_and_the_ca_bundle(
 def test_without_the_ca_bundle_a_tls_endpoint_is_one_error_line_and_nothing_moves(
     tls_front: TlsFront, fresh_endpoint: str, monkeypatch: Any
 ) -> None:
-    from typer.testing import CliRunner
-
-    from dlqctl.cli import app
-    from tests.helpers import counts, plain
+    from tests.helpers import counts, plain, run_dlqctl
 
     dlq = create_queue(fresh_endpoint, "tls-dlq")
     create_queue(fresh_endpoint, "tls-target")
     put(fresh_endpoint, dlq, [plain('{"n": 1}')])
     monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
 
-    result = CliRunner().invoke(
-        app,
-        ["peek", "tls-dlq", "-o", "json", "--endpoint-url", tls_front.url, "--region", REGION],
-        catch_exceptions=False,
+    result = run_dlqctl(
+        ["peek", "tls-dlq", "-o", "json", "--endpoint-url", tls_front.url, "--region", REGION]
     )
 
     assert result.exit_code != 0
