@@ -41,8 +41,9 @@ bench-deep: $(STAMP)
 bench-peers: $(STAMP)
 	$(BYTECODE)
 	@if [ -f "$(PEERS)/throughput.py" ] && command -v node >/dev/null; then \
-	  for model in "10000 0 --limit" "3000 20" "10000 100"; do set -- $$model; \
-	    python3 "$(PEERS)/throughput.py" --dlqctl $(BIN)/dlqctl --n $$1 --latency-ms $$2 $$3; done; \
+	  for model in "10000 0 --limit" "3000 20" "10000 100 --peers lumigo-cli"; do set -- $$model; \
+	    n=$$1; ms=$$2; shift 2; \
+	    python3 "$(PEERS)/throughput.py" --dlqctl $(BIN)/dlqctl --n $$n --latency-ms $$ms "$$@"; done; \
 	else echo "bench-peers skipped: no harness at $(PEERS) (set PEERS=DIR) or no node"; fi
 
 ## bench-smoke: the benchmark at N=200 on moto, and wake_cpu briefly, so they cannot rot

@@ -1431,7 +1431,11 @@ def root_command() -> DlqctlGroup:
         name = info.name or typer_main.get_command_name(info.callback.__name__)
         text = inspect.cleandoc(info.help) if info.help else inspect.getdoc(info.callback)
         group.commands[name] = _Unbuilt(
-            name=name, help=text, short_help=info.short_help, hidden=info.hidden
+            name=name,
+            help=text,
+            short_help=info.short_help,
+            hidden=info.hidden,
+            deprecated=info.deprecated,
         )
         builders[name] = functools.partial(
             typer_main.get_command_from_info,
@@ -1442,7 +1446,9 @@ def root_command() -> DlqctlGroup:
     for sub in app.registered_groups:
         solved = typer_main.solve_typer_info_defaults(sub)
         name = solved.name or ""
-        group.commands[name] = _Unbuilt(name=name, help=solved.help, hidden=solved.hidden)
+        group.commands[name] = _Unbuilt(
+            name=name, help=solved.help, hidden=solved.hidden, deprecated=solved.deprecated
+        )
         builders[name] = functools.partial(
             typer_main.get_group_from_info,
             sub,

@@ -106,6 +106,16 @@ def described(group: Any, path: tuple[str, ...]) -> list[tuple[Any, ...]]:
 
 def test_every_command_is_the_one_typer_builds_from_the_app() -> None:
     eager = get_command(app)
+    listed = root_command().commands  # the placeholders, before anything is built
+    assert set(listed) == set(eager.commands)
+    for name, entry in listed.items():
+        built = eager.commands[name]
+        assert [entry.help, entry.short_help, entry.hidden, entry.deprecated] == [
+            built.help,
+            built.short_help,
+            built.hidden,
+            built.deprecated,
+        ], name
     on_demand = root_command()
     paths = list(command_paths(eager))
     assert len(paths) > 20
