@@ -199,6 +199,10 @@ class Ctx:
 
 _AWS_PANEL = "AWS connection"
 _OUTPUT_PANEL = "Output"
+DebugOption = Annotated[
+    bool,
+    typer.Option("--debug", help="Show the traceback of an error.", rich_help_panel=_OUTPUT_PANEL),
+]
 _FILTER_PANEL = "Selection"
 
 
@@ -261,16 +265,7 @@ _COMMON = [
             ),
         ],
     ),
-    _option(
-        "debug",
-        Annotated[
-            bool,
-            typer.Option(
-                "--debug", help="Show the traceback of an error.", rich_help_panel=_OUTPUT_PANEL
-            ),
-        ],
-        False,
-    ),
+    _option("debug", DebugOption, False),
 ]
 
 _SELECTION = [
@@ -1170,10 +1165,14 @@ StackNameOption = Annotated[str, typer.Option("--stack-name", help="CloudFormati
 def stack_deploy(
     ctx: Ctx,
     stack_name: StackNameOption = DEFAULT_STACK,
-    bus_name: Annotated[str, typer.Option("--bus-name")] = "shop",
-    dlq_name: Annotated[str, typer.Option("--dlq-name")] = "orders-dlq",
-    processor_name: Annotated[str, typer.Option("--processor-name")] = "order-processor",
-    redriver_name: Annotated[str, typer.Option("--redriver-name")] = "orders-dlq-redriver",
+    bus_name: Annotated[str, typer.Option("--bus-name", help="The event bus's name.")] = "shop",
+    dlq_name: Annotated[str, typer.Option("--dlq-name", help="The DLQ's name.")] = "orders-dlq",
+    processor_name: Annotated[
+        str, typer.Option("--processor-name", help="The processing function's name.")
+    ] = "order-processor",
+    redriver_name: Annotated[
+        str, typer.Option("--redriver-name", help="The redriver function's name.")
+    ] = "orders-dlq-redriver",
     event_source: Annotated[
         str, typer.Option("--event-source", help="Source the rule matches.")
     ] = "shop.orders",
@@ -1243,6 +1242,7 @@ SandboxOutputOption = Annotated[
         "-o",
         case_sensitive=False,
         help="json or jsonl for a document; else what the command prints for a person or eval.",
+        rich_help_panel=_OUTPUT_PANEL,
     ),
 ]
 
@@ -1254,7 +1254,7 @@ def sandbox_up(
     ] = None,
     stack_name: StackNameOption = DEFAULT_STACK,
     output: SandboxOutputOption = None,
-    debug: Annotated[bool, typer.Option("--debug")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Start a local endpoint in the background and deploy the bundled stack into it; prints
     the shell line that points this shell at it (for eval), or with -o json its settings."""
@@ -1282,7 +1282,7 @@ def sandbox_up(
 @sandbox_app.command("down", cls=DlqctlCommand)
 def sandbox_down(
     output: SandboxOutputOption = None,
-    debug: Annotated[bool, typer.Option("--debug")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Stop the background endpoint (everything in it is gone)."""
 
@@ -1303,7 +1303,9 @@ def sandbox_down(
 @command("seed", group=sandbox_app)
 def sandbox_seed(
     ctx: Ctx,
-    orders: Annotated[int, typer.Option("--orders", min=1, max=100000)] = 100,
+    orders: Annotated[
+        int, typer.Option("--orders", min=1, max=100000, help="Order events to send.")
+    ] = 100,
     accepted_versions: Annotated[
         str,
         typer.Option(
@@ -1384,7 +1386,7 @@ def demo(
     orders: Annotated[
         int, typer.Option("--orders", min=20, max=2000, help="Orders to send.")
     ] = 160,
-    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Run a narrated DLQ incident on an embedded local AWS endpoint (no account needed)."""
     from dlqctl.demo import run_demo

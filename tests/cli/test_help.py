@@ -128,6 +128,21 @@ def test_every_command_is_the_one_typer_builds_from_the_app() -> None:
         ), path
 
 
+def test_every_option_and_argument_says_what_it_is_for() -> None:
+    group = get_command(app)
+    unexplained = []
+    for path in command_paths(group):
+        command = group
+        for name in path:
+            command = command.get_command(None, name)
+        unexplained += [
+            (" ".join(path), parameter.name)
+            for parameter in command.params
+            if not getattr(parameter, "hidden", False) and not getattr(parameter, "help", None)
+        ]
+    assert unexplained == []
+
+
 def test_a_commands_help_puts_each_option_under_its_heading() -> None:
     text, _ = probe("redrive", "--help")
 
