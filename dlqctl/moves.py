@@ -82,7 +82,7 @@ def prepare_move_task(
     aws: Aws, opened: OpenQueue, to_queue: str | None, *, rate: float | None, dry_run: bool
 ) -> MoveTaskPlan:
     destination_arn = aws.sqs.resolve(to_queue)[0].arn if to_queue else None
-    if destination_arn is None and not source_queue_arns(aws, opened):
+    if not source_queue_arns(aws, opened):  # StartMessageMoveTask takes no other DLQ
         raise UsageError(
             f"no SQS queue sends its failures to {opened.queue.name}",
             "a message move task works only for DLQs of SQS queues; redrive without --server-side",

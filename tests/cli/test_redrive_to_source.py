@@ -84,10 +84,16 @@ def test_lambda_destination_records_invoke_their_function_again(
 
 
 def test_server_side_needs_an_sqs_fed_dlq_and_no_filter(cli, boto, fresh_endpoint):
-    create_queue(fresh_endpoint, "orders-dlq")
-    result = cli("redrive", "orders-dlq", "--to-source", "--server-side", "--yes")
-    assert result.exit_code == ExitCode.USAGE
-    assert "only for DLQs of SQS queues" in result.stderr
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    create_queue(fresh_endpoint, "elsewhere")
+    put(fresh_endpoint, dlq, [OutgoingMessage("m", "from a function")])
+    for destination in (["--to-source"], ["--to-queue", "elsewhere"]):
+        # StartMessageMoveTask takes only DLQs of SQS queues (API reference, SourceArn);
+        # refused before anything is asked or started, whatever the destination
+        result = cli("redrive", "orders-dlq", *destination, "--server-side", "--yes")
+        assert result.exit_code == ExitCode.USAGE, destination
+        assert "only for DLQs of SQS queues" in result.stderr
+    assert counts(fresh_endpoint, dlq) == (1, 0)
     sqs_fed_dlq(boto, fresh_endpoint, count=1)
     filtered = cli("redrive", "work-dlq", "--to-source", "--server-side", "--kind", "sqs", "--yes")
     assert filtered.exit_code == ExitCode.USAGE
