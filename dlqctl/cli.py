@@ -1375,7 +1375,7 @@ def _show_traffic(ctx: Ctx, published: int | None, traffic: Traffic) -> None:
 def _run_in_process(argv: Sequence[str]) -> int:
     """Run one dlqctl command line in this process; returns its exit code."""
     try:
-        app(list(argv), prog_name="dlqctl")
+        root_command()(list(argv), prog_name="dlqctl")
     except SystemExit as exc:
         return int(exc.code or 0)
     return 0
@@ -1431,7 +1431,7 @@ def root_command() -> DlqctlGroup:
     for info in app.registered_commands:
         assert info.callback is not None
         name = info.name or typer_main.get_command_name(info.callback.__name__)
-        text = inspect.cleandoc(info.help) if info.help else inspect.getdoc(info.callback)
+        text = inspect.getdoc(info.callback) if info.help is None else inspect.cleandoc(info.help)
         group.commands[name] = _Unbuilt(
             name=name,
             help=text,
@@ -1449,7 +1449,11 @@ def root_command() -> DlqctlGroup:
         solved = typer_main.solve_typer_info_defaults(sub)
         name = solved.name or ""
         group.commands[name] = _Unbuilt(
-            name=name, help=solved.help, hidden=solved.hidden, deprecated=solved.deprecated
+            name=name,
+            help=solved.help,
+            short_help=solved.short_help,
+            hidden=solved.hidden,
+            deprecated=solved.deprecated,
         )
         builders[name] = functools.partial(
             typer_main.get_group_from_info,

@@ -73,6 +73,7 @@ STACK_COMMANDS = ["deploy", "status", "destroy"]
     [
         (("--help",), ["dlqctl"]),
         (("--version",), []),
+        (("--version", "--help"), ["dlqctl"]),
         (("redrive", "--help"), ["dlqctl", "redrive"]),
         (("peek", "no-such-queue", "--no-such-option"), ["dlqctl", "peek"]),
         (("stack", "status", "--help"), ["dlqctl", "stack", *STACK_COMMANDS]),
@@ -126,6 +127,17 @@ def test_every_command_is_the_one_typer_builds_from_the_app() -> None:
             run_dlqctl([*path, "--help"]).stdout
             == CliRunner().invoke(app, [*path, "--help"]).stdout
         ), path
+
+
+@pytest.mark.parametrize(
+    ("args", "suggestion"),
+    [(("pek",), "Did you mean 'peek'?"), (("stack", "deploi"), "Did you mean 'deploy'?")],
+)
+def test_a_mistyped_command_gets_a_suggestion(args: tuple[str, ...], suggestion: str) -> None:
+    run = run_dlqctl(list(args))
+
+    assert run.exit_code == 2
+    assert suggestion in run.stderr
 
 
 def test_every_option_and_argument_says_what_it_is_for() -> None:
