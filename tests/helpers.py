@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,16 @@ from dlqctl.models import OutgoingMessage, QueueRef
 from dlqctl.traffic import send_all
 
 REGION = "us-east-1"
+
+
+def commands_of(group: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every command under a click group (sub-groups too, before their commands) with its
+    path of names, asked of the group as click asks it (so an on-demand group builds each)."""
+    for name in group.list_commands(None):
+        command = group.get_command(None, name)
+        yield (*prefix, name), command
+        if hasattr(command, "commands"):
+            yield from commands_of(command, (*prefix, name))
 
 
 @dataclass

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from dlqctl.cli import app, root_command
-from tests.helpers import REGION, create_queue, plain, put, run_dlqctl
+from tests.helpers import REGION, commands_of, create_queue, plain, put, run_dlqctl
 
 PROBE = """
 import json, sys
@@ -86,14 +85,6 @@ def test_a_run_builds_only_the_command_it_runs(args: tuple[str, ...], built: lis
     assert sorted(outcome["built"]) == sorted(built)
 
 
-def command_paths(group: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-    for name in group.list_commands(None):
-        command = group.get_command(None, name)
-        yield (*prefix, name)
-        if hasattr(command, "commands"):
-            yield from command_paths(command, (*prefix, name))
-
-
 def described(group: Any, path: tuple[str, ...]) -> list[tuple[Any, ...]]:
     command = group
     for name in path:
@@ -118,9 +109,9 @@ def test_every_command_is_the_one_typer_builds_from_the_app() -> None:
             built.deprecated,
         ], name
     on_demand = root_command()
-    paths = list(command_paths(eager))
+    paths = [path for path, _ in commands_of(eager)]
     assert len(paths) > 20
-    assert list(command_paths(on_demand)) == paths
+    assert [path for path, _ in commands_of(on_demand)] == paths
     for path in [(), *paths]:
         assert described(on_demand, path) == described(eager, path), path
         assert (
@@ -141,17 +132,12 @@ def test_a_mistyped_command_gets_a_suggestion(args: tuple[str, ...], suggestion:
 
 
 def test_every_option_and_argument_says_what_it_is_for() -> None:
-    group = get_command(app)
-    unexplained = []
-    for path in command_paths(group):
-        command = group
-        for name in path:
-            command = command.get_command(None, name)
-        unexplained += [
-            (" ".join(path), parameter.name)
-            for parameter in command.params
-            if not getattr(parameter, "hidden", False) and not getattr(parameter, "help", None)
-        ]
+    unexplained = [
+        (" ".join(path), parameter.name)
+        for path, command in commands_of(get_command(app))
+        for parameter in command.params
+        if not getattr(parameter, "hidden", False) and not getattr(parameter, "help", None)
+    ]
     assert unexplained == []
 
 

@@ -9,46 +9,36 @@ import pytest
 from typer.main import get_command
 
 from dlqctl.cli import app
+from tests.helpers import commands_of
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
-def command_paths():
-    root = get_command(app)
-    for name, command in root.commands.items():
-        subcommands = getattr(command, "commands", None)
-        if subcommands:
-            for sub in subcommands:
-                yield f"{name} {sub}"
-        else:
-            yield name
+LEAVES = [
+    (" ".join(path), command)
+    for path, command in commands_of(get_command(app))
+    if not hasattr(command, "commands")
+]
 
 
-@pytest.mark.parametrize("path", sorted(command_paths()))
+@pytest.mark.parametrize("path", sorted(path for path, _ in LEAVES))
 def test_every_command_appears_in_the_readme(path):
     assert f"dlqctl {path}" in README, f"'dlqctl {path}' is not in the README"
 
 
-def option_names():
-    def walk(command, path):
-        subcommands = getattr(command, "commands", None)
-        if subcommands:
-            for name, sub in subcommands.items():
-                yield from walk(sub, (*path, name))
-            return
-        for parameter in command.params:
-            if parameter.param_type_name == "option" and not parameter.hidden:
-                yield " ".join(path), tuple(parameter.opts)
-
-    yield from walk(get_command(app), ())
+OPTIONS = sorted(
+    {
+        (path, tuple(parameter.opts))
+        for path, command in LEAVES
+        for parameter in command.params
+        if parameter.param_type_name == "option" and not parameter.hidden
+    }
+)
 
 
 @pytest.mark.parametrize(
     ("path", "names"),
-    [
-        pytest.param(*option, id=f"{option[0]} {option[1][0]}")
-        for option in sorted(set(option_names()))
-    ],
+    [pytest.param(*option, id=f"{option[0]} {option[1][0]}") for option in OPTIONS],
 )
 def test_every_option_appears_in_the_readme(path, names):
     written = [name for name in names if re.search(re.escape(name) + r"(?![\w-])", README)]
