@@ -203,6 +203,17 @@ DebugOption = Annotated[
     bool,
     typer.Option("--debug", help="Show the traceback of an error.", rich_help_panel=_OUTPUT_PANEL),
 ]
+DocumentOutputOption = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--output",
+        "-o",
+        case_sensitive=False,
+        help="json or jsonl for a document; else what the command prints for a person.",
+        rich_help_panel=_OUTPUT_PANEL,
+    ),
+]
+"""``-o`` of the commands that print for a person unless asked for JSON (sandbox, demo)."""
 _FILTER_PANEL = "Selection"
 
 
@@ -1235,25 +1246,13 @@ def _sandbox_aws(ctx: Ctx) -> Aws:
     return running_sandbox(ctx.aws.connection).open()
 
 
-SandboxOutputOption = Annotated[
-    OutputFormat | None,
-    typer.Option(
-        "--output",
-        "-o",
-        case_sensitive=False,
-        help="json or jsonl for a document; else what the command prints for a person or eval.",
-        rich_help_panel=_OUTPUT_PANEL,
-    ),
-]
-
-
 @sandbox_app.command("up", cls=DlqctlCommand)
 def sandbox_up(
     port: Annotated[
         int | None, typer.Option("--port", min=1, max=65535, help="Loopback port.")
     ] = None,
     stack_name: StackNameOption = DEFAULT_STACK,
-    output: SandboxOutputOption = None,
+    output: DocumentOutputOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Start a local endpoint in the background and deploy the bundled stack into it; prints
@@ -1281,7 +1280,7 @@ def sandbox_up(
 
 @sandbox_app.command("down", cls=DlqctlCommand)
 def sandbox_down(
-    output: SandboxOutputOption = None,
+    output: DocumentOutputOption = None,
     debug: DebugOption = False,
 ) -> None:
     """Stop the background endpoint (everything in it is gone)."""
@@ -1386,12 +1385,21 @@ def demo(
     orders: Annotated[
         int, typer.Option("--orders", min=20, max=2000, help="Orders to send.")
     ] = 160,
+    output: DocumentOutputOption = None,
     debug: DebugOption = False,
 ) -> None:
-    """Run a narrated DLQ incident on an embedded local AWS endpoint (no account needed)."""
+    """Run a narrated DLQ incident on an embedded local AWS endpoint (no account needed); with
+    -o json, a report of what it did and each command's JSON."""
+    from dlqctl import render
     from dlqctl.demo import run_demo
 
-    _run(lambda: run_demo(_run_in_process, orders), debug)
+    def body() -> None:
+        document = output in (OutputFormat.JSON, OutputFormat.JSONL)
+        report = run_demo(_run_in_process, orders, record=document)
+        if output is not None and document:
+            render.emit_json(report.to_json(), output)
+
+    _run(body, debug)
 
 
 def _version(value: bool) -> None:
