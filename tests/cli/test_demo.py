@@ -6,21 +6,26 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 
-def test_demo_runs_end_to_end(state_home, tmp_path):
+def _demo(tmp_path: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """``dlqctl <args>`` with no AWS settings at all, its temporary files under tmp_path/tmp."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-    env["COLUMNS"] = "160"
-    env["TMPDIR"] = str(tmp_path / "tmp")
+    env.update(settings, TMPDIR=str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
-    result = subprocess.run(
-        [sys.executable, "-m", "dlqctl", "demo"],
+    return subprocess.run(
+        [sys.executable, "-m", "dlqctl", *args],
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
+
+
+def test_demo_runs_end_to_end(state_home, tmp_path):
+    result = _demo(tmp_path, "demo", COLUMNS="160")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "$ dlqctl list" in result.stderr
@@ -33,18 +38,8 @@ def test_demo_runs_end_to_end(state_home, tmp_path):
 
 
 def test_demo_reports_in_json_what_it_did_and_each_command(state_home, tmp_path):
-    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-    env["TMPDIR"] = str(tmp_path / "tmp")
-    env["DLQCTL_OUTPUT"] = "table"  # -o wins over the environment, as for every command
-    (tmp_path / "tmp").mkdir()
-    result = subprocess.run(
-        [sys.executable, "-m", "dlqctl", "-o", "json", "demo", "--orders", "40"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    # -o before the command, and over DLQCTL_OUTPUT, as for every command.
+    result = _demo(tmp_path, "-o", "json", "demo", "--orders", "40", DLQCTL_OUTPUT="table")
     assert result.returncode == 0, result.stderr
     assert "$ dlqctl list" in result.stderr  # the narration stays, on stderr
     report = json.loads(result.stdout)  # stdout is the one document, no table in it
