@@ -19,7 +19,7 @@ from dlqctl.cli import app, root_command
 from tests.helpers import REGION, commands_of, create_queue, plain, put, run_dlqctl
 
 PROBE = """
-import json, sys
+import atexit, json, sys
 sys.argv = ["dlqctl", *sys.argv[1:]]
 from typer import main as typer_main
 built = []
@@ -31,15 +31,13 @@ def recording(build):
     return wrapper
 typer_main.get_command_from_info = recording(typer_main.get_command_from_info)
 typer_main.get_group_from_info = recording(typer_main.get_group_from_info)
+def report():  # an exit handler: the command's exit runs it, as it runs every exit handler
+    loaded = {name.split(".")[0] for name in sys.modules}
+    heavy = sorted(loaded & {"rich", "botocore", "boto3", "pydantic", "jmespath"})
+    print(json.dumps({"heavy": heavy, "built": built}), file=sys.stderr)
+atexit.register(report)
 from dlqctl.__main__ import main
-code = 0
-try:
-    main()
-except SystemExit as exit:
-    code = exit.code
-loaded = {name.split(".")[0] for name in sys.modules}
-heavy = sorted(loaded & {"rich", "botocore", "boto3", "pydantic", "jmespath"})
-print(json.dumps({"code": code, "heavy": heavy, "built": built}), file=sys.stderr)
+main()
 """
 
 
@@ -51,7 +49,10 @@ def probe(*args: str) -> tuple[str, dict[str, Any]]:
         timeout=60,
         env={**os.environ, "AWS_REGION": REGION},
     )
-    return done.stdout, json.loads(done.stderr.strip().splitlines()[-1])
+    return done.stdout, {
+        "code": done.returncode,
+        **json.loads(done.stderr.strip().splitlines()[-1]),
+    }
 
 
 @pytest.mark.parametrize("args", [("--help",), ("redrive", "--help"), ("--version",)])
