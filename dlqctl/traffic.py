@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import io
 import json
 import os
 import random
@@ -44,8 +43,17 @@ def load_processor() -> ModuleType:
     spec = importlib.util.spec_from_file_location("dlqctl_bundled_processor", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    # Its log lines (CloudWatch's on AWS) are not ours to print. Replacing ``print`` in its own
+    # namespace, not ``sys.stdout`` around each call: the processor runs in a thread of its own
+    # beside dlqctl's commands (``live_processor``), and ``sys.stdout`` is the whole process's.
+    module.__dict__["print"] = _function_log
     spec.loader.exec_module(module)
     return module
+
+
+def _function_log(*values: object, **settings: Any) -> None:
+    """The processor's ``print``: its log lines go nowhere, as a function's log is not the
+    caller's output."""
 
 
 @dataclass(frozen=True)
@@ -170,8 +178,7 @@ def invoke_async(
     error: Exception | None = None
     for _ in range(1 + LAMBDA_RETRIES):
         try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                handler(event, None)
+            handler(event, None)
             return None
         except Exception as exc:  # noqa: BLE001 - any unhandled error fails the invocation
             error = exc
