@@ -21,8 +21,6 @@ def main() -> None:
             run()
     except SystemExit as exc:
         leave(exc.code)
-    except BrokenPipeError:
-        leave(0)  # the reader went away (`dlqctl --help | head -1`): not an error of ours
     except OSError as exc:  # the help or the version could not be written (each command's own
         _output_failed(exc)  # writes fail inside its error boundary, with exit code 1)
         leave(1)
@@ -41,6 +39,8 @@ def leave(code: str | int | None) -> NoReturn:
     main_thread = threading.main_thread()
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not main_thread):
         sys.exit(code)  # a normal exit waits for them
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)  # a profiler or a debugger (`python -m cProfile -m dlqctl`) reports after
     if code is None:
         status = 0
     elif isinstance(code, int):
@@ -54,7 +54,7 @@ def leave(code: str | int | None) -> NoReturn:
             if stream is not None:
                 stream.flush()
         except BrokenPipeError:
-            pass
+            pass  # the reader went away (`dlqctl peek … | head`): the exit code stands
         except OSError as exc:
             if stream is sys.stdout:
                 _output_failed(exc)

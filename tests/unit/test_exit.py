@@ -30,7 +30,8 @@ if sys.argv[2] == "thread":
         time.sleep(0.3)
         (folder / "thread").write_text("")
     threading.Thread(target=late).start()
-sys.stdout.write("x" * 200_000)  # more than a buffer: part of it is still buffered
+sys.stdout.write("x" * 200_000)  # more than a buffer, written through
+sys.stdout.write("end")  # still in the buffer
 leave(int(sys.argv[3]) if sys.argv[3].isdigit() else sys.argv[3])
 """
 
@@ -38,6 +39,7 @@ leave(int(sys.argv[3]) if sys.argv[3].isdigit() else sys.argv[3])
 def _leave(tmp_path: Path, mode: str, code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", LEAVE, str(tmp_path), mode, code],
+        env={name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"},
         capture_output=True,
         text=True,
         timeout=60,
@@ -49,7 +51,7 @@ def test_a_command_ends_as_exit_does_without_tearing_the_interpreter_down(tmp_pa
     done = _leave(tmp_path, "alone", "5")
 
     assert done.returncode == 5
-    assert done.stdout == "x" * 200_000
+    assert done.stdout == "x" * 200_000 + "end"
     assert (tmp_path / "exit-handler").exists()
     assert not (tmp_path / "torn-down").exists()
 
@@ -58,7 +60,7 @@ def test_a_thread_still_running_is_waited_for(tmp_path):
     done = _leave(tmp_path, "thread", "0")
 
     assert done.returncode == 0
-    assert done.stdout == "x" * 200_000
+    assert done.stdout == "x" * 200_000 + "end"
     assert (tmp_path / "thread").exists()
     assert (tmp_path / "exit-handler").exists()
 
@@ -88,3 +90,19 @@ def test_output_that_cannot_be_written_is_one_error_line(args):
     assert done.stderr == (
         "Error: writing the output failed: No space left on device (hint: check where it goes)\n"
     )
+
+
+def test_under_a_profiler_the_exit_is_a_normal_one(tmp_path):
+    """``python -m cProfile -o FILE -m dlqctl …`` writes its figures once the program returns."""
+    figures = tmp_path / "dlqctl.prof"
+    done = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(figures), "-m", "dlqctl", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "Usage:" in done.stdout
+    assert figures.stat().st_size > 0
