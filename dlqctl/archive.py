@@ -38,6 +38,7 @@ from dlqctl.models import (
     MessageView,
     ReceivedMessage,
     RedriveResult,
+    json_line,
     walk_complete,
 )
 from dlqctl.parking import Parking, prepare_parking
@@ -243,7 +244,7 @@ def export_messages(
         for chosen, rest in split_batches(scan, selection, context=opened.context, limit=limit):
             _write_durably(
                 handle,
-                [json.dumps(export_record(view), ensure_ascii=False) + "\n" for view in chosen],
+                [json_line(export_record(view)) + "\n" for view in chosen],
                 sync=delete,
             )
             result.exported += len(chosen)

@@ -61,7 +61,7 @@ LAMBDA_RESULT_DETAIL_TYPES = frozenset(
 SUCCESS_CONDITION = "Success"
 ENCRYPTED_DETAIL_TYPE = "Encrypted Events"
 
-_EVENT_KEYS = ("source", "detail-type", "detail")
+_EVENT_KEYS = frozenset({"source", "detail-type", "detail"})
 _LAMBDA_DLQ_NAMES = frozenset(LambdaDlqAttribute)
 
 
@@ -95,7 +95,7 @@ def parse_json(text: str) -> JsonValue:
 
 def is_event(value: JsonValue) -> bool:
     """Whether ``value`` looks like an EventBridge event (source, detail-type and detail)."""
-    return isinstance(value, dict) and all(key in value for key in _EVENT_KEYS)
+    return isinstance(value, dict) and value.keys() >= _EVENT_KEYS
 
 
 def _event_or_none(value: JsonValue) -> JsonValue:

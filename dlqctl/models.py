@@ -298,11 +298,37 @@ class MessageView:
         }
 
 
+_LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+_PARSED_BODY_KEYS = ("json", "event", "payload")
+_PLACEHOLDER_VALUE = "\0dlqctl: the parsed body\0"
+_PLACEHOLDER = _LINE_ENCODER.encode(_PLACEHOLDER_VALUE)
+
+
+def json_line(record: Mapping[str, JsonValue]) -> str:
+    """``record`` as one line of JSON, exactly as ``json.dumps(record, ensure_ascii=False,
+    default=str)`` writes it, with a message's parsed body encoded once however many of its
+    ``json``, ``event`` and ``payload`` hold that very object (for a plain event, all three).
+    Should the rest of the record's text hold the placeholder, it is encoded the plain way."""
+    parsed = record.get("json")
+    names = [name for name in _PARSED_BODY_KEYS if record.get(name) is parsed]
+    if len(names) < 2 or not isinstance(parsed, dict | list):
+        return _LINE_ENCODER.encode(record)
+    skeleton = dict(record)
+    for name in names:
+        skeleton[name] = _PLACEHOLDER_VALUE
+    pieces = _LINE_ENCODER.encode(skeleton).split(_PLACEHOLDER)
+    if len(pieces) != len(names) + 1:
+        return _LINE_ENCODER.encode(record)
+    return _LINE_ENCODER.encode(parsed).join(pieces)
+
+
 def iso_utc(moment: datetime | None) -> str | None:
     """Format a moment as ISO 8601 in UTC with a ``Z`` suffix (None stays None)."""
     if moment is None:
         return None
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

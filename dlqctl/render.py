@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from dlqctl.choices import OutputFormat
 from dlqctl.envelopes import one_line
-from dlqctl.models import Arn, DeadLetterQueue, MessageView
+from dlqctl.models import Arn, DeadLetterQueue, MessageView, json_line
 from dlqctl.plans import PlannedOnly, Result
 
 if TYPE_CHECKING:
@@ -67,6 +67,8 @@ def _note(text: str, *, prefix: str = "", style: str = "") -> None:
 
 
 def to_json_text(value: Any, *, indent: int | None = 2) -> str:
+    if indent is None and isinstance(value, dict):
+        return json_line(value)
     return json.dumps(value, indent=indent, ensure_ascii=False, default=str)
 
 
