@@ -65,7 +65,10 @@ def leave(code: str | int | None) -> NoReturn:
 def _output_failed(exc: OSError) -> None:
     """The error line for an output that could not be written, straight to stderr's descriptor
     (its buffer may be the one that failed)."""
-    line = f"Error: writing the output failed: {exc.strerror or exc} (hint: check where it goes)\n"
+    from dlqctl.errors import OutputFailed
+
+    error = OutputFailed.of(exc)
+    line = f"Error: {error.message} (hint: {error.hint})\n"
     with contextlib.suppress(OSError):
         os.write(2, line.encode())
 

@@ -1273,7 +1273,7 @@ def sandbox_up(
         )
         render.info("Use it from this shell with:")
         pairs = " ".join(f"{name}={value}" for name, value in environment.items())
-        sys.stdout.write(f"export {pairs}\n")
+        render.plain(f"export {pairs}\n")
 
     _run(body, debug)
 

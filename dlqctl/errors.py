@@ -30,6 +30,15 @@ class DlqctlError(Exception):
         self.hint = hint
 
 
+class OutputFailed(DlqctlError):
+    """What a command prints could not be written (a full disk, a closed file); what it did
+    before that is done. A closed pipe (``| head``) is not an error."""
+
+    @classmethod
+    def of(cls, exc: OSError) -> OutputFailed:
+        return cls(f"writing the output failed: {exc.strerror or exc}", "check where it goes")
+
+
 class UsageError(DlqctlError):
     """Bad options or arguments, a bad filter, a refused confirmation."""
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from dlqctl.choices import OutputFormat
 from dlqctl.envelopes import one_line
+from dlqctl.errors import OutputFailed
 from dlqctl.models import Arn, DeadLetterQueue, MessageView, json_line
 from dlqctl.plans import PlannedOnly, Result
 
@@ -25,6 +26,40 @@ if TYPE_CHECKING:
 # log, never loads it.
 
 
+class _Output:
+    """``sys.stdout`` (whichever it is at the time) as this module writes to it: a write or
+    flush that fails is an ``OutputFailed`` (one error line, exit code 1), not an unexpected
+    error; a closed pipe stays a ``BrokenPipeError``, which ends a command quietly."""
+
+    def write(self, text: str) -> int:
+        try:
+            return sys.stdout.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputFailed.of(exc) from exc
+
+    def flush(self) -> None:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputFailed.of(exc) from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(sys.stdout, name)
+
+
+_OUT = _Output()
+
+
+def plain(text: str) -> None:
+    """Text on stdout as it is."""
+    _OUT.write(text)
+    _OUT.flush()
+
+
 def default_format() -> OutputFormat:
     """A table for a person at a terminal, JSON for a pipe or a script."""
     return OutputFormat.TABLE if sys.stdout.isatty() else OutputFormat.JSON
@@ -33,7 +68,7 @@ def default_format() -> OutputFormat:
 def _stdout() -> Console:
     from rich.console import Console
 
-    return Console(file=sys.stdout, soft_wrap=False)
+    return Console(file=_OUT, soft_wrap=False)  # type: ignore[arg-type]
 
 
 def _stderr() -> Console:
@@ -92,8 +127,8 @@ def info(message: str) -> None:
 def emit_json(value: Any, fmt: OutputFormat = OutputFormat.JSON) -> None:
     """One JSON document on stdout: indented for ``json``, on one line for ``jsonl``."""
     indent = None if fmt is OutputFormat.JSONL else 2
-    sys.stdout.write(to_json_text(value, indent=indent) + "\n")
-    sys.stdout.flush()
+    _OUT.write(to_json_text(value, indent=indent) + "\n")
+    _OUT.flush()
 
 
 def emit_records(records: Iterable[Mapping[str, Any]], fmt: OutputFormat) -> int:
@@ -103,22 +138,22 @@ def emit_records(records: Iterable[Mapping[str, Any]], fmt: OutputFormat) -> int
     if fmt is OutputFormat.JSONL:
         try:
             for record in records:
-                sys.stdout.write(to_json_text(record, indent=None) + "\n")
+                _OUT.write(to_json_text(record, indent=None) + "\n")
                 count += 1
         finally:
-            sys.stdout.flush()
+            _OUT.flush()
         return count
     # One record a line inside the array: the standard library encodes a document without
     # indentation in C, and with it in Python, several times slower.
-    sys.stdout.write("[")
+    _OUT.write("[")
     try:
         for record in records:
-            sys.stdout.write(("," if count else "") + "\n  " + to_json_text(record, indent=None))
+            _OUT.write(("," if count else "") + "\n  " + to_json_text(record, indent=None))
             count += 1
     finally:
         # Also on an interrupt or an error: what was written stays one closed JSON document.
-        sys.stdout.write("\n]\n" if count else "]\n")
-        sys.stdout.flush()
+        _OUT.write("\n]\n" if count else "]\n")
+        _OUT.flush()
     return count
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -154,6 +155,54 @@ def test_ctrl_c_releases_every_held_message_and_exits_130(fresh_endpoint):
     assert "interrupted" in one_error_line(stderr)
     assert len(stdout.splitlines()) == 3
     assert counts(fresh_endpoint, queue) == (3, 0)
+
+
+OUTPUT_FAILED = (
+    "Error: writing the output failed: No space left on device (hint: check where it goes)"
+)
+
+
+def _to_full_disk(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m dlqctl ARGS > /dev/full``: every write to stdout fails as on a full disk."""
+    with open("/dev/full", "w") as full:
+        return subprocess.run(
+            [sys.executable, "-m", "dlqctl", *args],
+            env={**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION},
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("output", ["json", "jsonl", "table"])
+def test_output_that_cannot_be_written_is_one_error_line_and_hides_nothing(fresh_endpoint, output):
+    queue = create_queue(fresh_endpoint, "orders-dlq")
+    put(fresh_endpoint, queue, [OutgoingMessage("m", f"body {n}") for n in range(25)])
+
+    done = _to_full_disk(fresh_endpoint, "peek", "orders-dlq", "--all", "-o", output)
+
+    assert done.returncode == ExitCode.UNEXPECTED
+    assert one_error_line(done.stderr) == OUTPUT_FAILED
+    assert counts(fresh_endpoint, queue) == (25, 0)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_a_redrive_whose_result_cannot_be_written_is_done_and_says_so(fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    target = create_queue(fresh_endpoint, "orders")
+    put(fresh_endpoint, dlq, [OutgoingMessage("m", f"body {n}") for n in range(25)])
+
+    done = _to_full_disk(
+        fresh_endpoint, "redrive", "orders-dlq", "--to-queue", "orders", "--yes", "-o", "json"
+    )
+
+    assert done.returncode == ExitCode.UNEXPECTED
+    assert one_error_line(done.stderr) == OUTPUT_FAILED
+    assert counts(fresh_endpoint, dlq) == (0, 0)
+    assert counts(fresh_endpoint, target) == (25, 0)
 
 
 def test_console_script_and_module_agree(fresh_endpoint):
