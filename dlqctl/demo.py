@@ -17,7 +17,7 @@ from typing import Any
 from dlqctl import render
 from dlqctl.aws import Aws, Connection
 from dlqctl.choices import DEFAULT_STACK
-from dlqctl.errors import DemoFailed
+from dlqctl.errors import DemoFailed, Interrupted
 from dlqctl.local_endpoint import LocalEndpoint, start_local_endpoint
 from dlqctl.stack import StackSettings, deploy
 from dlqctl.traffic import (
@@ -249,6 +249,8 @@ def _step(
                 raise DemoFailed(f"'dlqctl {line}' did not print one JSON document") from None
             output = None
         step = DemoStep(["dlqctl", *argv], code, output)
+    if step.exit_code > 128:  # Ctrl-C, SIGTERM or SIGHUP stopped the step: the demo stops too
+        raise Interrupted(f"'dlqctl {line}' was interrupted", signum=step.exit_code - 128)
     if step.exit_code != 0:
         raise DemoFailed(f"'dlqctl {line}' exited {step.exit_code}, expected 0")
     return step
