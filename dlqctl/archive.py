@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -77,21 +78,60 @@ def export_record(view: MessageView) -> dict[str, JsonValue]:
     return record
 
 
-def _attribute_from_json(data: dict[str, Any]) -> MessageAttribute:
-    binary = data.get("BinaryValue")
+class NotARecord(ValueError):
+    """A line that is JSON but not an export record dlqctl can send again as it was."""
+
+
+def _text(value: Any, what: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise NotARecord(f"{what} is not text")
+    return value
+
+
+def _attribute_from_json(name: str, data: Any) -> MessageAttribute:
+    if not isinstance(data, dict):
+        raise NotARecord(f"message attribute {name} is not an object")
+    binary = _text(
+        data.get("BinaryValue"), f"message attribute {name}'s BinaryValue", optional=True
+    )
+    try:
+        value = base64.b64decode(binary, validate=True) if binary is not None else None
+    except ValueError:
+        raise NotARecord(f"message attribute {name}'s BinaryValue is not base64") from None
     return MessageAttribute(
-        data_type=str(data["DataType"]),
-        string_value=data.get("StringValue"),
-        binary_value=base64.b64decode(binary) if binary is not None else None,
+        data_type=str(_text(data.get("DataType"), f"message attribute {name}'s DataType")),
+        string_value=_text(
+            data.get("StringValue"), f"message attribute {name}'s StringValue", optional=True
+        ),
+        binary_value=value,
     )
 
 
 def message_from_record(record: dict[str, Any]) -> ReceivedMessage:
-    """Re-create a message from an export record (it has no receipt handle: it is not held)."""
-    sqs = record["sqs"]
+    """Re-create a message from an export record (it has no receipt handle: it is not held).
+    Raises ``NotARecord`` for one that cannot be sent again as it was: a format newer than this
+    dlqctl writes, a body or message ID that is not text, an attribute that is not whole."""
+    sqs = record.get("sqs")
+    if not isinstance(sqs, dict):
+        raise NotARecord("no sqs record")
+    version = sqs.get("format", EXPORT_FORMAT)
+    if (
+        not isinstance(version, int)
+        or isinstance(version, bool)
+        or not 1 <= version <= EXPORT_FORMAT
+    ):
+        raise NotARecord(f"format {version!r} is not one this dlqctl reads ({EXPORT_FORMAT})")
+    body = str(_text(sqs.get("body"), "the body"))
+    message_id = str(_text(sqs.get("message_id"), "the message ID"))
+    system = sqs.get("attributes") or {}
+    own = sqs.get("message_attributes") or {}
+    if not isinstance(system, dict) or not isinstance(own, dict):
+        raise NotARecord("attributes are not objects")
     attributes = {
         key: str(value)
-        for key, value in (sqs.get("attributes") or {}).items()
+        for key, value in system.items()
         if key in _SYSTEM_KEPT or key == "DeadLetterQueueSourceArn"
     }
     if sqs.get("group_id"):
@@ -99,14 +139,11 @@ def message_from_record(record: dict[str, Any]) -> ReceivedMessage:
     if sqs.get("deduplication_id"):
         attributes["MessageDeduplicationId"] = str(sqs["deduplication_id"])
     return ReceivedMessage(
-        message_id=str(sqs["message_id"]),
+        message_id=message_id,
         receipt_handle="",
-        body=str(sqs["body"]),
+        body=body,
         attributes=attributes,
-        message_attributes={
-            name: _attribute_from_json(value)
-            for name, value in (sqs.get("message_attributes") or {}).items()
-        },
+        message_attributes={name: _attribute_from_json(name, value) for name, value in own.items()},
     )
 
 
@@ -240,23 +277,32 @@ def export_messages(
     file is synced once, at the end). With ``parking``, what stays in the DLQ (the rest of each
     batch; without ``delete``, the exported messages too) is parked."""
     result = ExportResult(file=name)
-    with walk(aws, opened, walking) as scan:
-        for chosen, rest in split_batches(scan, selection, context=opened.context, limit=limit):
-            _write_durably(
-                handle,
-                [json_line(export_record(view)) + "\n" for view in chosen],
-                sync=delete,
+    try:
+        with walk(aws, opened, walking) as scan:
+            for chosen, rest in split_batches(scan, selection, context=opened.context, limit=limit):
+                _write_durably(
+                    handle,
+                    [json_line(export_record(view)) + "\n" for view in chosen],
+                    sync=delete,
+                )
+                result.exported += len(chosen)
+                if delete and chosen:
+                    deleted, failures = delete_views(scan, chosen, "exported, but delete failed")
+                    result.deleted += deleted
+                    result.failures.extend(failures)
+                if parking is not None:
+                    parking.park(scan, rest if delete else chosen + rest)
+                progress(len(chosen))
+        if not delete:
+            _write_durably(handle, [])
+    except DlqctlError as exc:
+        if not delete and isinstance(exc.__cause__, BrokenPipeError):
+            raise exc.__cause__ from None  # `export Q - | head`: a closed pipe is not an error
+        if isinstance(exc.__cause__, OSError):
+            exc.message += f"; before it {result.exported:,} message(s) were written" + (
+                f" and {result.deleted:,} of them deleted" if delete else ""
             )
-            result.exported += len(chosen)
-            if delete and chosen:
-                deleted, failures = delete_views(scan, chosen, "exported, but delete failed")
-                result.deleted += deleted
-                result.failures.extend(failures)
-            if parking is not None:
-                parking.park(scan, rest if delete else chosen + rest)
-            progress(len(chosen))
-    if not delete:
-        _write_durably(handle, [])
+        raise
     result.coverage = scan.coverage().to_json()
     return result
 
@@ -286,12 +332,15 @@ def read_export(lines: Iterable[bytes]) -> Iterator[ExportLine]:
         except ValueError:
             yield ExportLine(number, None, "not JSON")
             continue
-        valid = isinstance(record, dict) and isinstance(record.get("sqs"), dict)
-        valid = valid and "body" in record["sqs"] and "message_id" in record["sqs"]
-        if valid:
-            yield ExportLine(number, record)
-        else:
+        if not isinstance(record, dict):
             yield ExportLine(number, None, "not a dlqctl export record")
+            continue
+        try:
+            message_from_record(record)
+        except NotARecord as exc:
+            yield ExportLine(number, None, f"not a dlqctl export record: {exc}")
+            continue
+        yield ExportLine(number, record)
 
 
 def _plan_line(
@@ -441,7 +490,8 @@ class ExportPlan(OnQueue):
                 if isinstance(exc, DlqctlError):
                     exc.message += f"; what was exported is in {partial} ({self.file} is as it was)"
             elif not writing_stdout:
-                handle.close()
+                with contextlib.suppress(OSError):  # what could not be written: said above
+                    handle.close()
             raise
         if not writing_stdout:
             handle.close()

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import stat
+import subprocess
+import sys
+from collections.abc import Callable
 
 import pytest
 
 from dlqctl import emulate
 from dlqctl.errors import ExitCode
 from dlqctl.models import MessageAttribute, OutgoingMessage
-from tests.helpers import counts, create_queue, put, receive_all
+from tests.cli.test_exit_codes import one_error_line
+from tests.conftest import REGION
+from tests.helpers import counts, create_queue, put, receive_all, start_dlqctl
 
 
 def seed(endpoint, name="orders-dlq", count=6):
@@ -241,6 +247,41 @@ def test_import_to_bus_skips_junk_lines_and_reports_their_numbers(
     assert counts(fresh_endpoint, target) == (3, 0)
 
 
+def test_import_skips_records_it_cannot_send_again_as_they_were(cli, fresh_endpoint, tmp_path):
+    """A record with a body that is not text (which would go out as the text "None"), an
+    attribute that is not base64, a format newer than this dlqctl's: each line is skipped with
+    its reason, the rest goes on, and the run exits 5."""
+    seed(fresh_endpoint, count=4)
+    path = tmp_path / "archive.jsonl"
+    assert cli("export", "orders-dlq", str(path)).exit_code == 0
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    records[0]["sqs"]["body"] = None
+    records[1]["sqs"]["message_attributes"]["raw"] = {"DataType": "Binary", "BinaryValue": "!!x"}
+    records[2]["sqs"]["format"] = 99
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    target = create_queue(fresh_endpoint, "restored")
+
+    dry = cli("import", str(path), "restored", "--dry-run", "-o", "json")
+    result = cli("import", str(path), "restored", "--yes", "-o", "json")
+
+    assert dry.exit_code == result.exit_code == ExitCode.PARTIAL, result.stderr
+    data = result.json()
+    assert (data["selected"], data["redriven"], data["skipped"]) == (1, 1, 3)
+    assert data["failures"] == [
+        {"message_id": "line 1", "reason": "not a dlqctl export record: the body is not text"},
+        {
+            "message_id": "line 2",
+            "reason": "not a dlqctl export record: message attribute raw's BinaryValue is not "
+            "base64",
+        },
+        {
+            "message_id": "line 3",
+            "reason": "not a dlqctl export record: format 99 is not one this dlqctl reads (1)",
+        },
+    ]
+    assert counts(fresh_endpoint, target) == (1, 0)
+
+
 def test_an_import_run_again_sends_only_what_was_not_acknowledged(
     cli, cli_via, faults, boto, fresh_endpoint, tmp_path
 ):
@@ -296,3 +337,52 @@ def test_a_failed_overwrite_leaves_the_old_file_and_keeps_the_partial(
     assert path.read_text() == "the old archive\n"
     [partial] = [p for p in tmp_path.iterdir() if ".partial-" in p.name]
     assert f"what was exported is in {partial}" in result.stderr
+
+
+def _limited_file_size(limit: int) -> Callable[[], None]:
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_an_export_that_cannot_write_says_what_it_wrote_and_deleted_before(
+    fresh_endpoint, tmp_path
+):
+    """A full disk or a file-size limit mid-export: one error line saying how many messages
+    the file holds and were deleted, the batch that did not fit still in the queue."""
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    put(fresh_endpoint, dlq, [OutgoingMessage("m", "x" * 500 + str(n)) for n in range(60)])
+    path = tmp_path / "archive.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "dlqctl", "export", "orders-dlq", str(path), "--delete", "--yes",
+         "-o", "json"],
+        env={**os.environ, "AWS_ENDPOINT_URL": fresh_endpoint, "AWS_REGION": REGION},
+        preexec_fn=_limited_file_size(40 * 1024), capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == ExitCode.UNEXPECTED
+    line = one_error_line(done.stderr)
+    assert "writing the export failed: File too large; before it" in line
+    deleted = int(line.split(" and ")[1].split(" of them deleted")[0])
+    assert 0 < deleted < 60
+    assert f"{deleted} message(s) were written and {deleted} of them deleted" in line
+    assert counts(fresh_endpoint, dlq) == (60 - deleted, 0)
+    kept = [text for text in path.read_text().splitlines() if text.endswith("}")]
+    assert len({json.loads(text)["message_id"] for text in kept}) >= deleted
+
+
+def test_an_export_to_a_closed_pipe_is_not_an_error(fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    put(fresh_endpoint, dlq, [OutgoingMessage("m", "x" * 500 + str(n)) for n in range(150)])
+    process = start_dlqctl(fresh_endpoint, "export", "orders-dlq", "-", "-o", "json")
+    assert process.stdout is not None
+    process.stdout.read(100)
+    process.stdout.close()  # `| head -c 100`
+    assert process.stderr is not None
+    with process.stderr:
+        stderr = process.stderr.read()
+    process.wait(timeout=120)
+    assert process.returncode == ExitCode.OK, stderr
+    assert "Error" not in stderr
+    assert counts(fresh_endpoint, dlq) == (150, 0)
