@@ -695,8 +695,9 @@ def _confirm_plan(plan: Plan, *, yes: bool) -> None:
 
 
 def _require_coverage(coverage: Any, what: str) -> None:
-    """A walk that SQS's in-flight cap stopped is not presented as complete: one line saying
-    how much was seen, and exit 5."""
+    """A walk that did not reach the end of the queue (SQS's in-flight cap, a FIFO queue's
+    held groups, messages moved on by the queue's own RedrivePolicy) is not presented as
+    complete: one line saying how much was seen and why, and exit 5."""
     from dlqctl import render
     from dlqctl.scan import describe_coverage
 
@@ -705,7 +706,8 @@ def _require_coverage(coverage: Any, what: str) -> None:
     render.warn(describe_coverage(coverage))
     raise PartialFailure(
         f"{what}: the walk did not reach the end of the queue",
-        "the queue is deeper than SQS lets one reader hold; see 'Deep queues' in the README",
+        "the line above says why; run it again for the rest (for a queue deeper than SQS lets"
+        " one reader hold, see 'Deep queues' in the README)",
     )
 
 
@@ -920,6 +922,7 @@ def redrive_command(
             force=force,
             journal_path=journal_path,
             park=park,
+            look_anyway=yes,
         )
         if save_plan is not None:
             plan = saving_redrive(plan, save_plan, spec)
@@ -939,7 +942,9 @@ def apply_command(
     """Carry out a saved plan: exactly the planned messages, none that arrived since."""
     from dlqctl.saved import prepare_apply
 
-    _execute(ctx, prepare_apply(ctx.aws, file, dry_run=dry_run, force=force), yes=yes)
+    _execute(
+        ctx, prepare_apply(ctx.aws, file, dry_run=dry_run, force=force, look_anyway=yes), yes=yes
+    )
 
 
 @command("journal")
@@ -1031,6 +1036,7 @@ def delete(
         dry_run=dry_run or save_plan is not None,  # saving a plan is a dry run
         walking=Walking(hold, wait),
         park=park,
+        look_anyway=yes,
     )
     _execute(ctx, plan if save_plan is None else saving_delete(plan, save_plan), yes=yes)
 

@@ -50,6 +50,7 @@ from dlqctl.scan import (
     OpenQueue,
     QueueScan,
     Walking,
+    check_read_only,
     open_queue,
     walk,
     work_in_parallel,
@@ -87,15 +88,21 @@ class Pacer:
         self._next = clock()
         self._lock = threading.Lock()
 
-    def wait(self, count: int) -> None:
+    def wait(self, count: int, stop: threading.Event | None = None) -> bool:
+        """Wait until ``count`` more messages may go; False when ``stop`` was set meanwhile
+        (Ctrl-C in another thread: what waited is not sent)."""
         if not self.rate or count <= 0:
-            return
+            return True
         with self._lock:
             now = self.clock()
             start = max(now, self._next)
             self._next = start + count / self.rate
-        if start > now:
+        if start <= now:
+            return True
+        if stop is None:
             time.sleep(start - now)
+            return True
+        return not stop.wait(start - now)
 
 
 @dataclass
@@ -281,13 +288,30 @@ def _redrive_batch(
             result.redriven += len(deletion.deleted)
             _delete_failures(result, deletion.failed)
     if planned:
-        pacer.wait(len(planned))
-        if run.watch is not None:
-            run.watch.sending([fingerprints[item.view.message_id] for item in planned])
-        with interrupt_after_block():
-            accepted = _send_and_delete(scan, destination, planned, journal, result, run.lock)
-            _count_replays(accepted, fingerprints, options, run.watch)
+        _send_paced(scan, destination, planned, fingerprints, options, run, pacer)
     return len(chosen)
+
+
+def _send_paced(
+    scan: QueueScan,
+    destination: Destination,
+    planned: list[Planned],
+    fingerprints: dict[str, str],
+    options: RedriveOptions,
+    run: _Run,
+    pacer: Pacer,
+) -> None:
+    """Send a batch when the pace allows, and delete what was acknowledged. Stopped while it
+    waits its turn (Ctrl-C), it sends nothing: the batch stays held and is released."""
+    if not pacer.wait(len(planned), run.stop):
+        return
+    if run.watch is not None:
+        run.watch.sending([fingerprints[item.view.message_id] for item in planned])
+    with interrupt_after_block():
+        accepted = _send_and_delete(
+            scan, destination, planned, options.journal, run.result, run.lock
+        )
+        _count_replays(accepted, fingerprints, options, run.watch)
 
 
 def _plan_all(
@@ -781,11 +805,15 @@ def prepare_redrive(
     force: bool = False,
     journal_path: Path | None = None,
     park: str | None = None,
+    look_anyway: bool = False,
 ) -> RedrivePlan:
     """Resolve the queue, the destination and the parking queue and check them, before
-    anything is changed."""
+    anything is changed. A dry run is a look: on a queue whose own RedrivePolicy moves messages
+    on as they are read, it is refused unless ``look_anyway`` (``--yes``)."""
     spec.check()
     opened = open_queue(aws, queue)
+    if options.dry_run:
+        check_read_only(opened, look_anyway=look_anyway)
     warnings: list[str] = []
     destination: Destination
     if spec.to_target:
@@ -807,11 +835,6 @@ def prepare_redrive(
     target = destination.queue if isinstance(destination, QueueDestination) else None
     if park_queue is not None and target is not None and park_queue.arn == target.arn:
         raise UsageError("--park and --to-queue name the same queue", "park in a queue of its own")
-    if opened.attributes.in_flight:
-        warnings.append(
-            f"{opened.attributes.in_flight:,} message(s) of {opened.queue.name} are held by "
-            "another consumer or an interrupted run; they are not in this run"
-        )
     return RedrivePlan(
         aws,
         opened,

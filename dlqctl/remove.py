@@ -18,6 +18,7 @@ from dlqctl.scan import (
     OpenQueue,
     QueueScan,
     Walking,
+    check_read_only,
     open_queue,
     split_batches,
     walk,
@@ -168,13 +169,18 @@ def prepare_delete(
     dry_run: bool = False,
     walking: Walking = DEFAULT_WALKING,
     park: str | None = None,
+    look_anyway: bool = False,
 ) -> DeletePlan:
-    """A delete needs IDs or a filter (emptying a queue is ``purge``), checked first."""
+    """A delete needs IDs or a filter (emptying a queue is ``purge``), checked first. A dry run
+    is a look: refused on a queue whose own RedrivePolicy moves messages on as they are read,
+    unless ``look_anyway`` (``--yes``)."""
     if not message_ids and selection.is_everything:
         raise UsageError(
             "delete needs --id or a filter", "to empty the whole queue, use dlqctl purge"
         )
     opened = open_queue(aws, queue)
+    if dry_run:
+        check_read_only(opened, look_anyway=look_anyway)
     parking = None if park is None else prepare_parking(aws, opened, park)
     return DeletePlan(aws, opened, selection, tuple(message_ids), limit, dry_run, walking, parking)
 

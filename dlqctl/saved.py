@@ -403,7 +403,9 @@ class ApplyPlan(_Around):
         return self.inner.aws.sqs.attributes(self.inner.opened.queue).in_flight == 0
 
 
-def prepare_apply(aws: Aws, path: str, *, dry_run: bool, force: bool) -> Plan:
+def prepare_apply(
+    aws: Aws, path: str, *, dry_run: bool, force: bool, look_anyway: bool = False
+) -> Plan:
     """Read a saved plan, check that its queue URL still names its queue (by ARN), and rebuild
     its command with a selection of exactly the planned messages."""
     saved = SavedPlan.load(path)
@@ -428,7 +430,14 @@ def prepare_apply(aws: Aws, path: str, *, dry_run: bool, force: bool) -> Plan:
             canary=saved.canary,
         )
         inner = prepare_redrive(
-            aws, saved.queue_url, saved.spec, selection, options, force=force, park=saved.park
+            aws,
+            saved.queue_url,
+            saved.spec,
+            selection,
+            options,
+            force=force,
+            park=saved.park,
+            look_anyway=look_anyway,
         )
     else:
         inner = prepare_delete(
@@ -439,5 +448,6 @@ def prepare_apply(aws: Aws, path: str, *, dry_run: bool, force: bool) -> Plan:
             dry_run=dry_run,
             walking=saved.walking,
             park=saved.park,
+            look_anyway=look_anyway,
         )
     return ApplyPlan(inner, saved, selection)

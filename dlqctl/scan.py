@@ -151,10 +151,16 @@ class QueueScan:
         max_messages: int | None = None,
         depth_at_start: int | None = None,
         in_flight_limit: int | None = None,
+        short_reason: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sqs = sqs
         self.depth_at_start = depth_at_start
+        self.short_reason = short_reason
+        """Why a walk that an empty receive ended before it saw ``depth_at_start`` messages
+        missed some (a FIFO queue's held groups, messages moved on by the queue's own
+        RedrivePolicy), or None where that proves nothing (the counts lag, others consume)."""
+        self._ended_empty = False
         self.in_flight_limit = in_flight_limit or sqs_in_flight_limit()
         self.queue = queue
         self.hold_seconds = max(1, min(MAX_HOLD_SECONDS, hold_seconds))
@@ -265,6 +271,7 @@ class QueueScan:
             self._stale = 0 if fresh else self._stale + 1
             if not received or self._stale >= self.STALE_RECEIVES:
                 self._done = True
+                self._ended_empty = self._ended_empty or not received
         return fresh if received else None
 
     def poll(self, wait_seconds: int = 0) -> list[ReceivedMessage]:
@@ -327,11 +334,20 @@ class QueueScan:
 
     def coverage(self) -> Coverage:
         """How much of the queue the walk saw, and why it stopped early if it did."""
+        reason = self.stats.capped
+        if (
+            reason is None
+            and self._ended_empty
+            and self.short_reason is not None
+            and self.depth_at_start is not None
+            and self.seen < self.depth_at_start
+        ):
+            reason = f"{self.short_reason}; run it again for the rest"
         return Coverage(
-            complete=self.stats.capped is None,
+            complete=reason is None,
             seen=self.seen,
             queue_depth=self.depth_at_start,
-            reason=self.stats.capped,
+            reason=reason,
         )
 
     def batches(self) -> Iterator[list[ReceivedMessage]]:
@@ -573,7 +589,26 @@ def walk(
         wait_seconds=walking.wait_seconds,
         max_messages=opened.attributes.visible if bounded else None,
         depth_at_start=opened.attributes.visible,
+        short_reason=short_walk_reason(opened.queue, opened.attributes),
     )
+
+
+def short_walk_reason(queue: QueueRef, attributes: QueueAttributes) -> str | None:
+    """Why a walk of this queue that found it empty before it saw as many messages as it held
+    at the start missed some, or None where fewer proves nothing."""
+    if attributes.fifo:
+        return (
+            f"{queue.name} is FIFO: SQS hands out no more of a message group while the walk "
+            "holds its first messages"
+        )
+    policy = attributes.redrive_policy
+    if policy is not None:
+        return (
+            f"{queue.name} has its own RedrivePolicy (maxReceiveCount "
+            f"{policy.max_receive_count}): messages whose receive count passed it were moved on "
+            f"to {policy.dead_letter_target_arn}"
+        )
+    return None
 
 
 def peek_warnings(queue: QueueRef, attributes: QueueAttributes) -> list[str]:
@@ -590,6 +625,11 @@ def peek_warnings(queue: QueueRef, attributes: QueueAttributes) -> list[str]:
         warnings.append(
             f"queue {queue.name} is FIFO: while a message is held, later messages of its group "
             "are not delivered, so a peek may show only the head of each group"
+        )
+    if attributes.in_flight:
+        warnings.append(
+            f"{attributes.in_flight:,} message(s) of {queue.name} are held by another consumer "
+            "or an interrupted run; they are not in this run (they come back when that hold ends)"
         )
     return warnings
 

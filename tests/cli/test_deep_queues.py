@@ -103,7 +103,8 @@ def test_over_limit_on_a_short_poll_is_the_cap_not_throttling(faults, fresh_endp
 
 def test_a_fifo_group_held_back_is_not_taken_for_the_cap(cli, fresh_endpoint):
     """While a walk holds a group's head, SQS holds back the rest of the group: the queue
-    still shows visible messages, far below the in-flight limit. That is not the cap."""
+    still shows visible messages, far below the in-flight limit. That is not the cap, but
+    the walk did not see the whole queue either, and says why (exit 5)."""
     from dlqctl.models import OutgoingMessage
 
     fifo = create_queue(
@@ -115,6 +116,8 @@ def test_a_fifo_group_held_back_is_not_taken_for_the_cap(cli, fresh_endpoint):
         [OutgoingMessage("m", f"m{n}", group_id="one") for n in range(25)],
     )
     result = cli("peek", "orders-dlq.fifo", "-o", "json")
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == ExitCode.PARTIAL, result.stderr
     assert "SQS lets a reader hold" not in result.stderr
+    assert "saw 10 of ~25: orders-dlq.fifo is FIFO" in result.stderr
+    assert len(result.json()) == 10
     assert counts(fresh_endpoint, fifo) == (25, 0)

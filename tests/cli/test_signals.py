@@ -126,3 +126,25 @@ def test_a_signalled_redrive_finishes_its_batch_and_gives_everything_back(
     assert result["redriven"] == sent > 0
     assert counts(fresh_endpoint, dlq) == (MESSAGES - sent, 0), "nothing left hidden"
     assert LEASE_TAG not in aws_for(fresh_endpoint).sqs.tags(dlq), "the lease is released"
+
+
+def test_a_signal_stops_a_paced_redrive_from_sending_what_waits_its_turn(faults, fresh_endpoint):
+    """With --rate, each worker holds a batch while it waits its turn; after a signal those
+    batches are not sent (they are released), only a send already under way finishes."""
+    messages = 150
+    dlq = _dlq(fresh_endpoint, messages)
+    target = create_queue(fresh_endpoint, "orders")
+    process = start_dlqctl(
+        faults.url, "redrive", "orders-dlq", "--to-queue", "orders", "--rate", "5",
+        "--concurrency", "8", "--yes", "-o", "json",
+    )  # fmt: skip
+    _wait_for(lambda: faults.count("sqs", "SendMessageBatch") >= 1, "nothing was ever sent")
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    result = json.loads(stdout)
+    sent = counts(fresh_endpoint, target)[0]
+    assert result["redriven"] == sent
+    assert sent <= 20, "batches waiting for their turn were sent after the signal"
+    assert faults.count("sqs", "SendMessageBatch") <= 2
+    assert counts(fresh_endpoint, dlq) == (messages - sent, 0), "nothing left hidden"
