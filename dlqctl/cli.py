@@ -148,33 +148,43 @@ class DlqctlGroup(_PlainHelp, TyperGroup):
 
 
 _SHARED_WITH_VALUE = frozenset({"--profile", "--region", "--endpoint-url", "--output", "-o"})
+_SAME_OPTION = {"-o": "--output"}
 _SHARED_FLAGS = frozenset({"--debug"})
 
 
 def _shared_options_last(args: list[str]) -> list[str]:
     """Accept the shared options before the command too (``dlqctl --region x -o json list``,
-    as the aws CLI does) by moving them after it, where each command declares them."""
-    leading: list[str] = []
+    as the aws CLI does) by moving them after it, where each command declares them. One given
+    both before and after the command is the one after it (nearer the command, as typed after
+    an alias that sets it)."""
+    leading: list[tuple[str, list[str]]] = []
     index = 0
     while index < len(args):
         word = args[index]
         name = word.split("=", 1)[0]
         if name in _SHARED_FLAGS:
-            leading.append(word)
+            leading.append((name, [word]))
             index += 1
         elif name in _SHARED_WITH_VALUE:
             takes_next = "=" not in word and index + 1 < len(args)
-            leading.extend(args[index : index + 1 + takes_next])
+            leading.append((name, args[index : index + 1 + takes_next]))
             index += 1 + takes_next
         else:
             break
     rest = args[index:]
     if not leading or not rest or rest[0].startswith("-"):
         return args
-    if "--" in rest:
-        cut = rest.index("--")
-        return rest[:cut] + leading + rest[cut:]
-    return rest + leading
+    cut = rest.index("--") if "--" in rest else len(rest)
+    given_after = {
+        _SAME_OPTION.get(name, name) for name in (w.split("=", 1)[0] for w in rest[:cut])
+    }
+    moved = [
+        word
+        for name, words in leading
+        if _SAME_OPTION.get(name, name) not in given_after
+        for word in words
+    ]
+    return rest[:cut] + moved + rest[cut:]
 
 
 app = typer.Typer(

@@ -142,6 +142,17 @@ def test_options_before_the_command_are_accepted(cli, fresh_endpoint, incident):
     assert len(result.jsonl()) == MESSAGES
 
 
+def test_an_option_given_before_and_after_the_command_is_the_one_after(
+    cli, fresh_endpoint, incident
+):
+    """As typed after an alias that sets it (``alias dlqctl='dlqctl --region eu-west-1'``)."""
+    result = cli("--region", "eu-west-1", "-o", "jsonl", "--endpoint-url", "http://127.0.0.1:1",
+                 "peek", "orders-dlq", "--region", "us-east-1", "--output", "json",
+                 "--endpoint-url", fresh_endpoint, connect=False)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert len(result.json()) == MESSAGES  # one JSON array, not JSON lines
+
+
 @pytest.mark.parametrize("command", [["summary"], ["delete", "--id", "x", "--yes"]])
 def test_jsonl_is_one_document_per_line(cli, incident, command):
     result = cli(command[0], "orders-dlq", *command[1:], "-o", "jsonl")
