@@ -617,9 +617,16 @@ class ImportPlan:
                 )
                 resources.callback(journal.close)
                 options.journal = journal
-            return import_messages(
+            result = import_messages(
                 handle, self.destination, self.selection, options, reporter.progress
             )
+            if options.journal is not None and result.recovered:
+                reporter.warn(
+                    f"{result.recovered:,} record(s) were found in the journal of an earlier run "
+                    f"of this import ({options.journal.path}); what it had delivered was not sent "
+                    "again (to send everything again, pass --journal with a new file)"
+                )
+            return result
 
 
 def _open_input(file: str) -> IO[bytes]:

@@ -22,6 +22,7 @@ from typing import Any
 
 from dlqctl.aws import Aws
 from dlqctl.canary import CanarySettings
+from dlqctl.choices import MAX_CONCURRENCY
 from dlqctl.destinations import DestinationSpec
 from dlqctl.errors import UsageError
 from dlqctl.filters import Selection, Tally
@@ -30,7 +31,7 @@ from dlqctl.models import JsonValue, MessageView, iso_utc
 from dlqctl.plans import Confirmation, Plan, Reporter, Result
 from dlqctl.redrive import RedriveOptions, RedrivePlan, prepare_redrive
 from dlqctl.remove import DeletePlan, prepare_delete
-from dlqctl.scan import Walking, open_queue
+from dlqctl.scan import MAX_HOLD_SECONDS, Walking, open_queue
 
 PLAN_FORMAT = "dlqctl-plan"
 PLAN_VERSION = 1
@@ -293,12 +294,17 @@ class SavedPlan:
             queue_arn=_text(document["queue"]["arn"]),
             messages={_text(item["id"]): _text(item["digest"]) for item in document["messages"]},
             summary=dict(document["summary"]),
-            walking=Walking(_number(settings.get("hold"), int), int(settings.get("wait", 1))),
+            walking=Walking(
+                _number(settings.get("hold"), int, "hold", 1, MAX_HOLD_SECONDS),
+                _number(settings.get("wait", 1), int, "wait", 1, 20),
+            ),
             spec=None if command == "delete" else DestinationSpec(**dict(destination or {})),
-            rate=_number(settings.get("rate"), float),
-            concurrency=_number(settings.get("concurrency"), int),
+            rate=_number(settings.get("rate"), float, "rate", 0.1),
+            concurrency=_number(
+                settings.get("concurrency"), int, "concurrency", 1, MAX_CONCURRENCY
+            ),
             resend_ambiguous=bool(settings.get("resend_ambiguous", True)),
-            max_replays=_number(settings.get("max_replays"), int),
+            max_replays=_number(settings.get("max_replays"), int, "max_replays", 1),
             canary=None if canary is None else _canary(canary),
             park=None if settings.get("park") is None else _text(settings["park"]),
         )
@@ -306,9 +312,9 @@ class SavedPlan:
 
 def _canary(settings: Mapping[str, Any]) -> CanarySettings:
     return CanarySettings(
-        size=_number(settings["size"], int),
-        watch_seconds=_number(settings["watch_seconds"], float),
-        max_return_rate=_number(settings["max_return_rate"], float),
+        size=_number(settings["size"], int, "canary size", 1),
+        watch_seconds=_number(settings["watch_seconds"], float, "canary watch_seconds", 0),
+        max_return_rate=_number(settings["max_return_rate"], float, "canary max_return_rate", 0, 1),
     )
 
 
@@ -318,12 +324,22 @@ def _text(value: Any) -> str:
     return value
 
 
-def _number(value: Any, kind: type[int] | type[float]) -> Any:
-    """None, or a number of that kind (a bool or a text is refused)."""
+def _number(
+    value: Any,
+    kind: type[int] | type[float],
+    name: str,
+    low: float | None = None,
+    high: float | None = None,
+) -> Any:
+    """None, or a number of that kind within the range its option accepts (a bool, a text or a
+    number out of range is refused, as the option would refuse it)."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"expected a number, got {value!r}")
+        raise TypeError(f"{name}: expected a number, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"{low if low is not None else ''}..{high if high is not None else ''}"
+        raise ValueError(f"{name} {value!r} is outside {bounds}")
     return kind(value)
 
 

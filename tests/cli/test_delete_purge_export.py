@@ -298,6 +298,10 @@ def test_an_import_run_again_sends_only_what_was_not_acknowledged(
     assert second.exit_code == ExitCode.PARTIAL
     data = second.json()
     assert (data["recovered"], data["redriven"], data["unanswered"]) == (12, 3, 10)
+    assert "12 record(s) were found in the journal of an earlier run of this import" in (
+        second.stderr
+    )
+    assert "journal of an earlier run" not in first.stderr
     # The third run resends only the unanswered batch (ambiguous: at least once).
     third = cli("import", str(path), "restored", "--yes", "-o", "json")
     assert third.exit_code == 0, third.stderr

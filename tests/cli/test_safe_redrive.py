@@ -418,6 +418,15 @@ def test_a_plan_with_bad_settings_is_refused_in_one_line(cli, boto, fresh_endpoi
         {"wait": "soon"},
         {"rate": "fast"},
         {"canary": {"size": "five", "watch_seconds": 1, "max_return_rate": 0.1}},
+        # Out of the range each option accepts.
+        {"concurrency": -5},
+        {"concurrency": 65},
+        {"rate": 0},
+        {"wait": 999},
+        {"hold": 0},
+        {"max_replays": 0},
+        {"canary": {"size": 0, "watch_seconds": 1, "max_return_rate": 0.1}},
+        {"canary": {"size": 5, "watch_seconds": 1, "max_return_rate": 1.5}},
     ):
         document = json.loads(json.dumps(good))
         document["settings"].update(change)
