@@ -34,11 +34,11 @@ from dlqctl.destinations import (
 )
 from dlqctl.drain import DrainPlan, prepare_drain
 from dlqctl.envelopes import decode
-from dlqctl.errors import AccessError, UsageError
+from dlqctl.errors import AccessError, DlqctlError, UsageError
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block, signal_number
 from dlqctl.journal import Journal, State, default_path
-from dlqctl.lease import QueueLease
+from dlqctl.lease import LEASE_SECONDS, QueueLease
 from dlqctl.models import JsonValue, MessageView, ReceivedMessage, RedriveResult
 from dlqctl.moves import MoveTaskPlan, prepare_move_task, whole_queue_only
 from dlqctl.parking import Parking, prepare_parking
@@ -668,7 +668,7 @@ class RedrivePlan(OnQueue):
                 run_id = uuid.uuid4().hex[:12]
                 lease = QueueLease(self.aws, self.opened.queue, run_id)
                 if _take_lease(lease, self.force, reporter):
-                    resources.callback(lease.release)
+                    resources.callback(_give_back, lease, reporter)
                     options.heartbeat = lease.renew
                 path = self.journal_path or default_path(
                     self.opened.queue.arn, self.destination.description
@@ -777,6 +777,18 @@ def return_parked(
 
 RETURN_PASSES = 3
 """Walks of the parking queue at most, while its (approximate) count says messages remain."""
+
+
+def _give_back(lease: QueueLease, reporter: Reporter) -> None:
+    """Give the lease back at the end of a run; when that fails (the endpoint gone), say so and
+    let the run's own result or error stand: the lease runs out by itself."""
+    try:
+        lease.release()
+    except DlqctlError as exc:
+        reporter.warn(
+            f"the redrive lease on {lease.queue.name} could not be given back ({exc.message}); "
+            f"it runs out within {LEASE_SECONDS} s"
+        )
 
 
 def _take_lease(lease: QueueLease, force: bool, reporter: Reporter) -> bool:

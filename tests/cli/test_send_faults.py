@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dlqctl import emulate
 from dlqctl.errors import ExitCode
+from dlqctl.models import OutgoingMessage
 from tests.cli.test_redrive import bus_with_queue_target, drain
 from tests.helpers import counts, create_queue, put, receive_all
 
@@ -145,3 +146,20 @@ def test_a_source_queue_that_is_gone_fails_only_its_messages(cli, boto, fresh_en
     assert "cannot send it back to" in data["failures"][0]["reason"]
     assert [m["Body"] for m in receive_all(boto, kept)] == ["from kept"]
     assert counts(fresh_endpoint, dlq) == (1, 0)
+
+
+def test_a_lease_that_cannot_be_given_back_does_not_hide_the_result(
+    cli_via, faults, fresh_endpoint
+):
+    """The endpoint gone when the run gives its lease back: the run's result stands (the lease
+    runs out by itself), with a warning, instead of an error about the lease's tags."""
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    target = create_queue(fresh_endpoint, "orders")
+    put(fresh_endpoint, dlq, [OutgoingMessage("m", f"order {n}") for n in range(15)])
+    faults.fail("sqs", "UntagQueue", "ServiceUnavailable", status=503)
+    result = cli_via("redrive", "orders-dlq", "--to-queue", "orders", "--yes", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["redriven"] == 15
+    assert "the redrive lease on orders-dlq could not be given back" in result.stderr
+    assert "runs out within 120 s" in result.stderr
+    assert counts(fresh_endpoint, target) == (15, 0)
