@@ -156,7 +156,8 @@ _SDK_ERRORS: tuple[tuple[type[Exception], type[DlqctlError], str, str], ...] = (
         botocore.exceptions.NoCredentialsError,
         AccessError,
         "no AWS credentials found",
-        "set AWS_PROFILE or pass --profile, or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+        "set AWS_PROFILE or pass --profile (a profile with credentials, or SSO logged in), or "
+        "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
     ),
     (
         botocore.exceptions.PartialCredentialsError,
@@ -303,8 +304,9 @@ def _retries(session: botocore.session.Session) -> dict[str, Any]:
     mode = os.environ.get("AWS_RETRY_MODE") or profile.get("retry_mode") or "standard"
     if mode not in ("legacy", "standard", "adaptive"):
         raise UsageError(
-            f"retry mode {mode!r} (AWS_RETRY_MODE or the profile's retry_mode) is not one",
-            "use standard or adaptive",
+            f"retry mode {mode!r} (AWS_RETRY_MODE or the profile's retry_mode) is not one AWS "
+            "knows",
+            "use standard, adaptive or legacy",
         )
     given = os.environ.get("AWS_MAX_ATTEMPTS") or profile.get("max_attempts") or 8
     try:

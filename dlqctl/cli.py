@@ -701,7 +701,7 @@ def _confirm_plan(plan: Plan, *, yes: bool) -> None:
     else:
         confirmed = render.confirm(f"{plan.describe()}. Continue?")
     if not confirmed:
-        raise UsageError("not confirmed; nothing was changed")
+        raise UsageError("not confirmed; nothing was changed", "answer y to go on, or pass --yes")
 
 
 def _require_coverage(coverage: Any, what: str) -> None:

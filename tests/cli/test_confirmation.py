@@ -33,7 +33,7 @@ def test_answering_no_changes_nothing(fresh_endpoint):
         ["redrive", "jobs-dlq", "--to-queue", "jobs"], "n", fresh_endpoint
     )
     assert code == ExitCode.USAGE
-    assert "not confirmed; nothing was changed" in stderr
+    assert "not confirmed; nothing was changed (hint: answer y to go on, or pass --yes)" in stderr
     assert counts(fresh_endpoint, queue) == (2, 0)
 
 
