@@ -296,7 +296,7 @@ def export_messages(
         if not delete:
             _write_durably(handle, [])
     except DlqctlError as exc:
-        if not delete and isinstance(exc.__cause__, BrokenPipeError):
+        if not delete and parking is None and isinstance(exc.__cause__, BrokenPipeError):
             raise exc.__cause__ from None  # `export Q - | head`: a closed pipe is not an error
         if isinstance(exc.__cause__, OSError):
             exc.message += f"; before it {result.exported:,} message(s) were written" + (

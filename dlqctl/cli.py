@@ -1005,7 +1005,7 @@ def moves(
     from dlqctl.moves import move_tasks, prepare_cancel
     from dlqctl.scan import open_queue
 
-    opened = open_queue(ctx.aws, queue)
+    opened = open_queue(ctx.aws, queue, walked=False)
     if cancel:
         _execute(ctx, prepare_cancel(ctx.aws, opened), yes=yes)
         return
@@ -1091,7 +1091,8 @@ def purge(
             ctx.aws, queue, selection, archive, overwrite=overwrite, walking=Walking(hold, wait)
         )
     else:
-        plan = PurgePlan(ctx.aws, open_queue(ctx.aws, queue), selection, Walking(hold, wait))
+        opened = open_queue(ctx.aws, queue, walked=not selection.is_everything)
+        plan = PurgePlan(ctx.aws, opened, selection, Walking(hold, wait))
     _execute(ctx, plan, yes=yes)
 
 

@@ -201,6 +201,10 @@ class _Run:
         self.limit = limit
         self.lock = threading.Lock()
         self.stop = threading.Event()
+        """Set when the run has what it needs (its limit, the breaker): no more batches."""
+        self.halted = threading.Event()
+        """Set by a signal or a worker's failure: no more batches, and a batch still waiting
+        its turn (``--rate``) is not sent."""
         self.watch = watch
         self.stash = stash
         """Where selected messages past the limit go (a canary's), instead of staying behind."""
@@ -303,7 +307,7 @@ def _send_paced(
 ) -> None:
     """Send a batch when the pace allows, and delete what was acknowledged. Stopped while it
     waits its turn (Ctrl-C), it sends nothing: the batch stays held and is released."""
-    if not pacer.wait(len(planned), run.stop):
+    if not pacer.wait(len(planned), run.halted):
         return
     if run.watch is not None:
         run.watch.sending([fingerprints[item.view.message_id] for item in planned])
@@ -436,7 +440,7 @@ class _Driver:
 
     def __call__(self, scan: QueueScan, run: _Run, workers: int | None = None) -> None:
         def work() -> None:
-            while not run.stop.is_set():
+            while not run.stop.is_set() and not run.halted.is_set():
                 batch = self._next(scan, run)
                 if batch is None:
                     return
@@ -463,7 +467,9 @@ class _Driver:
         if count <= 1:
             work()
         else:
-            work_in_parallel(work, count, run.stop)
+            work_in_parallel(work, count, run.halted)
+        if run.stop.is_set():
+            scan.cut()  # the run has what it came for (its limit, the breaker)
 
     def _next(self, scan: QueueScan, run: _Run) -> list[ReceivedMessage] | None:
         """The stash's next batch (then one look for returns, which the walk would only reach
@@ -893,7 +899,7 @@ def prepare_server_side(
             "drop --server-side",
         )
     whole_queue_only(selection, limit)
-    opened = open_queue(aws, queue)
+    opened = open_queue(aws, queue, walked=False)  # SQS or the redriver moves it, not a walk
     if spec.to_bus is not None:
         return prepare_drain(aws, opened, spec.to_bus, dry_run=dry_run)
     return prepare_move_task(aws, opened, spec.to_queue, rate=rate, dry_run=dry_run)

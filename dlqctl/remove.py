@@ -104,6 +104,7 @@ def delete_messages(
                 result.failures.extend(failures)
             progress(len(chosen))
             if message_ids and not wanted:
+                scan.cut()  # every ID asked for was found
                 break
             if parking is not None and not dry_run:
                 parking.park(scan, rest)

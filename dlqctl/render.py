@@ -199,7 +199,8 @@ def progress(description: str, total: int | None, *, enabled: bool = True) -> It
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     ]
-    with Progress(*columns, console=_stderr(), transient=True) as bar:
+    # stdout stays the command's: the bar must not take its JSON onto the terminal.
+    with Progress(*columns, console=_stderr(), transient=True, redirect_stdout=False) as bar:
         task = bar.add_task(description, total=total)
         yield Bar(bar, task, description)
 

@@ -11,6 +11,7 @@ messages the walk did not find are reported as gone.
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 from collections import Counter
@@ -335,7 +336,7 @@ def _number(
     number out of range is refused, as the option would refuse it)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise TypeError(f"{name}: expected a number, got {value!r}")
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f"{low if low is not None else ''}..{high if high is not None else ''}"

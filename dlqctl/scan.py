@@ -161,6 +161,7 @@ class QueueScan:
         missed some (a FIFO queue's held groups, messages moved on by the queue's own
         RedrivePolicy), or None where that proves nothing (the counts lag, others consume)."""
         self._ended_empty = False
+        self._cut = False
         self.in_flight_limit = in_flight_limit or sqs_in_flight_limit()
         self.queue = queue
         self.hold_seconds = max(1, min(MAX_HOLD_SECONDS, hold_seconds))
@@ -338,6 +339,7 @@ class QueueScan:
         if (
             reason is None
             and self._ended_empty
+            and not self._cut
             and self.short_reason is not None
             and self.depth_at_start is not None
             and self.seen < self.depth_at_start
@@ -349,6 +351,11 @@ class QueueScan:
             queue_depth=self.depth_at_start,
             reason=reason,
         )
+
+    def cut(self) -> None:
+        """The caller stopped the walk on purpose (its limit, what it came for): that it saw
+        fewer messages than the queue held says nothing of what the walk missed."""
+        self._cut = True
 
     def batches(self) -> Iterator[list[ReceivedMessage]]:
         """Yield each receive's new messages (a batch may be empty when all were duplicates)."""
@@ -605,14 +612,17 @@ def short_walk_reason(queue: QueueRef, attributes: QueueAttributes) -> str | Non
     if policy is not None:
         return (
             f"{queue.name} has its own RedrivePolicy (maxReceiveCount "
-            f"{policy.max_receive_count}): messages whose receive count passed it were moved on "
-            f"to {policy.dead_letter_target_arn}"
+            f"{policy.max_receive_count}): messages whose receive count passed it may have been "
+            f"moved on to {policy.dead_letter_target_arn}"
         )
     return None
 
 
-def peek_warnings(queue: QueueRef, attributes: QueueAttributes) -> list[str]:
-    """What an operator should know before a walk raises receive counts on this queue."""
+def peek_warnings(
+    queue: QueueRef, attributes: QueueAttributes, *, walked: bool = True
+) -> list[str]:
+    """What an operator should know before a walk raises receive counts on this queue
+    (``walked``: the command walks it, so messages held elsewhere are not in its run)."""
     warnings: list[str] = []
     policy = attributes.redrive_policy
     if policy is not None:
@@ -626,7 +636,7 @@ def peek_warnings(queue: QueueRef, attributes: QueueAttributes) -> list[str]:
             f"queue {queue.name} is FIFO: while a message is held, later messages of its group "
             "are not delivered, so a peek may show only the head of each group"
         )
-    if attributes.in_flight:
+    if walked and attributes.in_flight:
         warnings.append(
             f"{attributes.in_flight:,} message(s) of {queue.name} are held by another consumer "
             "or an interrupted run; they are not in this run (they come back when that hold ends)"
@@ -693,6 +703,7 @@ def split_batches(
         taken = {view.message_id for view in chosen}
         yield chosen, [view for view in views if view.message_id not in taken]
         if limit is not None and matched >= limit:
+            scan.cut()
             return
 
 
@@ -733,11 +744,13 @@ class OpenQueue:
     warnings: tuple[str, ...]
 
 
-def open_queue(aws: Aws, ref: str) -> OpenQueue:
-    """Resolve a queue by name, URL or ARN and read its attributes (two calls)."""
+def open_queue(aws: Aws, ref: str, *, walked: bool = True) -> OpenQueue:
+    """Resolve a queue by name, URL or ARN and read its attributes (two calls); ``walked``:
+    whether the command walks it (else SQS acts on the whole queue, held messages too)."""
     queue, attributes = aws.sqs.resolve(ref)
     context = QueueContext(attributes.retention_seconds, attributes.fifo)
-    return OpenQueue(queue, attributes, context, tuple(peek_warnings(queue, attributes)))
+    warnings = peek_warnings(queue, attributes, walked=walked)
+    return OpenQueue(queue, attributes, context, tuple(warnings))
 
 
 def source_queue_arns(aws: Aws, opened: OpenQueue) -> tuple[str, ...]:

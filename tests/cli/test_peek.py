@@ -168,3 +168,34 @@ def test_a_look_at_a_chained_dlq_moves_nothing_on(cli, boto, fresh_endpoint, com
     looked = cli(command[0], "middle-dlq", *command[1:], "--yes", "-o", "json")
     assert looked.exit_code == 0, looked.stderr
     assert "RedrivePolicy" in looked.stderr
+
+
+def test_json_to_a_file_with_a_progress_bar_on_the_terminal_goes_to_the_file(
+    fresh_endpoint, tmp_path
+):
+    """The progress bar draws on stderr (a terminal here); stdout, a file, gets the JSON."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from tests.conftest import REGION
+    from tests.helpers import create_queue, put
+
+    queue = create_queue(fresh_endpoint, "orders-dlq")
+    put(fresh_endpoint, queue, [OutgoingMessage("m", f"order {n}") for n in range(30)])
+    out = tmp_path / "peek.json"
+    leader, follower = pty.openpty()
+    try:
+        with open(out, "w") as stdout:
+            done = subprocess.run(
+                [sys.executable, "-m", "dlqctl", "peek", "orders-dlq", "--all", "-o", "json"],
+                env={**os.environ, "AWS_ENDPOINT_URL": fresh_endpoint, "AWS_REGION": REGION,
+                     "COLUMNS": "120"},
+                stdout=stdout, stderr=follower, timeout=120, check=False,
+            )  # fmt: skip
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert done.returncode == 0
+    assert len(json.loads(out.read_text())) == 30

@@ -427,6 +427,8 @@ def test_a_plan_with_bad_settings_is_refused_in_one_line(cli, boto, fresh_endpoi
         {"max_replays": 0},
         {"canary": {"size": 0, "watch_seconds": 1, "max_return_rate": 0.1}},
         {"canary": {"size": 5, "watch_seconds": 1, "max_return_rate": 1.5}},
+        {"canary": {"size": 5, "watch_seconds": 1, "max_return_rate": float("nan")}},
+        {"max_replays": float("inf")},
     ):
         document = json.loads(json.dumps(good))
         document["settings"].update(change)
