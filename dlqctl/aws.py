@@ -184,6 +184,13 @@ _SDK_ERRORS: tuple[tuple[type[Exception], type[DlqctlError], str, str], ...] = (
         "check the profile name in ~/.aws/config",
     ),
     (
+        botocore.exceptions.ConfigParseError,
+        AccessError,
+        "the AWS configuration cannot be read: {exc}",
+        "fix the file named (a [section] header, key = value lines), or point "
+        "AWS_CONFIG_FILE or AWS_SHARED_CREDENTIALS_FILE elsewhere",
+    ),
+    (
         botocore.exceptions.ConnectionError,
         UnreachableError,
         "cannot reach the AWS endpoint for {what}: {exc}",

@@ -69,6 +69,17 @@ def test_missing_region(cli):
     assert "no AWS region configured" in one_error_line(result.stderr)
 
 
+def test_an_aws_config_file_that_cannot_be_read(cli, monkeypatch, tmp_path):
+    config = tmp_path / "config"
+    config.write_text("[default\nregion = us-east-1\n")  # the section header is not closed
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    result = cli("list")
+    assert result.exit_code == ExitCode.ACCESS
+    line = one_error_line(result.stderr)
+    assert f"the AWS configuration cannot be read: Unable to parse config file: {config}" in line
+    assert "AWS_CONFIG_FILE" in line
+
+
 def test_a_region_name_aws_has_no_format_for(cli):
     result = cli("peek", "orders-dlq", "--region", "bad region!", connect=False)
     assert result.exit_code == ExitCode.ACCESS
