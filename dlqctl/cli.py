@@ -152,6 +152,17 @@ _SAME_OPTION = {"-o": "--output"}
 _SHARED_FLAGS = frozenset({"--debug"})
 
 
+def _option_name(word: str) -> tuple[str, bool]:
+    """The option a word names, and whether its value is in the same word (``--output=json``,
+    ``-ojson``)."""
+    if word.startswith("--"):
+        name, equals, _ = word.partition("=")
+        return name, bool(equals)
+    if len(word) > 2 and word[:2] in _SAME_OPTION:
+        return word[:2], True
+    return word, False
+
+
 def _shared_options_last(args: list[str]) -> list[str]:
     """Accept the shared options before the command too (``dlqctl --region x -o json list``,
     as the aws CLI does) by moving them after it, where each command declares them. One given
@@ -161,12 +172,12 @@ def _shared_options_last(args: list[str]) -> list[str]:
     index = 0
     while index < len(args):
         word = args[index]
-        name = word.split("=", 1)[0]
+        name, attached = _option_name(word)
         if name in _SHARED_FLAGS:
             leading.append((name, [word]))
             index += 1
         elif name in _SHARED_WITH_VALUE:
-            takes_next = "=" not in word and index + 1 < len(args)
+            takes_next = not attached and index + 1 < len(args)
             leading.append((name, args[index : index + 1 + takes_next]))
             index += 1 + takes_next
         else:
@@ -175,9 +186,7 @@ def _shared_options_last(args: list[str]) -> list[str]:
     if not leading or not rest or rest[0].startswith("-"):
         return args
     cut = rest.index("--") if "--" in rest else len(rest)
-    given_after = {
-        _SAME_OPTION.get(name, name) for name in (w.split("=", 1)[0] for w in rest[:cut])
-    }
+    given_after = {_SAME_OPTION.get(name, name) for name, _ in map(_option_name, rest[:cut])}
     moved = [
         word
         for name, words in leading

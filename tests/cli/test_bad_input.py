@@ -153,6 +153,13 @@ def test_an_option_given_before_and_after_the_command_is_the_one_after(
     assert len(result.json()) == MESSAGES  # one JSON array, not JSON lines
 
 
+def test_shared_options_with_their_values_attached(cli, fresh_endpoint, incident):
+    result = cli("-ojsonl", "--region=eu-west-1", f"--endpoint-url={fresh_endpoint}",
+                 "peek", "orders-dlq", "--region=us-east-1", "-ojson", connect=False)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert len(result.json()) == MESSAGES  # one JSON array: the -o after the command
+
+
 @pytest.mark.parametrize("command", [["summary"], ["delete", "--id", "x", "--yes"]])
 def test_jsonl_is_one_document_per_line(cli, incident, command):
     result = cli(command[0], "orders-dlq", *command[1:], "-o", "jsonl")
