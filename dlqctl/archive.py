@@ -43,7 +43,7 @@ from dlqctl.models import (
     walk_complete,
 )
 from dlqctl.parking import Parking, prepare_parking
-from dlqctl.plans import Confirmation, OnQueue, Reporter, describe_scope
+from dlqctl.plans import Confirmation, OnQueue, Reporter, describe_scope, keeping_done
 from dlqctl.redrive import Pacer, RedriveOptions, count_refusals, run_parked, sort_by_journal
 from dlqctl.remove import delete_views
 from dlqctl.scan import (
@@ -277,8 +277,9 @@ def export_messages(
     file is synced once, at the end). With ``parking``, what stays in the DLQ (the rest of each
     batch; without ``delete``, the exported messages too) is parked."""
     result = ExportResult(file=name)
+    scan = walk(aws, opened, walking)
     try:
-        with walk(aws, opened, walking) as scan:
+        with keeping_done(result), scan:
             for chosen, rest in split_batches(scan, selection, context=opened.context, limit=limit):
                 _write_durably(
                     handle,
@@ -298,12 +299,9 @@ def export_messages(
     except DlqctlError as exc:
         if not delete and parking is None and isinstance(exc.__cause__, BrokenPipeError):
             raise exc.__cause__ from None  # `export Q - | head`: a closed pipe is not an error
-        if isinstance(exc.__cause__, OSError):
-            exc.message += f"; before it {result.exported:,} message(s) were written" + (
-                f" and {result.deleted:,} of them deleted" if delete else ""
-            )
         raise
-    result.coverage = scan.coverage().to_json()
+    finally:
+        result.coverage = scan.coverage().to_json()
     return result
 
 
@@ -415,13 +413,14 @@ def import_messages(
         pending.clear()
 
     try:
-        for line in read_export(lines):
-            if options.limit is not None and result.selected >= options.limit:
-                break
-            pending.extend(_plan_line(line, destination, selection, options, result, taken))
-            if len(pending) >= SQS_BATCH:
-                flush()
-        flush()
+        with keeping_done(result):
+            for line in read_export(lines):
+                if options.limit is not None and result.selected >= options.limit:
+                    break
+                pending.extend(_plan_line(line, destination, selection, options, result, taken))
+                if len(pending) >= SQS_BATCH:
+                    flush()
+            flush()
     except KeyboardInterrupt as exc:
         result.interrupted = True
         result.signal = signal_number(exc)

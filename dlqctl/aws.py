@@ -199,7 +199,7 @@ _SDK_ERRORS: tuple[tuple[type[Exception], type[DlqctlError], str, str], ...] = (
     (
         botocore.exceptions.HTTPClientError,
         UnreachableError,
-        "connection to AWS lost during {what}: {exc}",
+        "connection to AWS lost ({what}): {exc}",
         "run the command again",
     ),
     (

@@ -688,8 +688,14 @@ def _execute(ctx: Ctx, plan: Plan, *, yes: bool, result_to_stderr: bool = False)
         for note in getattr(plan, "notes", ()):
             render.info(note)
     _confirm_plan(plan, yes=yes)
-    with render.progress(plan.activity, plan.total, enabled=not result_to_stderr) as advance:
-        result = plan.run(Reporter(advance, render.warn, advance.status))
+    try:
+        with render.progress(plan.activity, plan.total, enabled=not result_to_stderr) as advance:
+            result = plan.run(Reporter(advance, render.warn, advance.status))
+    except DlqctlError as exc:
+        if exc.done is None:
+            raise
+        _show(ctx, exc.done, to_stderr=result_to_stderr, stopped_by=exc)
+        raise
     _show(ctx, result, to_stderr=result_to_stderr)
 
 
@@ -730,15 +736,23 @@ def _require_coverage(coverage: Any, what: str) -> None:
     )
 
 
-def _show(ctx: Ctx, result: Result, *, to_stderr: bool = False) -> None:
+def _show(
+    ctx: Ctx, result: Result, *, to_stderr: bool = False, stopped_by: DlqctlError | None = None
+) -> None:
     """Show a result; one interrupted by a signal ends with 128 + the signal, an incomplete
-    one with 5."""
+    one with 5; one an error stopped part way (``stopped_by``) is shown, and the error is the
+    caller's to raise."""
     from dlqctl import render
+    from dlqctl.plans import StoppedBy
 
+    if stopped_by is not None:
+        result = StoppedBy(result, stopped_by.message)
     if to_stderr:
         render.info(f"{result.title}: {render.to_json_text(result.to_json(), indent=None)}")
     else:
         render.show(result, ctx.output)
+    if stopped_by is not None:
+        return  # its error is the exit, and says what is still held
     data = result.to_json()
     if data.get("unreleased"):
         render.warn(

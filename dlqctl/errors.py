@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dlqctl.plans import Result
 
 
 class ExitCode(IntEnum):
@@ -23,6 +27,9 @@ class DlqctlError(Exception):
     """An error the user can act on: one line of message, one line of hint."""
 
     exit_code: int = ExitCode.UNEXPECTED
+    done: Result | None = None
+    """What the run this stopped had done before (``plans.keeping_done``): shown before the
+    error line, so an operator knows what is already done."""
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)

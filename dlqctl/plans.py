@@ -10,11 +10,13 @@ The CLI only renders the warnings, confirms, runs the plan and shows the result.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
+from dlqctl.errors import DlqctlError
 from dlqctl.models import JsonValue
 
 if TYPE_CHECKING:
@@ -102,6 +104,36 @@ class Plan(Protocol):
         ...
 
     def run(self, reporter: Reporter) -> Result: ...
+
+
+@contextmanager
+def keeping_done(result: Result) -> Iterator[None]:
+    """An error that stops a run part way (the endpoint lost, the credentials expired)
+    carries what the run had done, ``result``, for the command to show before the error."""
+    try:
+        yield
+    except DlqctlError as exc:
+        if exc.done is None:
+            exc.done = result
+        raise
+
+
+@dataclass(frozen=True)
+class StoppedBy:
+    """A run an error stopped part way: what it had done, and the error's message (its JSON
+    form is the result's with ``error``)."""
+
+    done: Result
+    error: str
+    complete: bool = False
+    interrupted_by: int | None = None
+
+    @property
+    def title(self) -> str:
+        return f"{self.done.title} (stopped by an error)"
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {**self.done.to_json(), "error": self.error}
 
 
 @dataclass(frozen=True)

@@ -39,10 +39,10 @@ from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block, signal_number
 from dlqctl.journal import Journal, State, default_path
 from dlqctl.lease import LEASE_SECONDS, QueueLease
-from dlqctl.models import JsonValue, MessageView, ReceivedMessage, RedriveResult
+from dlqctl.models import Deletion, JsonValue, MessageView, ReceivedMessage, RedriveResult
 from dlqctl.moves import MoveTaskPlan, prepare_move_task, whole_queue_only
 from dlqctl.parking import Parking, prepare_parking
-from dlqctl.plans import OnQueue, Reporter, describe_scope
+from dlqctl.plans import OnQueue, Reporter, describe_scope, keeping_done
 from dlqctl.preflight import Preflight
 from dlqctl.replays import ReplayLedger, sent_fingerprint
 from dlqctl.scan import (
@@ -284,7 +284,7 @@ def _redrive_batch(
         )
     if delivered:
         with interrupt_after_block():
-            deletion = scan.delete([view.message for view in delivered])
+            deletion = _delete(scan, [view.message for view in delivered], result, run.lock)
             if journal is not None:
                 journal.deleted(deletion.deleted)
         with run.lock:
@@ -411,7 +411,7 @@ def redrive(
     drive = _Driver(aws, opened, destination, selection, options, Pacer(options.rate), progress)
     scan = walk(aws, opened, options.walking)
     try:
-        with scan:
+        with keeping_done(result), scan:
             if options.canary is None or options.dry_run:
                 drive(scan, _Run(result, options.limit))
             else:
@@ -587,16 +587,30 @@ def _send_and_delete(
     """Send and record, delete what was acknowledged, record the deletes; returns what was
     acknowledged."""
     delivery = send_and_record(destination, planned, journal)
-    deletion = scan.delete([view.message for view, _ in delivery.accepted])
+    with lock:
+        count_refusals(result, delivery)
+    deletion = _delete(scan, [view.message for view, _ in delivery.accepted], result, lock)
     checkpoint("after-delete")
     if journal is not None:
         journal.deleted(deletion.deleted)
     with lock:
         result.redriven += len(deletion.deleted)
-        count_refusals(result, delivery)
         _delete_failures(result, deletion.failed)
     by_id = {item.view.message_id: item for item in planned}
     return [by_id[view.message_id] for view, _ in delivery.accepted]
+
+
+def _delete(
+    scan: QueueScan, messages: list[ReceivedMessage], result: RedriveResult, lock: threading.Lock
+) -> Deletion:
+    """Delete delivered messages; a delete call that fails whole (the endpoint lost) is a
+    failure of each of its messages in the result before its error stops the run."""
+    try:
+        return scan.delete(messages)
+    except DlqctlError:
+        with lock:
+            _delete_failures(result, [(message.message_id, "no answer") for message in messages])
+        raise
 
 
 def _delete_failures(result: RedriveResult, failed: Sequence[tuple[str, str]]) -> None:

@@ -11,7 +11,7 @@ from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block
 from dlqctl.models import Failure, JsonValue, MessageView, walk_complete
 from dlqctl.parking import Parking, prepare_parking
-from dlqctl.plans import Confirmation, OnQueue, Reporter, describe_scope
+from dlqctl.plans import Confirmation, OnQueue, Reporter, describe_scope, keeping_done
 from dlqctl.redrive import run_parked
 from dlqctl.scan import (
     DEFAULT_WALKING,
@@ -89,26 +89,29 @@ def delete_messages(
     """
     result = DeleteResult(dry_run=dry_run)
     wanted = set(message_ids)
-    with walk(aws, opened, walking) as scan:
-        for chosen, rest in split_batches(scan, selection, context=opened.context, limit=limit):
-            if wanted:
-                rest += [view for view in chosen if view.message_id not in wanted]
-                chosen = [view for view in chosen if view.message_id in wanted]
-                wanted.difference_update(view.message_id for view in chosen)
-            result.selected += len(chosen)
-            if dry_run and record is not None:
-                record(chosen)
-            if chosen and not dry_run:
-                deleted, failures = delete_views(scan, chosen, "delete failed")
-                result.deleted += deleted
-                result.failures.extend(failures)
-            progress(len(chosen))
-            if message_ids and not wanted:
-                scan.cut()  # every ID asked for was found
-                break
-            if parking is not None and not dry_run:
-                parking.park(scan, rest)
-    result.coverage = scan.coverage().to_json()
+    scan = walk(aws, opened, walking)
+    try:
+        with keeping_done(result), scan:
+            for chosen, rest in split_batches(scan, selection, context=opened.context, limit=limit):
+                if wanted:
+                    rest += [view for view in chosen if view.message_id not in wanted]
+                    chosen = [view for view in chosen if view.message_id in wanted]
+                    wanted.difference_update(view.message_id for view in chosen)
+                result.selected += len(chosen)
+                if dry_run and record is not None:
+                    record(chosen)
+                if chosen and not dry_run:
+                    deleted, failures = delete_views(scan, chosen, "delete failed")
+                    result.deleted += deleted
+                    result.failures.extend(failures)
+                progress(len(chosen))
+                if message_ids and not wanted:
+                    scan.cut()  # every ID asked for was found
+                    break
+                if parking is not None and not dry_run:
+                    parking.park(scan, rest)
+    finally:
+        result.coverage = scan.coverage().to_json()
     result.not_found = sorted(wanted)
     return result
 

@@ -413,7 +413,8 @@ def outcome(data: Mapping[str, Any], *, title: str) -> None:
     for key, value in data.items():
         # Lists and objects have their own lines below (failures, entries) or a warning of
         # their own (an incomplete ``coverage``); the line keeps to the counts.
-        if key in {"failures", "entries", "not_found", "dry_run"} or value is None:
+        # An ``error`` is the error line's, on stderr.
+        if key in {"failures", "entries", "not_found", "dry_run", "error"} or value is None:
             continue
         if isinstance(value, Mapping | list):
             continue

@@ -194,8 +194,11 @@ class QueueScan:
         traceback: TracebackType | None,
     ) -> None:
         self.release()
-        if isinstance(exc, DlqctlError) and self.stats.release_failures:
-            exc.message += f"; {self.unreleased_note()}"
+        if isinstance(exc, DlqctlError):
+            if self.stats.capped is None:
+                self._cap("an error stopped the walk")
+            if self.stats.release_failures:
+                exc.message = f"{exc.message.rstrip('.')}; {self.unreleased_note()}"
         if exc is None and self._interrupt is not None:
             interrupt, self._interrupt = self._interrupt, None
             raise interrupt

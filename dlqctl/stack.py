@@ -7,7 +7,7 @@ import hashlib
 import io
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,10 +84,27 @@ def package_processor() -> bytes:
     return _zip({"processor.py": _require(FUNCTIONS / "processor.py").read_bytes()})
 
 
+def _runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every node of a module but those under ``if TYPE_CHECKING:`` (imports for the type
+    checker only, never run)."""
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        yield node
+        if isinstance(node, ast.If) and ast.unparse(node.test) in _TYPE_CHECKING:
+            pending.extend(node.orelse)
+        else:
+            pending.extend(ast.iter_child_nodes(node))
+
+
+_TYPE_CHECKING = frozenset({"TYPE_CHECKING", "typing.TYPE_CHECKING"})
+
+
 def _dlqctl_imports(source: Path) -> set[str]:
-    """The dlqctl modules a file imports (anywhere in it, lazy imports included)."""
+    """The dlqctl modules a file imports when it runs (anywhere in it, lazy imports
+    included)."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(source.read_text(), str(source))):
+    for node in _runtime_nodes(ast.parse(source.read_text(), str(source))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

@@ -45,6 +45,9 @@ class Rule:
     """Hold the request this long, then deliver it and pass the answer on (a stalled call)."""
     cut_response: bool = False
     """Deliver the request, then answer with the endpoint's status and half its body."""
+    lose_endpoint: bool = False
+    """Answer this call, then lose the endpoint: every later call's connection is closed
+    before anything reaches it (a network gone)."""
 
 
 class FaultProxy:
@@ -57,6 +60,7 @@ class FaultProxy:
         self.bodies: list[tuple[str, str, bytes]] = []
         self.rewrites: list[tuple[str, str, Callable[[dict[str, Any]], None]]] = []
         self.cap: InFlightCap | None = None
+        self.lost = threading.Event()
         self._lock = threading.Lock()
         proxy = self
 
@@ -70,7 +74,14 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 service, operation = proxy.identify(self.headers, self.path, body)
+                if proxy.lost.is_set():
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 rule = proxy.match(service, operation)
+                if rule is not None and rule.lose_endpoint:
+                    proxy.lost.set()
+                    rule = None
                 if rule is not None and rule.delay_seconds:
                     time.sleep(rule.delay_seconds)
                     rule = None
@@ -208,6 +219,13 @@ class FaultProxy:
     def cut_responses(self, service: str, operation: str, *, times: int | None = None) -> Rule:
         """Deliver ``operation``, then answer with half of the endpoint's answer."""
         rule = Rule(service, operation, "", 0, times, cut_response=True)
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def lose_endpoint_after(self, service: str, operation: str, *, calls: int) -> Rule:
+        """Answer ``calls`` calls of ``operation``, then lose the endpoint for every call."""
+        rule = Rule(service, operation, "", 0, 1, after=calls - 1, lose_endpoint=True)
         with self._lock:
             self.rules.append(rule)
         return rule

@@ -353,8 +353,9 @@ def _limited_file_size(limit: int) -> Callable[[], None]:
 def test_an_export_that_cannot_write_says_what_it_wrote_and_deleted_before(
     fresh_endpoint, tmp_path
 ):
-    """A full disk or a file-size limit mid-export: one error line saying how many messages
-    the file holds and were deleted, the batch that did not fit still in the queue."""
+    """A full disk or a file-size limit mid-export: the result says how many messages the
+    file holds and were deleted, then one error line; the batch that did not fit is still in
+    the queue."""
     dlq = create_queue(fresh_endpoint, "orders-dlq")
     put(fresh_endpoint, dlq, [OutgoingMessage("m", "x" * 500 + str(n)) for n in range(60)])
     path = tmp_path / "archive.jsonl"
@@ -367,10 +368,12 @@ def test_an_export_that_cannot_write_says_what_it_wrote_and_deleted_before(
     )  # fmt: skip
     assert done.returncode == ExitCode.UNEXPECTED
     line = one_error_line(done.stderr)
-    assert "writing the export failed: File too large; before it" in line
-    deleted = int(line.split(" and ")[1].split(" of them deleted")[0])
-    assert 0 < deleted < 60
-    assert f"{deleted} message(s) were written and {deleted} of them deleted" in line
+    assert "writing the export failed: File too large" in line
+    data = json.loads(done.stdout)
+    assert data["error"] in line
+    deleted = data["deleted"]
+    assert 0 < deleted == data["exported"] < 60
+    assert data["coverage"]["complete"] is False
     assert counts(fresh_endpoint, dlq) == (60 - deleted, 0)
     kept = [text for text in path.read_text().splitlines() if text.endswith("}")]
     assert len({json.loads(text)["message_id"] for text in kept}) >= deleted
