@@ -464,10 +464,14 @@ class _Driver:
                         run.stop.set()
 
         count = workers or self.options.concurrency or 1
-        if count <= 1:
-            work()
-        else:
-            work_in_parallel(work, count, run.halted)
+        while True:
+            if count <= 1:
+                work()
+            else:
+                work_in_parallel(work, count, run.halted)
+            # A FIFO queue's groups freed by the deletes: the walk goes on (see ``go_on``).
+            if run.stop.is_set() or run.halted.is_set() or not scan.go_on():
+                break
         if run.stop.is_set():
             scan.cut()  # the run has what it came for (its limit, the breaker)
 

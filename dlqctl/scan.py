@@ -117,6 +117,11 @@ class ScanStats:
     """Why the walk stopped before the end of the queue (SQS's in-flight cap), if it did."""
 
 
+FIFO_DELETE_WAIT_SECONDS = 1.0
+"""How long an empty receive of a FIFO walk that deletes as it goes waits for a delete to free
+the groups it holds before it counts as the end (``QueueScan.go_on``)."""
+
+
 class QueueScan:
     """Receives a queue's messages in batches and holds every one it has seen.
 
@@ -152,9 +157,15 @@ class QueueScan:
         depth_at_start: int | None = None,
         in_flight_limit: int | None = None,
         short_reason: str | None = None,
+        fifo: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sqs = sqs
+        self.fifo = fifo
+        self._deleted = 0
+        self._deleted_at_end = 0
+        """``_deleted`` when the receive that ended the walk was sent (a FIFO walk goes on
+        while its deletes free groups: ``go_on``)."""
         self.depth_at_start = depth_at_start
         self.short_reason = short_reason
         """Why a walk that an empty receive ended before it saw ``depth_at_start`` messages
@@ -171,6 +182,7 @@ class QueueScan:
         self._clock = clock
         self._lock = threading.Lock()
         self._receive_ended = threading.Condition(self._lock)
+        self._deletes = threading.Condition(self._lock)
         self._receiving = 0
         """Receives under way in other workers (a bounded walk's last ones are not doubled)."""
         self._held: dict[str, str] = {}
@@ -256,6 +268,7 @@ class QueueScan:
         return batch
 
     def _receive_and_hold(self, wanted: int) -> list[ReceivedMessage] | None:
+        deleted_before = self._deleted
         try:
             received = self.sqs.receive(
                 self.queue,
@@ -271,6 +284,19 @@ class QueueScan:
         with self._lock:
             self.stats.receives += 1
             self.stats.received += len(received)
+            if not received and self.fifo:
+                if self._deleted and self._deleted == deleted_before and self._held:
+                    # Held groups this walk deletes as it goes: wait a moment for a delete.
+                    self._deletes.wait_for(
+                        lambda: self._deleted != deleted_before or self._closing.is_set(),
+                        timeout=FIFO_DELETE_WAIT_SECONDS,
+                    )
+                if self._deleted > deleted_before:
+                    # The walk's deletes freed groups while this receive waited: it proves
+                    # nothing (``go_on``).
+                    self._stale = 0
+                    return []
+                self._deleted_at_end = deleted_before
             fresh = self._hold(received)
             self._stale = 0 if fresh else self._stale + 1
             if not received or self._stale >= self.STALE_RECEIVES:
@@ -543,7 +569,34 @@ class QueueScan:
             ]
         deletion = self.sqs.delete(self.queue, current)
         self.forget(deletion.deleted)
+        with self._lock:
+            self._deleted += len(deletion.deleted)
+            self._deletes.notify_all()
         return deletion
+
+    def go_on(self) -> bool:
+        """Called by a walk that deletes, once it has dealt with every batch the walk handed
+        out: whether a FIFO walk that ended on an empty receive goes on, because it deleted
+        messages since. SQS hands out no more of a message group while its earlier messages
+        are held, and the next ones once those are deleted, so such an empty receive says only
+        that the groups were held (an empty receive with deletes before it does not even end
+        the walk). Each time the walk goes on it has deleted new messages, and its bound still
+        holds, so it ends."""
+        with self._lock:
+            if not (
+                self.fifo
+                and self._ended_empty
+                and self._deleted > self._deleted_at_end
+                and self.stats.capped is None
+                and not self._cut
+                and not self._closing.is_set()
+                and self._interrupt is None
+                and (self.max_messages is None or self.seen < self.max_messages)
+            ):
+                return False
+            self._done = self._ended_empty = False
+            self._stale = 0
+            return True
 
     def forget(self, message_ids: Sequence[str]) -> None:
         """Stop holding messages that were deleted (they must not be released)."""
@@ -600,6 +653,7 @@ def walk(
         max_messages=opened.attributes.visible if bounded else None,
         depth_at_start=opened.attributes.visible,
         short_reason=short_walk_reason(opened.queue, opened.attributes),
+        fifo=opened.attributes.fifo,
     )
 
 
@@ -697,16 +751,19 @@ def split_batches(
         return
     # A filter may match few of the messages read: ``limit`` says nothing of how many to read.
     expected = limit if selection.is_everything else None
-    for batch in scan.read_ahead(readers_for(scan, expected)):
-        views = [decode(message, context) for message in batch]
-        chosen = [view for view in views if selection.selects(view)]
-        if limit is not None:
-            chosen = chosen[: limit - matched]
-        matched += len(chosen)
-        taken = {view.message_id for view in chosen}
-        yield chosen, [view for view in views if view.message_id not in taken]
-        if limit is not None and matched >= limit:
-            scan.cut()
+    while True:
+        for batch in scan.read_ahead(readers_for(scan, expected)):
+            views = [decode(message, context) for message in batch]
+            chosen = [view for view in views if selection.selects(view)]
+            if limit is not None:
+                chosen = chosen[: limit - matched]
+            matched += len(chosen)
+            taken = {view.message_id for view in chosen}
+            yield chosen, [view for view in views if view.message_id not in taken]
+            if limit is not None and matched >= limit:
+                scan.cut()
+                return
+        if not scan.go_on():  # a FIFO queue's groups, freed by the deletes (see ``go_on``)
             return
 
 

@@ -87,8 +87,9 @@ def plain(body: str, **attributes: Any) -> OutgoingMessage:
     return OutgoingMessage(entry_id="m", body=body)
 
 
-def receive_all(boto: Any, queue: QueueRef) -> list[dict[str, Any]]:
-    """Receive and delete every message of a queue (with attributes); returns them."""
+def receive_all(boto: Any, queue: QueueRef, attributes: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Receive and delete every message of a queue (with its message attributes, and the
+    system ``attributes`` named); returns them in the order received."""
     sqs = boto("sqs")
     received: list[dict[str, Any]] = []
     while True:
@@ -97,6 +98,7 @@ def receive_all(boto: Any, queue: QueueRef) -> list[dict[str, Any]]:
             MaxNumberOfMessages=10,
             WaitTimeSeconds=1,
             MessageAttributeNames=["All"],
+            AttributeNames=list(attributes),
         ).get("Messages", [])
         if not batch:
             return received

@@ -11,7 +11,7 @@ import json
 from dlqctl.errors import ExitCode
 from dlqctl.models import OutgoingMessage, QueueRef
 from tests.cli.test_exit_codes import one_error_line
-from tests.helpers import counts, create_queue, put
+from tests.helpers import counts, create_queue, put, receive_all
 
 
 def fifo_dlq(endpoint: str, count: int, groups: int) -> None:
@@ -27,29 +27,47 @@ def fifo_dlq(endpoint: str, count: int, groups: int) -> None:
     )  # fmt: skip
 
 
-def test_a_fifo_redrive_is_complete_only_when_it_took_every_group_to_its_end(cli, fresh_endpoint):
-    """Whether a run stops at groups it still holds depends on timing; whatever it does, exit 0
-    and ``complete`` mean the DLQ is empty, and a run that stopped says so and the next goes
-    on."""
-    fifo_dlq(fresh_endpoint, 25, 3)
+def test_a_fifo_redrive_goes_on_as_its_deletes_free_the_groups(cli, boto, fresh_endpoint):
+    """SQS hands out no more of a group while its first messages are held, and the next ones
+    once they are deleted: a redrive, which deletes what it delivered, takes every group to its
+    end in one run, each group in order."""
+    fifo_dlq(fresh_endpoint, 100, 2)
     target = create_queue(fresh_endpoint, "orders.fifo", FifoQueue="true")
     dlq = create_queue(fresh_endpoint, "orders-dlq.fifo", FifoQueue="true")
-    moved = 0
-    for _ in range(6):
-        run = cli("redrive", "orders-dlq.fifo", "--to-queue", "orders.fifo", "--yes", "-o", "json")
-        data = run.json()
-        moved += data["redriven"]
-        assert counts(fresh_endpoint, dlq) == (25 - moved, 0)
-        if run.exit_code == ExitCode.OK:
-            assert data["coverage"]["complete"] is True
-            break
-        assert run.exit_code == ExitCode.PARTIAL, run.stderr
-        assert data["coverage"]["complete"] is False
-        assert "orders-dlq.fifo is FIFO" in data["coverage"]["reason"]
-        assert "the walk did not reach the end of the queue" in one_error_line(run.stderr)
+    run = cli("redrive", "orders-dlq.fifo", "--to-queue", "orders.fifo", "--yes", "-o", "json")
     assert run.exit_code == ExitCode.OK, run.stderr
+    data = run.json()
+    assert data["redriven"] == 100
+    assert data["coverage"] == {"complete": True, "seen": 100, "queue_depth": 100, "reason": None}
     assert counts(fresh_endpoint, dlq) == (0, 0)
-    assert counts(fresh_endpoint, target) == (25, 0)
+    by_group: dict[str, list[int]] = {}
+    for message in receive_all(boto, target, attributes=["MessageGroupId"]):
+        group = message["Attributes"]["MessageGroupId"]
+        by_group.setdefault(group, []).append(int(message["Body"].split()[1]))
+    assert by_group == {f"g{g}": list(range(g, 100, 2)) for g in range(2)}
+
+
+def test_a_fifo_export_with_delete_takes_every_group_to_its_end(cli, fresh_endpoint, tmp_path):
+    fifo_dlq(fresh_endpoint, 100, 2)
+    path = tmp_path / "out.jsonl"
+    run = cli("export", "orders-dlq.fifo", str(path), "--delete", "--yes", "-o", "json")
+    assert run.exit_code == ExitCode.OK, run.stderr
+    assert (run.json()["exported"], run.json()["deleted"]) == (100, 100)
+    assert len(path.read_text().splitlines()) == 100
+
+
+def test_a_filtered_fifo_delete_stops_at_the_groups_it_keeps(cli, fresh_endpoint):
+    """What a filter leaves alone stays held until the walk ends, and so does the rest of its
+    group: the walk ends there, and says so (--park is the way past it)."""
+    fifo_dlq(fresh_endpoint, 30, 1)
+    run = cli("delete", "orders-dlq.fifo", "--filter", "contains(body, '1')", "--yes",
+              "-o", "json")  # fmt: skip
+    assert run.exit_code == ExitCode.PARTIAL, run.stderr
+    data = run.json()
+    assert data["coverage"]["complete"] is False
+    assert "orders-dlq.fifo is FIFO" in data["coverage"]["reason"]
+    dlq = create_queue(fresh_endpoint, "orders-dlq.fifo", FifoQueue="true")
+    assert counts(fresh_endpoint, dlq) == (30 - data["deleted"], 0)
 
 
 def test_a_fifo_summary_that_saw_only_the_heads_of_groups_is_not_complete(cli, fresh_endpoint):
