@@ -862,13 +862,15 @@ def _queue_name(url: str) -> str:
     return url.rstrip("/").rsplit("/", 1)[-1]
 
 
-def check_region(what: str, region: str | None, in_use: str) -> None:
+def check_region(what: str, region: str | None, in_use: str, hint: str | None = None) -> None:
     """Refuse a resource of another region (an ARN or a queue URL says which), whatever the
-    endpoint: FIFO, VPC and local endpoints serve one region too."""
+    endpoint: FIFO, VPC and local endpoints serve one region too. ``hint`` (a format with
+    ``{region}``, the resource's, and ``{in_use}``) replaces "pass --region …" where that would
+    not help."""
     if region and region != in_use:
         raise UsageError(
             f"{what} is in region {region}, but the region in use is {in_use}",
-            f"pass --region {region}",
+            (hint or "pass --region {region}").format(region=region, in_use=in_use),
         )
 
 
@@ -877,23 +879,24 @@ class Sqs(_Service):
 
     service = "sqs"
 
-    def _check_region(self, region: str | None, ref: str) -> None:
-        check_region(f"queue {ref}", region, self.aws.region)
-
-    def resolve(self, ref: str) -> tuple[QueueRef, QueueAttributes]:
-        """Find a queue by name, URL or ARN and read all its attributes."""
+    def resolve(
+        self, ref: str, *, other_region_hint: str | None = None
+    ) -> tuple[QueueRef, QueueAttributes]:
+        """Find a queue by name, URL or ARN and read all its attributes. One of another region
+        is refused, with ``other_region_hint`` (see ``check_region``) as the hint."""
         arn = Arn.parse(ref)
         with self.errors(f"queue {ref}"):
             if ref.startswith(("https://", "http://")):
                 match = _URL_REGION.match(ref)
-                self._check_region(match.group(1) if match else None, ref)
+                region = match.group(1) if match else None
+                check_region(f"queue {ref}", region, self.aws.region, other_region_hint)
                 url = ref
             elif arn is not None:
                 if arn.service != "sqs":
                     raise UsageError(
                         f"{ref} is not an SQS queue ARN", "pass a queue name, URL or ARN"
                     )
-                self._check_region(arn.region, ref)
+                check_region(f"queue {ref}", arn.region, self.aws.region, other_region_hint)
                 url = self.client.get_queue_url(
                     QueueName=arn.resource, QueueOwnerAWSAccountId=arn.account
                 )["QueueUrl"]

@@ -1106,9 +1106,15 @@ def purge(
                 "--save-plan saves a selection: give purge a filter (and no --archive)",
                 "a whole-queue purge has no messages to plan; use --filter or --error-contains",
             )
-        plan = saving_delete(
-            prepare_delete(ctx.aws, queue, selection, walking=Walking(hold, wait)), save_plan
+        prepared = prepare_delete(
+            ctx.aws,
+            queue,
+            selection,
+            dry_run=True,  # saving a plan is a dry run
+            walking=Walking(hold, wait),
+            look_anyway=yes,
         )
+        plan = saving_delete(prepared, save_plan)
     elif archive is not None:
         plan = prepare_purge_archive(
             ctx.aws, queue, selection, archive, overwrite=overwrite, walking=Walking(hold, wait)

@@ -536,6 +536,12 @@ def deliver_batch(destination: Destination, planned: Sequence[Planned]) -> Batch
     return delivery
 
 
+_OTHER_REGION_HINT = (
+    "a redrive sends within the DLQ's region ({in_use}): give a queue of {in_use}, or export "
+    "the messages and import them with --region {region}"
+)
+
+
 def check_destination_differs(source: QueueRef, destination: QueueRef) -> None:
     if source.arn == destination.arn:
         raise UsageError(
@@ -609,7 +615,9 @@ def build_destination(
             mark=spec.mark,
         )
     if spec.to_queue is not None:
-        target, attributes = aws.sqs.resolve(spec.to_queue)
+        target, attributes = aws.sqs.resolve(
+            spec.to_queue, other_region_hint=None if opened is None else _OTHER_REGION_HINT
+        )
         if opened is not None:
             check_destination_differs(opened.queue, target)
         if spec.group_id and not attributes.fifo:

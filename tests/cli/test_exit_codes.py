@@ -55,6 +55,23 @@ def test_region_mismatch_in_a_queue_arn_is_a_usage_error(cli):
     assert "pass --region eu-west-1" in one_error_line(result.stderr)
 
 
+def test_a_destination_queue_in_another_region_is_refused_with_a_way_that_works(
+    cli, fresh_endpoint
+):
+    """--region would move the DLQ's lookup too: the hint is a queue of the DLQ's region, or
+    an export and an import there."""
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    put(fresh_endpoint, dlq, [OutgoingMessage("m", "order")])
+    elsewhere = "arn:aws:sqs:eu-west-1:123456789012:orders"
+    result = cli("redrive", "orders-dlq", "--to-queue", elsewhere, "--yes")
+    assert result.exit_code == ExitCode.USAGE
+    line = one_error_line(result.stderr)
+    assert f"queue {elsewhere} is in region eu-west-1, but the region in use is " in line
+    assert "pass --region" not in line
+    assert "give a queue of us-east-1, or export the messages and import them with --region " \
+        "eu-west-1" in line  # fmt: skip
+
+
 def test_missing_credentials(cli, monkeypatch):
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")

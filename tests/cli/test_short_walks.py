@@ -93,19 +93,24 @@ def dlq_with_own_policy(endpoint: str, max_receive_count: int) -> tuple[QueueRef
 
 
 def test_a_dry_run_on_a_dlq_that_moves_what_is_read_is_refused_without_yes(
-    cli, boto, fresh_endpoint
+    cli, boto, fresh_endpoint, tmp_path
 ):
     dlq, final = dlq_with_own_policy(fresh_endpoint, 1)
     create_queue(fresh_endpoint, "orders")
+    plan = str(tmp_path / "plan.json")
     for args in (
         ["redrive", "orders-dlq", "--to-queue", "orders", "--dry-run"],
         ["delete", "orders-dlq", "--filter", "contains(body, 'order')", "--dry-run"],
+        # Saving a plan is a dry run too.
+        ["redrive", "orders-dlq", "--to-queue", "orders", "--save-plan", plan],
+        ["purge", "orders-dlq", "--filter", "contains(body, 'order')", "--save-plan", plan],
     ):
         result = cli(*args, "-o", "json")
         assert result.exit_code == ExitCode.USAGE, result.stderr
         line = one_error_line(result.stderr)
         assert "not read-only: orders-dlq has its own RedrivePolicy (maxReceiveCount 1" in line
         assert "pass --yes" in line
+    assert not (tmp_path / "plan.json").exists()
     assert counts(fresh_endpoint, dlq) == (5, 0)
     assert counts(fresh_endpoint, final) == (0, 0)
     received = boto("sqs").receive_message(
