@@ -307,10 +307,11 @@ def export_messages(
 
 @dataclass(frozen=True)
 class ExportLine:
-    """One line of an export file: its number, and the record or why it is not one."""
+    """One line of an export file: its number, and the message it holds or why it holds
+    none."""
 
     number: int
-    record: dict[str, Any] | None
+    message: ReceivedMessage | None
     problem: str | None = None
 
 
@@ -334,11 +335,11 @@ def read_export(lines: Iterable[bytes]) -> Iterator[ExportLine]:
             yield ExportLine(number, None, "not a dlqctl export record")
             continue
         try:
-            message_from_record(record)
+            message = message_from_record(record)
         except NotARecord as exc:
             yield ExportLine(number, None, f"not a dlqctl export record: {exc}")
             continue
-        yield ExportLine(number, record)
+        yield ExportLine(number, message)
 
 
 def _plan_line(
@@ -351,10 +352,10 @@ def _plan_line(
 ) -> list[Planned]:
     """What one line of an export file sends: nothing (junk, not selected, a message this run
     already took from an earlier line, sent before, refused by the destination) or one entry."""
-    if line.record is None:
+    if line.message is None:
         result.reject(f"line {line.number}", line.problem or "unreadable", skipped=True)
         return []
-    view = decode(message_from_record(line.record), QueueContext())
+    view = decode(line.message, QueueContext())
     if not selection.selects(view):
         return []
     if view.message_id in taken:

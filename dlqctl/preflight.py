@@ -126,14 +126,17 @@ def check(
     result.sampled = len(views)
     planned: list[Planned] = []
     failed: Counter[str] = Counter()
+    examples: dict[str, str] = {}
     for view in views:
         plan = destination.plan(view)
         if isinstance(plan, Rejected):
             if not plan.skipped:
-                failed[_short(plan.reason)] += 1
+                alike = _short(plan.reason)
+                failed[alike] += 1
+                examples.setdefault(alike, plan.reason)
         else:
             planned.append(plan)
-    _sends(result, failed, len(views))
+    _sends(result, failed, examples, len(views))
     _functions(aws, result, planned)
     if isinstance(destination, QueueDestination):
         _loop(result, opened, destination)
@@ -150,14 +153,19 @@ def _short(reason: str) -> str:
     return _FIGURES.sub("…", reason)
 
 
-def _sends(result: Preflight, failed: Counter[str], sampled: int) -> None:
+def _sends(
+    result: Preflight, failed: Counter[str], examples: Mapping[str, str], sampled: int
+) -> None:
+    """Failures counted by kind, each said in the words of its first message (its figures:
+    the size, the limit, the ARN)."""
     if sampled and sum(failed.values()) == sampled:
-        reasons = "; ".join(reason for reason, _ in failed.most_common(3))
+        reasons = "; ".join(examples[alike] for alike, _ in failed.most_common(3))
         result.failures.append(f"none of the {sampled} sampled message(s) can be sent: {reasons}")
         return
-    for reason, count in failed.items():
+    for alike, count in failed.items():
+        like = "" if count == 1 else ", the first of them"
         result.warnings.append(
-            f"{count} of {sampled} sampled message(s) will fail and stay: {reason}"
+            f"{count} of {sampled} sampled message(s) will fail and stay{like}: {examples[alike]}"
         )
 
 

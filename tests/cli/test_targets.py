@@ -188,8 +188,22 @@ def test_an_oversize_message_is_caught_before_sending(cli, fresh_endpoint):
     put(fresh_endpoint, dlq, [OutgoingMessage("m", "x" * 2000)])
     result = cli("redrive", "jobs-dlq", "--to-queue", "small", "--yes")
     assert result.exit_code == ExitCode.USAGE
-    assert "none of the 1 sampled message(s) can be sent: MessageTooLarge" in result.stderr
+    assert (
+        "none of the 1 sampled message(s) can be sent: MessageTooLarge: 2,000 bytes, over "
+        "small's MaximumMessageSize of 1,024"
+    ) in result.stderr
     assert counts(fresh_endpoint, dlq) == (1, 0)
+
+
+def test_some_oversize_messages_are_a_warning_in_the_words_of_the_first(cli, fresh_endpoint):
+    dlq = create_queue(fresh_endpoint, "jobs-dlq")
+    create_queue(fresh_endpoint, "small", MaximumMessageSize="1024")
+    put(fresh_endpoint, dlq, [OutgoingMessage("m", "x" * size) for size in (10, 2000, 3000)])
+    result = cli("redrive", "jobs-dlq", "--to-queue", "small", "--dry-run", "-o", "json")
+    assert result.exit_code == ExitCode.PARTIAL, result.stderr
+    [warning] = result.json()["preflight"]["warnings"]
+    assert warning.startswith("2 of 3 sampled message(s) will fail and stay, the first of them: ")
+    assert "bytes, over small's MaximumMessageSize of 1,024" in warning
 
 
 def test_a_replay_into_a_queue_that_feeds_this_dlq_is_flagged(cli, fresh_endpoint):
