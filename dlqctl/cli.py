@@ -158,9 +158,13 @@ def _option_name(word: str) -> tuple[str, bool]:
     if word.startswith("--"):
         name, equals, _ = word.partition("=")
         return name, bool(equals)
-    if len(word) > 2 and word[:2] in _SAME_OPTION:
+    if word[:2] in _SAME_OPTION and word[2:] in _OUTPUT_FORMATS:
         return word[:2], True
     return word, False
+
+
+_OUTPUT_FORMATS = frozenset(fmt.value for fmt in OutputFormat)
+"""What ``-o`` takes: ``-ojson`` is ``-o json``, ``-oops`` (an option's value) is not."""
 
 
 def _shared_options_last(args: list[str]) -> list[str]:
@@ -694,7 +698,8 @@ def _execute(ctx: Ctx, plan: Plan, *, yes: bool, result_to_stderr: bool = False)
     except DlqctlError as exc:
         if exc.done is None:
             raise
-        _show(ctx, exc.done, to_stderr=result_to_stderr, stopped_by=exc)
+        with contextlib.suppress(OSError):  # a closed pipe must not hide the error
+            _show(ctx, exc.done, to_stderr=result_to_stderr, stopped_by=exc)
         raise
     _show(ctx, result, to_stderr=result_to_stderr)
 

@@ -42,7 +42,7 @@ from dlqctl.lease import LEASE_SECONDS, QueueLease
 from dlqctl.models import Deletion, JsonValue, MessageView, ReceivedMessage, RedriveResult
 from dlqctl.moves import MoveTaskPlan, prepare_move_task, whole_queue_only
 from dlqctl.parking import Parking, prepare_parking
-from dlqctl.plans import OnQueue, Reporter, describe_scope, keeping_done
+from dlqctl.plans import OnQueue, Reporter, Result, describe_scope, keeping_done
 from dlqctl.preflight import Preflight
 from dlqctl.replays import ReplayLedger, sent_fingerprint
 from dlqctl.scan import (
@@ -472,8 +472,10 @@ class _Driver:
             # A FIFO queue's groups freed by the deletes: the walk goes on (see ``go_on``).
             if run.stop.is_set() or run.halted.is_set() or not scan.go_on():
                 break
-        if run.stop.is_set():
-            scan.cut()  # the run has what it came for (its limit, the breaker)
+        if run.stop.is_set() and not run.enough():
+            # The run has what it came for (its limit, the breaker); a canary that has its
+            # replays is not the end of the walk, which the rest of the run goes on with.
+            scan.cut()
 
     def _next(self, scan: QueueScan, run: _Run) -> list[ReceivedMessage] | None:
         """The stash's next batch (then one look for returns, which the walk would only reach
@@ -714,9 +716,10 @@ class RedrivePlan(OnQueue):
             if self.checked is not None:
                 result.preflight = self.checked.to_json()
             if options.parking is not None:
-                result.parking = finish_parking(
-                    self.aws, options.parking, result.interrupted, options, reporter
-                )
+                with keeping_done(result):
+                    result.parking = finish_parking(
+                        self.aws, options.parking, result.interrupted, options, reporter
+                    )
             return result
 
 
@@ -739,7 +742,7 @@ def finish_parking(
     return parking.result.to_json()
 
 
-class Parked(Protocol):
+class Parked(Result, Protocol):
     """A result that says what parking did."""
 
     parking: dict[str, JsonValue] | None
@@ -766,7 +769,8 @@ def run_parked(
         finish_parking(aws, parking, True, options, reporter)
         raise
     else:
-        result.parking = finish_parking(aws, parking, False, options, reporter)
+        with keeping_done(result):
+            result.parking = finish_parking(aws, parking, False, options, reporter)
     finally:
         parking.close()
     return result
@@ -792,6 +796,9 @@ def return_parked(
                 walking=options.walking, journal=journal, concurrency=options.concurrency
             )
             result = redrive(aws, opened, back, Selection(), moving, progress)
+        except DlqctlError as exc:
+            exc.done = None  # moving them back is part of the command's run, not its result
+            raise
         finally:
             journal.close()
         parking.returned(result)

@@ -160,6 +160,13 @@ def test_shared_options_with_their_values_attached(cli, fresh_endpoint, incident
     assert len(result.json()) == MESSAGES  # one JSON array: the -o after the command
 
 
+def test_an_option_value_that_looks_like_an_output_option_is_a_value(cli, fresh_endpoint, incident):
+    result = cli("-ojsonl", f"--endpoint-url={fresh_endpoint}", "--region=us-east-1",
+                 "peek", "orders-dlq", "--error-contains", "-oops", connect=False)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert result.jsonl() == []  # JSON lines, as asked before the command: no message matches
+
+
 @pytest.mark.parametrize("command", [["summary"], ["delete", "--id", "x", "--yes"]])
 def test_jsonl_is_one_document_per_line(cli, incident, command):
     result = cli(command[0], "orders-dlq", *command[1:], "-o", "jsonl")

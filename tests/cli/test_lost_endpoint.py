@@ -62,7 +62,10 @@ def test_a_delete_shows_what_it_deleted_in_its_table(cli_via, faults, fresh_endp
     result = cli_via("delete", "orders-dlq", "--error-contains", "boom", "--hold", "2", "--yes",
                      "-o", "table")  # fmt: skip
     assert result.exit_code == ExitCode.ACCESS
-    assert "Delete (stopped by an error): selected 30, deleted 20" in result.stdout
+    # Whether the third of the walk's receives came back before the endpoint was lost
+    # depends on timing: what was deleted does not.
+    assert "Delete (stopped by an error): selected " in result.stdout
+    assert ", deleted 20" in result.stdout
     line = one_error_line(result.stderr)
     assert "connection to AWS lost (deleting from queue orders-dlq)" in line
     faults.lost.clear()
