@@ -569,9 +569,6 @@ class QueueScan:
             ]
         deletion = self.sqs.delete(self.queue, current)
         self.forget(deletion.deleted)
-        with self._lock:
-            self._deleted += len(deletion.deleted)
-            self._deletes.notify_all()
         return deletion
 
     def go_on(self) -> bool:
@@ -599,8 +596,11 @@ class QueueScan:
             return True
 
     def forget(self, message_ids: Sequence[str]) -> None:
-        """Stop holding messages that were deleted (they must not be released)."""
+        """Stop holding messages that were deleted (they must not be released), and count
+        them (a FIFO walk goes on while its deletes free groups: ``go_on``)."""
         with self._lock:
+            self._deleted += len(message_ids)
+            self._deletes.notify_all()
             for message_id in message_ids:
                 self._held.pop(message_id, None)
             if len(self._expiry) > 2 * len(self._held) + 1000:
