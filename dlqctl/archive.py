@@ -264,8 +264,8 @@ def export_messages(
     opened: OpenQueue,
     selection: Selection,
     handle: IO[str],
+    into: ExportResult,
     *,
-    name: str,
     delete: bool = False,
     limit: int | None = None,
     walking: Walking = DEFAULT_WALKING,
@@ -275,8 +275,9 @@ def export_messages(
     """Write one JSON line per selected message; with ``delete``, delete each batch only
     after its lines are flushed and synced to disk (without it, nothing leaves the DLQ, and the
     file is synced once, at the end). With ``parking``, what stays in the DLQ (the rest of each
-    batch; without ``delete``, the exported messages too) is parked."""
-    result = ExportResult(file=name)
+    batch; without ``delete``, the exported messages too) is parked. ``into`` is the result
+    the run fills in (it names the file and the command)."""
+    result = into
     scan = walk(aws, opened, walking)
     try:
         with keeping_done(result), scan:
@@ -288,9 +289,9 @@ def export_messages(
                 )
                 result.exported += len(chosen)
                 if delete and chosen:
-                    deleted, failures = delete_views(scan, chosen, "exported, but delete failed")
-                    result.deleted += deleted
-                    result.failures.extend(failures)
+                    result.deleted += delete_views(
+                        scan, chosen, "exported, but delete failed", result.failures
+                    )
                 if parking is not None:
                     parking.park(scan, rest if delete else chosen + rest)
                 progress(len(chosen))
@@ -476,7 +477,7 @@ class ExportPlan(OnQueue):
                     self.opened,
                     self.selection,
                     handle,
-                    name=self.file,
+                    ExportResult(self.file, title=self.title),
                     delete=self.delete,
                     limit=self.limit,
                     walking=self.walking,
@@ -495,7 +496,6 @@ class ExportPlan(OnQueue):
             raise
         if not writing_stdout:
             handle.close()
-        result.title = self.title
         return result
 
 

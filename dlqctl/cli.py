@@ -750,12 +750,11 @@ def _show(
     from dlqctl import render
     from dlqctl.plans import StoppedBy
 
-    if stopped_by is not None:
-        result = StoppedBy(result, stopped_by.message)
-    if to_stderr:
-        render.info(f"{result.title}: {render.to_json_text(result.to_json(), indent=None)}")
+    shown = result if stopped_by is None else StoppedBy(result, stopped_by.message)
+    if to_stderr:  # on stderr the error line follows at once: its text is not repeated
+        render.info(f"{shown.title}: {render.to_json_text(result.to_json(), indent=None)}")
     else:
-        render.show(result, ctx.output)
+        render.show(shown, ctx.output)
     if stopped_by is not None:
         return  # its error is the exit, and says what is still held
     data = result.to_json()

@@ -128,3 +128,11 @@ class Interrupted(DlqctlError):
     def __init__(self, message: str, hint: str | None = None, *, signum: int = 2) -> None:
         super().__init__(message, hint)
         self.exit_code = 128 + signum
+
+
+def whole_call_failed(exc: DlqctlError) -> str:
+    """What a batch call that failed whole (its error stops the run) means for each of its
+    messages, for their entries in the result: with no answer, the call may have been done."""
+    if isinstance(exc, UnreachableError):
+        return "no answer"
+    return "the call failed: see the error"

@@ -171,6 +171,13 @@ class Parking:
                 for failure in result.failures
             )
 
+    def stopped(self) -> dict[str, JsonValue]:
+        """The JSON form for a run an error stopped: what this run parked and did not move
+        back counts as left parked."""
+        with self._lock:
+            left = max(self.result.parked - self.result.returned, self.result.left_parked)
+            return {**self.result.to_json(), "left_parked": left}
+
     def count_left(self) -> None:
         """Note how many messages are still parked (approximate counts)."""
         if self.found is not None:

@@ -12,8 +12,8 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -34,7 +34,7 @@ from dlqctl.destinations import (
 )
 from dlqctl.drain import DrainPlan, prepare_drain
 from dlqctl.envelopes import decode
-from dlqctl.errors import AccessError, DlqctlError, UsageError
+from dlqctl.errors import AccessError, DlqctlError, UsageError, whole_call_failed
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block, signal_number
 from dlqctl.journal import Journal, State, default_path
@@ -613,9 +613,10 @@ def _delete(
     failure of each of its messages in the result before its error stops the run."""
     try:
         return scan.delete(messages)
-    except DlqctlError:
+    except DlqctlError as exc:
+        reason = whole_call_failed(exc)
         with lock:
-            _delete_failures(result, [(message.message_id, "no answer") for message in messages])
+            _delete_failures(result, [(message.message_id, reason) for message in messages])
         raise
 
 
@@ -710,13 +711,19 @@ class RedrivePlan(OnQueue):
                     self.parking.start(run_id)
                     resources.callback(self.parking.close)
                     options.parking = self.parking
-            result = redrive(
-                self.aws, self.opened, self.destination, self.selection, options, reporter.progress
-            )
+            with noting_parked(self.parking) if self.parking else nullcontext():
+                result = redrive(
+                    self.aws,
+                    self.opened,
+                    self.destination,
+                    self.selection,
+                    options,
+                    reporter.progress,
+                )
             if self.checked is not None:
                 result.preflight = self.checked.to_json()
             if options.parking is not None:
-                with keeping_done(result):
+                with noting_parked(options.parking), keeping_done(result):
                     result.parking = finish_parking(
                         self.aws, options.parking, result.interrupted, options, reporter
                     )
@@ -764,16 +771,30 @@ def run_parked(
     parking.start(uuid.uuid4().hex[:12])
     options = RedriveOptions(walking=walking, concurrency=DEFAULT_CONCURRENCY)
     try:
-        result = run(parking)
+        with noting_parked(parking):
+            result = run(parking)
     except KeyboardInterrupt:
         finish_parking(aws, parking, True, options, reporter)
         raise
     else:
-        with keeping_done(result):
+        with noting_parked(parking), keeping_done(result):
             result.parking = finish_parking(aws, parking, False, options, reporter)
     finally:
         parking.close()
     return result
+
+
+@contextmanager
+def noting_parked(parking: Parking) -> Iterator[None]:
+    """An error that stops a run with ``--park`` part way shows, in the result it carries,
+    what the run parked and moved back, and counts as still parked what it parked and did not
+    move back (the endpoint is not asked again: it may be what failed)."""
+    try:
+        yield
+    except DlqctlError as exc:
+        if exc.done is not None and hasattr(exc.done, "parking"):
+            exc.done.parking = parking.stopped()
+        raise
 
 
 def return_parked(
@@ -797,6 +818,8 @@ def return_parked(
             )
             result = redrive(aws, opened, back, Selection(), moving, progress)
         except DlqctlError as exc:
+            if isinstance(exc.done, RedriveResult):
+                parking.returned(exc.done)  # what this pass moved back before the error
             exc.done = None  # moving them back is part of the command's run, not its result
             raise
         finally:

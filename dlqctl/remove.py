@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from dlqctl.aws import Aws
-from dlqctl.errors import UsageError
+from dlqctl.errors import DlqctlError, UsageError, whole_call_failed
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block
 from dlqctl.models import Failure, JsonValue, MessageView, walk_complete
@@ -26,15 +26,22 @@ from dlqctl.scan import (
 
 
 def delete_views(
-    scan: QueueScan, views: Sequence[MessageView], failure_prefix: str
-) -> tuple[int, list[Failure]]:
-    """Delete held messages (a Ctrl-C waits for the call); returns the count and the failures."""
-    with interrupt_after_block():
-        deletion = scan.delete([view.message for view in views])
-    failures = [
+    scan: QueueScan, views: Sequence[MessageView], failure_prefix: str, failures: list[Failure]
+) -> int:
+    """Delete held messages (a Ctrl-C waits for the call) and return how many were deleted.
+    Each message not deleted goes into ``failures``, those of a call that failed whole (the
+    endpoint lost: it may have been done) too, before that call's error stops the run."""
+    try:
+        with interrupt_after_block():
+            deletion = scan.delete([view.message for view in views])
+    except DlqctlError as exc:
+        reason = whole_call_failed(exc)
+        failures.extend(Failure(view.message_id, f"{failure_prefix}: {reason}") for view in views)
+        raise
+    failures.extend(
         Failure(message_id, f"{failure_prefix}: {code}") for message_id, code in deletion.failed
-    ]
-    return len(deletion.deleted), failures
+    )
+    return len(deletion.deleted)
 
 
 @dataclass
@@ -76,18 +83,20 @@ def delete_messages(
     *,
     message_ids: Sequence[str] = (),
     limit: int | None = None,
-    dry_run: bool = False,
     walking: Walking = DEFAULT_WALKING,
     progress: Callable[[int], None] = lambda count: None,
     parking: Parking | None = None,
     record: Callable[[Sequence[MessageView]], None] | None = None,
+    into: DeleteResult | None = None,
 ) -> DeleteResult:
     """Walk the queue once and delete the messages selected (and named by ID, when given);
     with ``parking``, the others are parked as the walk goes.
 
     IDs that were not found in the walk are reported, so a typo never looks like success.
+    ``into`` is the result the run fills in, when the caller names it or makes it a dry run.
     """
-    result = DeleteResult(dry_run=dry_run)
+    result = DeleteResult() if into is None else into
+    dry_run = result.dry_run
     wanted = set(message_ids)
     scan = walk(aws, opened, walking)
     try:
@@ -101,9 +110,7 @@ def delete_messages(
                 if dry_run and record is not None:
                     record(chosen)
                 if chosen and not dry_run:
-                    deleted, failures = delete_views(scan, chosen, "delete failed")
-                    result.deleted += deleted
-                    result.failures.extend(failures)
+                    result.deleted += delete_views(scan, chosen, "delete failed", result.failures)
                 progress(len(chosen))
                 if message_ids and not wanted:
                     scan.cut()  # every ID asked for was found
@@ -154,11 +161,11 @@ class DeletePlan(OnQueue):
                 self.selection,
                 message_ids=self.message_ids,
                 limit=self.limit,
-                dry_run=self.dry_run,
                 walking=self.walking,
                 progress=reporter.progress,
                 parking=parking,
                 record=self.record,
+                into=DeleteResult(dry_run=self.dry_run),
             ),
         )
 
@@ -228,14 +235,13 @@ class PurgePlan(OnQueue):
 
     def run(self, reporter: Reporter) -> DeleteResult | PurgeStarted:
         if not self.selection.is_everything:
-            result = delete_messages(
+            return delete_messages(
                 self.aws,
                 self.opened,
                 self.selection,
                 walking=self.walking,
                 progress=reporter.progress,
+                into=DeleteResult(title="Purge (selected)"),
             )
-            result.title = "Purge (selected)"
-            return result
         self.aws.sqs.purge(self.opened.queue)
         return PurgeStarted(self.name, self.opened.attributes.visible)

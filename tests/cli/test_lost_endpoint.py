@@ -10,7 +10,7 @@ from dlqctl import emulate
 from dlqctl.errors import ExitCode
 from dlqctl.models import QueueRef
 from tests.cli.test_exit_codes import one_error_line
-from tests.helpers import counts, create_queue, put, receive_all
+from tests.helpers import aws_for, counts, create_queue, put, receive_all
 
 
 def dlq_with(endpoint: str, count: int) -> QueueRef:
@@ -71,3 +71,107 @@ def test_a_delete_shows_what_it_deleted_in_its_table(cli_via, faults, fresh_endp
     faults.lost.clear()
     time.sleep(2.5)
     assert counts(fresh_endpoint, dlq) == (10, 0)
+
+
+def test_a_delete_whose_call_got_no_answer_lists_its_messages(cli_via, faults, fresh_endpoint):
+    dlq = dlq_with(fresh_endpoint, 30)
+    # Every delete is delivered, and its answer lost: the first batch is deleted, but the run
+    # cannot know it, so it names those messages as not known to be deleted.
+    faults.drop_responses("sqs", "DeleteMessageBatch")
+    result = cli_via("delete", "orders-dlq", "--error-contains", "boom", "--hold", "2", "--yes",
+                     "-o", "json")  # fmt: skip
+    assert result.exit_code == ExitCode.ACCESS
+    line = one_error_line(result.stderr)
+    assert "connection to AWS lost (deleting from queue orders-dlq)" in line
+    data = result.json()
+    assert (data["selected"], data["deleted"]) == (10, 0)
+    assert [failure["reason"] for failure in data["failures"]] == ["delete failed: no answer"] * 10
+    assert data["coverage"]["complete"] is False
+    faults.rules.clear()
+    time.sleep(2.5)
+    assert counts(fresh_endpoint, dlq) == (20, 0)  # the unanswered call had deleted its ten
+
+
+def test_a_selective_purge_keeps_its_title(cli_via, faults, fresh_endpoint):
+    dlq_with(fresh_endpoint, 30)
+    faults.lose_endpoint_after("sqs", "DeleteMessageBatch", calls=1)
+    result = cli_via("purge", "orders-dlq", "--error-contains", "boom", "--yes", "-o", "table")
+    assert result.exit_code == ExitCode.ACCESS
+    assert "Purge (selected) (stopped by an error): " in result.stdout
+
+
+def test_an_archiving_purge_keeps_its_title(cli_via, faults, fresh_endpoint, tmp_path):
+    dlq_with(fresh_endpoint, 30)
+    faults.lose_endpoint_after("sqs", "DeleteMessageBatch", calls=1)
+    archive = str(tmp_path / "archive.jsonl")
+    result = cli_via("purge", "orders-dlq", "--archive", archive, "--yes", "-o", "table")
+    assert result.exit_code == ExitCode.ACCESS
+    assert "Purge (archived) (stopped by an error): " in result.stdout
+
+
+def test_an_export_to_stdout_says_its_error_once(cli_via, faults, fresh_endpoint):
+    dlq_with(fresh_endpoint, 30)
+    faults.lose_endpoint_after("sqs", "ReceiveMessage", calls=2)
+    result = cli_via("export", "orders-dlq", "-", "--hold", "2")
+    assert result.exit_code == ExitCode.ACCESS
+    assert result.stderr.count("connection to AWS lost") == 1, result.stderr
+    assert "Export (stopped by an error): " in result.stderr
+    assert len(result.stdout.splitlines()) == 20  # the lines written before the error
+
+
+def parking_queue(endpoint: str) -> QueueRef:
+    return aws_for(endpoint).sqs.resolve("orders-dlq-parked")[0]
+
+
+def rerun_moves_everything_back(cli_via, faults, boto, endpoint: str, dlq: QueueRef) -> None:
+    """Once the network is back and the holds have ended, the same command run again moves
+    every parked message back into the DLQ: none lost, none twice."""
+    faults.lost.clear()
+    time.sleep(2.5)
+    again = cli_via(*PARKING_DELETE)
+    assert again.exit_code == 0, again.stderr
+    assert counts(endpoint, parking_queue(endpoint)) == (0, 0)
+    bodies = [message["Body"] for message in receive_all(boto, dlq)]
+    assert len(bodies) == len(set(bodies)) == 30
+
+
+PARKING_DELETE = ("delete", "orders-dlq", "--error-contains", "no such error", "--park",
+                  "orders-dlq-parked", "--hold", "2", "--yes", "-o", "json")  # fmt: skip
+
+
+def test_a_parking_run_stopped_by_an_error_counts_what_it_parked(
+    cli_via, faults, boto, fresh_endpoint
+):
+    dlq = dlq_with(fresh_endpoint, 30)
+    # Nothing is selected: each batch is parked (sent to the parking queue, then deleted from
+    # the DLQ). Two batches are parked, then the network is gone.
+    faults.lose_endpoint_after("sqs", "DeleteMessageBatch", calls=2)
+    result = cli_via(*PARKING_DELETE)
+    assert result.exit_code == ExitCode.ACCESS
+    data = result.json()
+    assert data["parking"]["queue"] == "orders-dlq-parked"
+    assert (data["parking"]["parked"], data["parking"]["returned"]) == (20, 0)
+    assert data["parking"]["left_parked"] == 20
+    assert "connection to AWS lost" in data["error"]
+
+    rerun_moves_everything_back(cli_via, faults, boto, fresh_endpoint, dlq)
+
+
+def test_an_error_moving_parked_messages_back_shows_the_commands_result(
+    cli_via, faults, boto, fresh_endpoint
+):
+    dlq = dlq_with(fresh_endpoint, 30)
+    # The three batches are parked (three deletes from the DLQ); moving them back, the first
+    # delete from the parking queue is answered, then the network is gone.
+    faults.lose_endpoint_after("sqs", "DeleteMessageBatch", calls=4)
+    result = cli_via(*PARKING_DELETE)
+    assert result.exit_code == ExitCode.ACCESS
+    data = result.json()
+    assert (data["selected"], data["deleted"], data["not_found"]) == (0, 0, [])  # the delete's
+    assert "redriven" not in data
+    parking = data["parking"]
+    assert parking["parked"] == 30
+    assert parking["returned"] >= 10
+    assert parking["left_parked"] == 30 - parking["returned"]
+
+    rerun_moves_everything_back(cli_via, faults, boto, fresh_endpoint, dlq)
