@@ -602,19 +602,26 @@ def summary(
     """Triage a DLQ: counts by kind, error, origin and event, and failures over time."""
     from dlqctl import render
     from dlqctl.scan import Walking, open_to_look, selected_views, walk
-    from dlqctl.summary import summarize
+    from dlqctl.summary import Tally
 
     opened = open_to_look(ctx.aws, queue, look_anyway=yes)
     _warn_all(opened)
-    with (
-        walk(ctx.aws, opened, Walking(hold, wait), bounded=False) as scan,
-        render.progress(f"Reading {opened.queue.name}", opened.attributes.visible) as advance,
-    ):
-        result = summarize(
-            opened.queue.name,
-            _counting(selected_views(scan, selection, context=opened.context), advance),
-        )
+    tally = Tally(opened.queue.name)
+    scan = walk(ctx.aws, opened, Walking(hold, wait), bounded=False)
+    stopped_by: DlqctlError | None = None
+    try:
+        with (
+            scan,
+            render.progress(f"Reading {opened.queue.name}", opened.attributes.visible) as advance,
+        ):
+            for view in _counting(selected_views(scan, selection, context=opened.context), advance):
+                tally.add(view)
+    except DlqctlError as exc:  # the endpoint lost part way: show what was read before it
+        stopped_by = exc
+    result = tally.summary()
     result.coverage = scan.coverage().to_json()
+    if stopped_by is not None:
+        result.error = stopped_by.message
     if result.expiring_within_24h:
         render.warn(
             f"{result.expiring_within_24h:,} message(s) expire within 24 hours: SQS deletes "
@@ -624,6 +631,8 @@ def summary(
         render.summary_view(result)
     else:
         render.emit_json(result.to_json(), ctx.output)
+    if stopped_by is not None:
+        raise stopped_by
     _require_coverage(result.coverage, "summary")
 
 

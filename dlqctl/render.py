@@ -316,7 +316,9 @@ _GROUP_TITLES = {
 def summary_view(summary: Summary, top: int = 10) -> None:
     console = _stdout()
     heading = f"[bold]{escape(summary.queue)}[/bold]: {summary.total:,} message(s)"
-    if summary.is_sample:
+    if summary.error is not None:
+        heading += " [yellow](stopped by an error: what was read before it)[/yellow]"
+    elif summary.is_sample:
         heading += " [yellow](a sample: the oldest messages, not the whole queue)[/yellow]"
     if summary.expiring_within_24h:
         heading += (

@@ -80,6 +80,8 @@ class Summary:
     expiring_within_24h: int = 0
     """Messages SQS deletes within a day (the queue's retention runs out)."""
     soonest_expiry: datetime | None = None
+    error: str | None = None
+    """The error that stopped the walk part way: the summary is of what was read before it."""
 
     @property
     def is_sample(self) -> bool:
@@ -102,6 +104,7 @@ class Summary:
                     for bucket in self.buckets
                 ],
             },
+            **({} if self.error is None else {"error": self.error}),
         }
 
 
@@ -143,17 +146,30 @@ def bucket_size(span_seconds: float) -> int:
 
 def summarize(queue: str, views: Iterable[MessageView]) -> Summary:
     """Group messages as they stream by; keeps counts per minute, not the messages."""
-    summary = Summary(queue=queue)
-    groups: dict[str, dict[tuple[tuple[str, str | None], ...], Group]] = {
-        "by_kind": {},
-        "by_error": {},
-        "by_origin": {},
-        "by_event": {},
-    }
-    per_minute: Counter[int] = Counter()
-    overall = Group(key={})
+    tally = Tally(queue)
     for view in views:
-        overall.add(view.sent_at)
+        tally.add(view)
+    return tally.summary()
+
+
+class Tally:
+    """A summary in the making: ``add`` each message as it streams by, and ``summary`` gives
+    what was added so far (all of it, or what came before an error stopped the stream)."""
+
+    def __init__(self, queue: str) -> None:
+        self._summary = Summary(queue=queue)
+        self._groups: dict[str, dict[tuple[tuple[str, str | None], ...], Group]] = {
+            "by_kind": {},
+            "by_error": {},
+            "by_origin": {},
+            "by_event": {},
+        }
+        self._per_minute: Counter[int] = Counter()
+        self._overall = Group(key={})
+
+    def add(self, view: MessageView) -> None:
+        summary = self._summary
+        self._overall.add(view.sent_at)
         if view.expires_in_seconds is not None and view.expires_in_seconds <= DAY_SECONDS:
             summary.expiring_within_24h += 1
         if view.expires_at is not None and (
@@ -161,29 +177,32 @@ def summarize(queue: str, views: Iterable[MessageView]) -> Summary:
         ):
             summary.soonest_expiry = view.expires_at
         if view.sent_at is not None:
-            per_minute[int(view.sent_at.timestamp()) // 60] += 1
+            self._per_minute[int(view.sent_at.timestamp()) // 60] += 1
         for name, key in _keys(view).items():
             frozen = tuple(sorted(key.items()))
-            group = groups[name].get(frozen)
+            group = self._groups[name].get(frozen)
             if group is None:
-                group = groups[name][frozen] = Group(key=key)
+                group = self._groups[name][frozen] = Group(key=key)
             group.add(view.sent_at)
-    summary.total = overall.count
-    summary.first_seen, summary.last_seen = overall.first_seen, overall.last_seen
-    summary.groups = {
-        name: sorted(found.values(), key=lambda group: (-group.count, str(group.key)))
-        for name, found in groups.items()
-    }
-    if per_minute:
-        first, last = min(per_minute) * 60, max(per_minute) * 60
-        size = bucket_size(last + 60 - first)
-        start = first - first % size
-        counts: Counter[int] = Counter()
-        for minute, count in per_minute.items():
-            counts[(minute * 60 - start) // size] += count
-        summary.bucket_seconds = size
-        summary.buckets = [
-            Bucket(datetime.fromtimestamp(start + index * size, tz=UTC), counts.get(index, 0))
-            for index in range((last - start) // size + 1)
-        ]
-    return summary
+
+    def summary(self) -> Summary:
+        summary, overall, per_minute = self._summary, self._overall, self._per_minute
+        summary.total = overall.count
+        summary.first_seen, summary.last_seen = overall.first_seen, overall.last_seen
+        summary.groups = {
+            name: sorted(found.values(), key=lambda group: (-group.count, str(group.key)))
+            for name, found in self._groups.items()
+        }
+        if per_minute:
+            first, last = min(per_minute) * 60, max(per_minute) * 60
+            size = bucket_size(last + 60 - first)
+            start = first - first % size
+            counts: Counter[int] = Counter()
+            for minute, count in per_minute.items():
+                counts[(minute * 60 - start) // size] += count
+            summary.bucket_seconds = size
+            summary.buckets = [
+                Bucket(datetime.fromtimestamp(start + index * size, tz=UTC), counts.get(index, 0))
+                for index in range((last - start) // size + 1)
+            ]
+        return summary

@@ -175,3 +175,28 @@ def test_an_error_moving_parked_messages_back_shows_the_commands_result(
     assert parking["left_parked"] == 30 - parking["returned"]
 
     rerun_moves_everything_back(cli_via, faults, boto, fresh_endpoint, dlq)
+
+
+def test_a_summary_shows_what_it_read_before_the_error(cli_via, faults, fresh_endpoint):
+    dlq_with(fresh_endpoint, 30)
+    faults.lose_endpoint_after("sqs", "ReceiveMessage", calls=2)
+    result = cli_via("summary", "orders-dlq", "--hold", "2", "-o", "json")
+    assert result.exit_code == ExitCode.ACCESS
+    line = one_error_line(result.stderr)
+    assert "connection to AWS lost (receiving from queue orders-dlq)" in line
+    data = result.json()
+    assert data["total"] == 20
+    assert [group["count"] for group in data["by_kind"]] == [20]
+    assert data["coverage"]["complete"] is False
+    assert data["coverage"]["reason"] == "an error stopped the walk"
+    assert data["error"] in line
+
+    faults.lost.clear()
+    faults.rules.clear()
+    time.sleep(2.5)
+    faults.lose_endpoint_after("sqs", "ReceiveMessage", calls=1)
+    table = cli_via("summary", "orders-dlq", "--hold", "2", "-o", "table")
+    assert table.exit_code == ExitCode.ACCESS
+    assert "orders-dlq: 10 message(s) (stopped by an error: what was read before it)" in " ".join(
+        table.stdout.split()
+    )
