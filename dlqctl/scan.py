@@ -467,7 +467,7 @@ class QueueScan:
 
     def _note_interrupt(self, interrupt: KeyboardInterrupt) -> None:
         """A signal during a read-ahead: no new receive; raised once the receives end."""
-        self._closing.set()
+        self._close()
         self._interrupt = self._interrupt or interrupt
 
     def _read(
@@ -608,13 +608,20 @@ class QueueScan:
                 # what is held, not what was seen.
                 self._expiry = deque(item for item in self._expiry if item[1] in self._held)
 
+    def _close(self) -> None:
+        """No receive starts after this, and a FIFO receive waiting for a delete stops
+        waiting."""
+        self._closing.set()
+        with self._lock:
+            self._deletes.notify_all()
+
     def release(self) -> None:
         """Make every held message visible again (visibility 0).
 
         ``stats.released`` and ``stats.release_failures`` count messages, not receipt handles:
         handles left over from redeliveries are released too but not counted.
         """
-        self._closing.set()
+        self._close()
         self._stop_readers()
         with self._lock:
             held = list(self._held.values())

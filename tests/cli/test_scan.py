@@ -197,3 +197,33 @@ def test_a_reader_that_fails_stops_the_walk_and_nothing_stays_hidden(faults, fre
     assert 0 < len(taken) <= 120
     assert scan.stats.released == scan.seen >= len(taken)
     assert counts(fresh_endpoint, queue) == (200, 0)
+
+
+def test_a_fifo_receive_waiting_for_a_delete_stops_waiting_when_the_walk_is_released(
+    fresh_endpoint, monkeypatch
+):
+    # The walk holds both groups' heads and has deleted one message: SQS hands out nothing
+    # more until a delete, so the receive waits for one, and stops waiting when the walk is
+    # released (Ctrl-C, an error in another worker), not after the wait.
+    monkeypatch.setattr(scan_module, "FIFO_DELETE_WAIT_SECONDS", 60.0)
+    queue = create_queue(fresh_endpoint, "walk-dlq.fifo", FifoQueue="true")
+    bodies = [f"{group}{n}" for group in "ab" for n in range(2)]
+    put(
+        fresh_endpoint,
+        queue,
+        [OutgoingMessage("m", body, group_id=body[0], deduplication_id=body) for body in bodies],
+    )
+    aws = aws_for(fresh_endpoint)
+    scan = QueueScan(aws.sqs, queue, hold_seconds=60, wait_seconds=0, fifo=True)
+    held = scan.next_batch()
+    assert held
+    scan.delete(held[:1])
+    ended: list[object] = []
+    waiting = threading.Thread(target=lambda: ended.append(scan.next_batch()))
+    waiting.start()
+    waiting.join(timeout=1.5)
+    assert waiting.is_alive()  # it waits for a delete
+    scan.release()
+    waiting.join(timeout=10)
+    assert not waiting.is_alive()
+    assert ended == [None]  # the walk is over: nothing was received after the release
