@@ -43,7 +43,7 @@ from dlqctl.models import (
     walk_complete,
 )
 from dlqctl.parking import Parking, prepare_parking
-from dlqctl.plans import Confirmation, OnQueue, Reporter, describe_scope, keeping_done
+from dlqctl.plans import Confirmation, OnQueue, Reporter, covering, describe_scope, keeping_done
 from dlqctl.redrive import Pacer, RedriveOptions, count_refusals, run_parked, sort_by_journal
 from dlqctl.remove import delete_views
 from dlqctl.scan import (
@@ -278,9 +278,8 @@ def export_messages(
     batch; without ``delete``, the exported messages too) is parked. ``into`` is the result
     the run fills in (it names the file and the command)."""
     result = into
-    scan = walk(aws, opened, walking)
     try:
-        with keeping_done(result), scan:
+        with covering(walk(aws, opened, walking), result) as scan:
             for chosen, rest in split_batches(scan, selection, context=opened.context, limit=limit):
                 _write_durably(
                     handle,
@@ -301,8 +300,6 @@ def export_messages(
         if not delete and parking is None and isinstance(exc.__cause__, BrokenPipeError):
             raise exc.__cause__ from None  # `export Q - | head`: a closed pipe is not an error
         raise
-    finally:
-        result.coverage = scan.coverage().to_json()
     return result
 
 

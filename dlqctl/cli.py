@@ -35,6 +35,7 @@ from dlqctl.errors import (
     DlqctlError,
     ExitCode,
     Interrupted,
+    OutputFailed,
     PartialFailure,
     UsageError,
 )
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from dlqctl.filters import Selection
     from dlqctl.plans import Plan, Result
     from dlqctl.scan import OpenQueue
+    from dlqctl.summary import Summary
     from dlqctl.traffic import Traffic
 
 T = TypeVar("T")
@@ -621,7 +623,18 @@ def summary(
     result = tally.summary()
     result.coverage = scan.coverage().to_json()
     if stopped_by is not None:
-        result.error = stopped_by.message
+        if result.total:
+            result.error = stopped_by.message
+            with contextlib.suppress(OSError, OutputFailed):  # a closed pipe must not hide it
+                _show_summary(ctx, result)
+        raise stopped_by
+    _show_summary(ctx, result)
+    _require_coverage(result.coverage, "summary")
+
+
+def _show_summary(ctx: Ctx, result: Summary) -> None:
+    from dlqctl import render
+
     if result.expiring_within_24h:
         render.warn(
             f"{result.expiring_within_24h:,} message(s) expire within 24 hours: SQS deletes "
@@ -631,9 +644,6 @@ def summary(
         render.summary_view(result)
     else:
         render.emit_json(result.to_json(), ctx.output)
-    if stopped_by is not None:
-        raise stopped_by
-    _require_coverage(result.coverage, "summary")
 
 
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking.")]
@@ -707,7 +717,7 @@ def _execute(ctx: Ctx, plan: Plan, *, yes: bool, result_to_stderr: bool = False)
     except DlqctlError as exc:
         if exc.done is None:
             raise
-        with contextlib.suppress(OSError):  # a closed pipe must not hide the error
+        with contextlib.suppress(OSError, OutputFailed):  # a closed pipe must not hide it
             _show(ctx, exc.done, to_stderr=result_to_stderr, stopped_by=exc)
         raise
     _show(ctx, result, to_stderr=result_to_stderr)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from dlqctl.aws import Aws
 from dlqctl.delivery import send_and_record
 from dlqctl.destinations import Planned, QueueDestination, Rejected
-from dlqctl.errors import NotFoundError, UsageError
+from dlqctl.errors import DlqctlError, NotFoundError, UsageError, whole_call_failed
 from dlqctl.interrupts import interrupt_after_block
 from dlqctl.journal import Journal, State, default_path
 from dlqctl.models import (
@@ -38,6 +38,8 @@ from dlqctl.models import (
     RedriveResult,
 )
 from dlqctl.scan import OpenQueue, QueueScan
+
+_NOT_DELETED = "parked, but deleting it from the DLQ failed"
 
 PARKING_TAG = "dlqctl-parking-for"
 """Tag on a parking queue: the ARN of the DLQ whose messages it holds."""
@@ -135,15 +137,24 @@ class Parking:
         with interrupt_after_block():
             delivery = send_and_record(destination, planned, journal)
             acknowledged = [view.message for view, _ in delivery.accepted]
-            deletion = scan.delete([view.message for view in sent_before] + acknowledged)
+            parked = [view.message for view in sent_before] + acknowledged
+            try:
+                deletion = scan.delete(parked)
+            except DlqctlError as exc:  # in the parking queue, and maybe still in the DLQ
+                reason = whole_call_failed(exc)
+                with self._lock:
+                    self.result.failures.extend(
+                        Failure(message.message_id, f"{_NOT_DELETED} ({reason})")
+                        for message in parked
+                    )
+                raise
             journal.deleted(deletion.deleted)
         failures.extend(
             Failure(view.message_id, f"not parked: {reason}")
             for view, reason in delivery.refused + delivery.unanswered
         )
         failures.extend(
-            Failure(message_id, f"parked, but deleting it from the DLQ failed ({code})")
-            for message_id, code in deletion.failed
+            Failure(message_id, f"{_NOT_DELETED} ({code})") for message_id, code in deletion.failed
         )
         with self._lock:
             self.result.parked += len(deletion.deleted)
@@ -172,11 +183,10 @@ class Parking:
             )
 
     def stopped(self) -> dict[str, JsonValue]:
-        """The JSON form for a run an error stopped: what this run parked and did not move
-        back counts as left parked."""
+        """The JSON form for a run an error stopped before it could count what is left
+        parked (``left_parked`` null: unknown)."""
         with self._lock:
-            left = max(self.result.parked - self.result.returned, self.result.left_parked)
-            return {**self.result.to_json(), "left_parked": left}
+            return {**self.result.to_json(), "left_parked": None}
 
     def count_left(self) -> None:
         """Note how many messages are still parked (approximate counts)."""

@@ -21,7 +21,7 @@ from dlqctl.models import JsonValue
 
 if TYPE_CHECKING:
     from dlqctl.filters import Selection
-    from dlqctl.scan import OpenQueue
+    from dlqctl.scan import OpenQueue, QueueScan
 
 
 def _ignore(value: object) -> None:
@@ -116,6 +116,24 @@ def keeping_done(result: Result) -> Iterator[None]:
         if exc.done is None:
             exc.done = result
         raise
+
+
+class Covered(Result, Protocol):
+    """A result that says how much of the queue its walk covered."""
+
+    coverage: dict[str, JsonValue] | None
+
+
+@contextmanager
+def covering(scan: QueueScan, result: Covered) -> Iterator[QueueScan]:
+    """A run's walk of the queue: released when the run ends, however it ends; the result
+    gets the walk's coverage, and an error that stops the run carries the result
+    (``keeping_done``)."""
+    try:
+        with keeping_done(result), scan:
+            yield scan
+    finally:
+        result.coverage = scan.coverage().to_json()
 
 
 @dataclass(frozen=True)

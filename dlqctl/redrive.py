@@ -42,7 +42,7 @@ from dlqctl.lease import LEASE_SECONDS, QueueLease
 from dlqctl.models import Deletion, JsonValue, MessageView, ReceivedMessage, RedriveResult
 from dlqctl.moves import MoveTaskPlan, prepare_move_task, whole_queue_only
 from dlqctl.parking import Parking, prepare_parking
-from dlqctl.plans import OnQueue, Reporter, Result, describe_scope, keeping_done
+from dlqctl.plans import OnQueue, Reporter, Result, covering, describe_scope, keeping_done
 from dlqctl.preflight import Preflight
 from dlqctl.replays import ReplayLedger, sent_fingerprint
 from dlqctl.scan import (
@@ -411,7 +411,7 @@ def redrive(
     drive = _Driver(aws, opened, destination, selection, options, Pacer(options.rate), progress)
     scan = walk(aws, opened, options.walking)
     try:
-        with keeping_done(result), scan:
+        with covering(scan, result):
             if options.canary is None or options.dry_run:
                 drive(scan, _Run(result, options.limit))
             else:
@@ -421,7 +421,6 @@ def redrive(
         result.signal = signal_number(exc)
     finally:
         result.unreleased = scan.stats.release_failures
-        result.coverage = scan.coverage().to_json()
     return result
 
 
@@ -711,7 +710,7 @@ class RedrivePlan(OnQueue):
                     self.parking.start(run_id)
                     resources.callback(self.parking.close)
                     options.parking = self.parking
-            with noting_parked(self.parking) if self.parking else nullcontext():
+            with noting_parked(options.parking) if options.parking else nullcontext():
                 result = redrive(
                     self.aws,
                     self.opened,
@@ -787,13 +786,19 @@ def run_parked(
 @contextmanager
 def noting_parked(parking: Parking) -> Iterator[None]:
     """An error that stops a run with ``--park`` part way shows, in the result it carries,
-    what the run parked and moved back, and counts as still parked what it parked and did not
-    move back (the endpoint is not asked again: it may be what failed)."""
+    what the run parked and moved back; what is left parked is not counted (the endpoint is
+    not asked again: it may be what failed), and the error line says where it is."""
     try:
         yield
     except DlqctlError as exc:
         if exc.done is not None and hasattr(exc.done, "parking"):
             exc.done.parking = parking.stopped()
+        done = parking.result
+        if done.parked or done.returned or done.failures:
+            exc.message = (
+                f"{exc.message.rstrip('.')}; messages this run parked may still be in "
+                f"{parking.name}: run the same command again to move them back"
+            )
         raise
 
 

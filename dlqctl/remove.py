@@ -6,12 +6,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from dlqctl.aws import Aws
-from dlqctl.errors import DlqctlError, UsageError, whole_call_failed
+from dlqctl.errors import DlqctlError, UnreachableError, UsageError, whole_call_failed
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block
 from dlqctl.models import Failure, JsonValue, MessageView, walk_complete
 from dlqctl.parking import Parking, prepare_parking
-from dlqctl.plans import Confirmation, OnQueue, Reporter, describe_scope, keeping_done
+from dlqctl.plans import Confirmation, OnQueue, Reporter, covering, describe_scope
 from dlqctl.redrive import run_parked
 from dlqctl.scan import (
     DEFAULT_WALKING,
@@ -36,6 +36,8 @@ def delete_views(
             deletion = scan.delete([view.message for view in views])
     except DlqctlError as exc:
         reason = whole_call_failed(exc)
+        if isinstance(exc, UnreachableError):
+            reason += " (it may have been deleted)"
         failures.extend(Failure(view.message_id, f"{failure_prefix}: {reason}") for view in views)
         raise
     failures.extend(
@@ -98,27 +100,23 @@ def delete_messages(
     result = DeleteResult() if into is None else into
     dry_run = result.dry_run
     wanted = set(message_ids)
-    scan = walk(aws, opened, walking)
-    try:
-        with keeping_done(result), scan:
-            for chosen, rest in split_batches(scan, selection, context=opened.context, limit=limit):
-                if wanted:
-                    rest += [view for view in chosen if view.message_id not in wanted]
-                    chosen = [view for view in chosen if view.message_id in wanted]
-                    wanted.difference_update(view.message_id for view in chosen)
-                result.selected += len(chosen)
-                if dry_run and record is not None:
-                    record(chosen)
-                if chosen and not dry_run:
-                    result.deleted += delete_views(scan, chosen, "delete failed", result.failures)
-                progress(len(chosen))
-                if message_ids and not wanted:
-                    scan.cut()  # every ID asked for was found
-                    break
-                if parking is not None and not dry_run:
-                    parking.park(scan, rest)
-    finally:
-        result.coverage = scan.coverage().to_json()
+    with covering(walk(aws, opened, walking), result) as scan:
+        for chosen, rest in split_batches(scan, selection, context=opened.context, limit=limit):
+            if wanted:
+                rest += [view for view in chosen if view.message_id not in wanted]
+                chosen = [view for view in chosen if view.message_id in wanted]
+                wanted.difference_update(view.message_id for view in chosen)
+            result.selected += len(chosen)
+            if dry_run and record is not None:
+                record(chosen)
+            if chosen and not dry_run:
+                result.deleted += delete_views(scan, chosen, "delete failed", result.failures)
+            progress(len(chosen))
+            if message_ids and not wanted:
+                scan.cut()  # every ID asked for was found
+                break
+            if parking is not None and not dry_run:
+                parking.park(scan, rest)
     result.not_found = sorted(wanted)
     return result
 

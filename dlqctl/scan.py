@@ -467,8 +467,8 @@ class QueueScan:
 
     def _note_interrupt(self, interrupt: KeyboardInterrupt) -> None:
         """A signal during a read-ahead: no new receive; raised once the receives end."""
-        self._close()
         self._interrupt = self._interrupt or interrupt
+        self._close()
 
     def _read(
         self,

@@ -204,7 +204,7 @@ def test_a_fifo_receive_waiting_for_a_delete_stops_waiting_when_the_walk_is_rele
 ):
     # The walk holds both groups' heads and has deleted one message: SQS hands out nothing
     # more until a delete, so the receive waits for one, and stops waiting when the walk is
-    # released (Ctrl-C, an error in another worker), not after the wait.
+    # released, not after the wait.
     monkeypatch.setattr(scan_module, "FIFO_DELETE_WAIT_SECONDS", 60.0)
     queue = create_queue(fresh_endpoint, "walk-dlq.fifo", FifoQueue="true")
     bodies = [f"{group}{n}" for group in "ab" for n in range(2)]
@@ -219,7 +219,7 @@ def test_a_fifo_receive_waiting_for_a_delete_stops_waiting_when_the_walk_is_rele
     assert held
     scan.delete(held[:1])
     ended: list[object] = []
-    waiting = threading.Thread(target=lambda: ended.append(scan.next_batch()))
+    waiting = threading.Thread(target=lambda: ended.append(scan.next_batch()), daemon=True)
     waiting.start()
     waiting.join(timeout=1.5)
     assert waiting.is_alive()  # it waits for a delete
