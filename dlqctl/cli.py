@@ -623,7 +623,7 @@ def summary(
     result = tally.summary()
     result.coverage = scan.coverage().to_json()
     if stopped_by is not None:
-        if result.total:
+        if scan.seen:
             result.error = stopped_by.message
             with contextlib.suppress(OSError, OutputFailed):  # a closed pipe must not hide it
                 _show_summary(ctx, result)

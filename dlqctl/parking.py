@@ -136,23 +136,23 @@ class Parking:
                 planned.append(plan)
         with interrupt_after_block():
             delivery = send_and_record(destination, planned, journal)
+            failures.extend(
+                Failure(view.message_id, f"not parked: {reason}")
+                for view, reason in delivery.refused + delivery.unanswered
+            )
             acknowledged = [view.message for view, _ in delivery.accepted]
             parked = [view.message for view in sent_before] + acknowledged
             try:
                 deletion = scan.delete(parked)
             except DlqctlError as exc:  # in the parking queue, and maybe still in the DLQ
                 reason = whole_call_failed(exc)
+                failures.extend(
+                    Failure(message.message_id, f"{_NOT_DELETED} ({reason})") for message in parked
+                )
                 with self._lock:
-                    self.result.failures.extend(
-                        Failure(message.message_id, f"{_NOT_DELETED} ({reason})")
-                        for message in parked
-                    )
+                    self.result.failures.extend(failures)
                 raise
             journal.deleted(deletion.deleted)
-        failures.extend(
-            Failure(view.message_id, f"not parked: {reason}")
-            for view, reason in delivery.refused + delivery.unanswered
-        )
         failures.extend(
             Failure(message_id, f"{_NOT_DELETED} ({code})") for message_id, code in deletion.failed
         )

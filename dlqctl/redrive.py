@@ -734,12 +734,17 @@ def finish_parking(
 ) -> dict[str, JsonValue]:
     """At the end of a run with ``--park``: move every parked message back into the DLQ (not
     after an interrupt: the same command run again does it), and say what is left parked."""
+    count = True
     try:
         if not interrupted:
             reporter.warn(f"moving the parked messages back from {parking.name}")
             return_parked(aws, parking, options, reporter.progress)
+    except DlqctlError:
+        count = False  # the endpoint may be what failed: the error says where they may be
+        raise
     finally:
-        parking.count_left()
+        if count:
+            parking.count_left()
     if parking.result.left_parked:
         reporter.warn(
             f"~{parking.result.left_parked:,} message(s) are still parked in {parking.name}: "
@@ -793,11 +798,10 @@ def noting_parked(parking: Parking) -> Iterator[None]:
     except DlqctlError as exc:
         if exc.done is not None and hasattr(exc.done, "parking"):
             exc.done.parking = parking.stopped()
-        done = parking.result
-        if done.parked or done.returned or done.failures:
+        if parking.queue is not None:
             exc.message = (
-                f"{exc.message.rstrip('.')}; messages this run parked may still be in "
-                f"{parking.name}: run the same command again to move them back"
+                f"{exc.message.rstrip('.')}; parking queue {parking.name} may still hold "
+                "messages: run the same command again to move them back"
             )
         raise
 

@@ -436,6 +436,7 @@ def outcome(data: Mapping[str, Any], *, title: str) -> None:
         console.print(f"Not found: {escape(', '.join(missing))}")
     _preflight_lines(console, data.get("preflight"))
     _canary_line(console, data.get("canary"))
+    _parking_lines(console, data.get("parking"))
     _plan_lines(console, data.get("saved_plan"), data.get("applied"))
     entries = data.get("entries") or []
     if entries:
@@ -558,6 +559,20 @@ def _canary_line(console: Console, canary: Any) -> None:
     if canary.get("stopped"):
         line += f". Stopped: {canary['stopped']}"
     console.print(escape(line))
+
+
+def _parking_lines(console: Console, parking: Any) -> None:
+    if not isinstance(parking, Mapping):
+        return
+    left = parking["left_parked"]
+    console.print(
+        escape(
+            f"Parking in {parking['queue']}: {parking['parked']:,} parked, "
+            f"{parking['returned']:,} moved back, "
+            + ("left parked: not counted" if left is None else f"~{left:,} left parked")
+        )
+    )
+    _failures_table(console, parking.get("failures") or [])
 
 
 def _plan_lines(console: Console, saved: Any, applied: Any) -> None:

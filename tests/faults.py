@@ -50,6 +50,10 @@ class Rule:
     before anything reaches it (a network gone)."""
 
 
+LOST = Rule("", "", "", 0, None)
+"""What ``FaultProxy.match`` returns for every call once the endpoint is lost."""
+
+
 class FaultProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.rstrip("/")
@@ -74,14 +78,13 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 service, operation = proxy.identify(self.headers, self.path, body)
-                if proxy.lost.is_set():
+                rule = proxy.match(service, operation)
+                if rule is LOST:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
-                rule = proxy.match(service, operation)
                 if rule is not None and rule.lose_endpoint:
-                    proxy.lost.set()
-                    rule = None
+                    rule = None  # answered: the calls matched after it find the endpoint lost
                 if rule is not None and rule.delay_seconds:
                     time.sleep(rule.delay_seconds)
                     rule = None
@@ -163,7 +166,11 @@ class FaultProxy:
         return service, operation
 
     def match(self, service: str, operation: str) -> Rule | None:
+        """The rule for this call, if any, or ``LOST`` once the endpoint is lost: decided under
+        one lock, so no call that comes after the one that loses the endpoint gets through."""
         with self._lock:
+            if self.lost.is_set():
+                return LOST
             for rule in self.rules:
                 if rule.service == service and (rule.operation in operation):
                     if rule.passed < rule.after:
@@ -172,6 +179,8 @@ class FaultProxy:
                     if rule.times is not None and rule.hits >= rule.times:
                         continue
                     rule.hits += 1
+                    if rule.lose_endpoint:
+                        self.lost.set()
                     return rule
         return None
 

@@ -190,7 +190,7 @@ OUTPUT_FAILED = (
 )
 
 
-def _to_full_disk(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
+def to_full_disk(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
     """``python -m dlqctl ARGS > /dev/full``: every write to stdout fails as on a full disk."""
     with open("/dev/full", "w") as full:
         return subprocess.run(
@@ -210,7 +210,7 @@ def test_output_that_cannot_be_written_is_one_error_line_and_hides_nothing(fresh
     queue = create_queue(fresh_endpoint, "orders-dlq")
     put(fresh_endpoint, queue, [OutgoingMessage("m", f"body {n}") for n in range(25)])
 
-    done = _to_full_disk(fresh_endpoint, "peek", "orders-dlq", "--all", "-o", output)
+    done = to_full_disk(fresh_endpoint, "peek", "orders-dlq", "--all", "-o", output)
 
     assert done.returncode == ExitCode.UNEXPECTED
     assert one_error_line(done.stderr) == OUTPUT_FAILED
@@ -223,7 +223,7 @@ def test_a_redrive_whose_result_cannot_be_written_is_done_and_says_so(fresh_endp
     target = create_queue(fresh_endpoint, "orders")
     put(fresh_endpoint, dlq, [OutgoingMessage("m", f"body {n}") for n in range(25)])
 
-    done = _to_full_disk(
+    done = to_full_disk(
         fresh_endpoint, "redrive", "orders-dlq", "--to-queue", "orders", "--yes", "-o", "json"
     )
 
