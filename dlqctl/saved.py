@@ -25,7 +25,7 @@ from dlqctl.aws import Aws
 from dlqctl.canary import CanarySettings
 from dlqctl.choices import MAX_CONCURRENCY
 from dlqctl.destinations import DestinationSpec
-from dlqctl.errors import UsageError
+from dlqctl.errors import DlqctlError, UsageError
 from dlqctl.filters import Selection, Tally
 from dlqctl.journal import digest
 from dlqctl.models import JsonValue, MessageView, iso_utc
@@ -377,10 +377,18 @@ class ApplyPlan(_Around):
         )
 
     def run(self, reporter: Reporter) -> PlanResult:
-        result = self.inner.run(reporter)
+        try:
+            result = self.inner.run(reporter)
+        except DlqctlError as exc:  # stopped part way: shown as the apply it was
+            if exc.done is not None:
+                exc.done = self._applied(exc.done, reporter, stopped=True)
+            raise
+        return self._applied(result, reporter)
+
+    def _applied(self, result: Result, reporter: Reporter, *, stopped: bool = False) -> PlanResult:
         data = result.to_json()
         missing = sorted(set(self.saved.messages) - self.selection.found)
-        walked_all = bool(missing) and self._walked_all(data, result.interrupted_by)
+        walked_all = bool(missing) and not stopped and self._walked_all(data, result.interrupted_by)
         changed = sorted(self.selection.changed)
         applied: dict[str, JsonValue] = {
             "plan": str(self.saved.path),

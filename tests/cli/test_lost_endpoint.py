@@ -277,3 +277,16 @@ def test_a_parking_run_stopped_by_an_error_says_what_it_parked_in_its_table(
     text = " ".join(result.stdout.split())
     assert "Delete (stopped by an error): " in text
     assert "Parking in orders-dlq-parked: 20 parked, 0 moved back, left parked: not counted" in text
+
+
+def test_an_apply_stopped_by_an_error_shows_itself(cli_via, faults, fresh_endpoint, tmp_path):
+    dlq_with(fresh_endpoint, 30)
+    plan = str(tmp_path / "plan.json")
+    saved = cli_via("purge", "orders-dlq", "--error-contains", "boom", "--save-plan", plan,
+                    "--yes", "-o", "json")  # fmt: skip
+    assert saved.exit_code == 0, saved.stderr
+    faults.lose_endpoint_after("sqs", "DeleteMessageBatch", calls=1)
+    result = cli_via("apply", plan, "--yes", "-o", "table")
+    assert result.exit_code == ExitCode.ACCESS
+    assert "Apply (delete) (stopped by an error): " in result.stdout
+    assert "connection to AWS lost" in one_error_line(result.stderr)
