@@ -610,7 +610,7 @@ def summary(
     _warn_all(opened)
     tally = Tally(opened.queue.name)
     scan = walk(ctx.aws, opened, Walking(hold, wait), bounded=False)
-    stopped_by: DlqctlError | None = None
+    stopped_by: DlqctlError | KeyboardInterrupt | None = None
     try:
         with (
             scan,
@@ -618,13 +618,16 @@ def summary(
         ):
             for view in _counting(selected_views(scan, selection, context=opened.context), advance):
                 tally.add(view)
-    except DlqctlError as exc:  # the endpoint lost part way: show what was read before it
+    except (DlqctlError, KeyboardInterrupt) as exc:  # show what was read before it
         stopped_by = exc
     result = tally.summary()
     result.coverage = scan.coverage().to_json()
     if stopped_by is not None:
         if scan.seen:
-            result.error = stopped_by.message
+            if isinstance(stopped_by, DlqctlError):
+                result.error = stopped_by.message
+            else:
+                result.signal = signal_number(stopped_by)
             with contextlib.suppress(OSError, OutputFailed):  # a closed pipe must not hide it
                 _show_summary(ctx, result)
         raise stopped_by

@@ -313,13 +313,23 @@ _GROUP_TITLES = {
 }
 
 
+def _partial_summary(summary: Summary) -> str | None:
+    """Why a summary is of part of the queue, if it is."""
+    if summary.error is not None:
+        return "stopped by an error: what was read before it"
+    if summary.signal is not None:
+        return "interrupted: what was read before it"
+    if summary.is_sample:
+        return "a sample: the oldest messages, not the whole queue"
+    return None
+
+
 def summary_view(summary: Summary, top: int = 10) -> None:
     console = _stdout()
     heading = f"[bold]{escape(summary.queue)}[/bold]: {summary.total:,} message(s)"
-    if summary.error is not None:
-        heading += " [yellow](stopped by an error: what was read before it)[/yellow]"
-    elif summary.is_sample:
-        heading += " [yellow](a sample: the oldest messages, not the whole queue)[/yellow]"
+    partial = _partial_summary(summary)
+    if partial:
+        heading += f" [yellow]({partial})[/yellow]"
     if summary.expiring_within_24h:
         heading += (
             f"\n[bold red]{summary.expiring_within_24h:,} expire within 24 hours[/bold red]"

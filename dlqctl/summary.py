@@ -82,6 +82,8 @@ class Summary:
     soonest_expiry: datetime | None = None
     error: str | None = None
     """The error that stopped the walk part way: the summary is of what was read before it."""
+    signal: int | None = None
+    """The signal (Ctrl-C) that stopped the walk part way, likewise."""
 
     @property
     def is_sample(self) -> bool:
@@ -105,6 +107,7 @@ class Summary:
                 ],
             },
             **({} if self.error is None else {"error": self.error}),
+            **({} if self.signal is None else {"signal": self.signal}),
         }
 
 

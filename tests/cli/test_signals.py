@@ -148,3 +148,21 @@ def test_a_signal_stops_a_paced_redrive_from_sending_what_waits_its_turn(faults,
     assert sent <= 20, "batches waiting for their turn were sent after the signal"
     assert faults.count("sqs", "SendMessageBatch") <= 2
     assert counts(fresh_endpoint, dlq) == (messages - sent, 0), "nothing left hidden"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signalled_summary_shows_what_it_read_and_releases_it(faults, fresh_endpoint, signum):
+    messages = 200
+    dlq = _dlq(fresh_endpoint, messages)
+    faults.delay("sqs", "ReceiveMessage", 1.0)
+    process = start_dlqctl(faults.url, "summary", "orders-dlq", "--hold", "900", "-o", "json")
+    _wait_for(lambda: counts(fresh_endpoint, dlq)[1] >= 40, "the summary never held four batches")
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signum, stderr
+    assert f"interrupted ({signal.Signals(signum).name})" in stderr
+    summary = json.loads(stdout)
+    assert summary["signal"] == signum
+    assert 0 < summary["total"] < messages
+    assert summary["coverage"]["complete"] is False
+    assert counts(fresh_endpoint, dlq) == (messages, 0), "nothing left hidden"
