@@ -259,29 +259,34 @@ def _short_arn(arn: str) -> str:
 
 
 def messages_table(views: Iterable[MessageView]) -> int:
-    """One row a message; narrow terminals drop the receive count and the event column."""
+    """One row a message. Below 110 columns the error (or, without one, the event) goes on the
+    lines under the message ID, where it has most of the table's width, instead of in columns
+    of its own; below 70 the kind is dropped too."""
     console = _stdout()
-    wide = console.width >= 110
-    columns = 6 if wide else 4
-    kind_width = 18 if wide else 15
-    fixed = 36 + 5 + kind_width + (4 if wide else 0)
-    free = max(10, console.width - fixed - 3 * columns - 1)
-    error_width = free * 3 // 5 if wide else free
-    table = _table(show_lines=False)
-    table.add_column("Message ID", no_wrap=True, width=36)
-    table.add_column("Age", justify="right", no_wrap=True, width=5)
-    if wide:
+    table = _table(show_lines=console.width < 110)
+    narrow = 0  # the width of the ID and error column of a narrow table
+    if console.width >= 110:
+        free = max(10, console.width - (36 + 5 + 4 + 18) - 3 * 6 - 1)
+        table.add_column("Message ID", no_wrap=True, width=36)
+        table.add_column("Age", justify="right", no_wrap=True, width=5)
         table.add_column("Recv", justify="right", no_wrap=True, width=4)
-    table.add_column("Kind", no_wrap=True, overflow="ellipsis", width=kind_width)
-    table.add_column("Error", no_wrap=True, overflow="ellipsis", width=error_width)
-    if wide:
+        table.add_column("Kind", no_wrap=True, overflow="ellipsis", width=18)
+        table.add_column("Error", no_wrap=True, overflow="ellipsis", width=free * 3 // 5)
         table.add_column(
-            "Event / body", no_wrap=True, overflow="ellipsis", width=free - error_width
+            "Event / body", no_wrap=True, overflow="ellipsis", width=free - free * 3 // 5
         )
+    else:
+        kind = console.width >= 70
+        narrow = max(20, console.width - 5 - (15 + 3 if kind else 0) - 3 * 2 - 1)
+        table.add_column("Message ID / error", overflow="fold", width=narrow)
+        table.add_column("Age", justify="right", no_wrap=True, width=5)
+        if kind:
+            table.add_column("Kind", no_wrap=True, overflow="ellipsis", width=15)
     count = 0
     try:
         for view in views:
-            count += _add_message_row(table, view, wide)
+            table.add_row(*_message_cells(view, narrow)[: len(table.columns)])
+            count += 1
     finally:
         # Also on an interrupt or an error: show the rows that were read.
         table.title = f"{count} message(s)"
@@ -290,19 +295,21 @@ def messages_table(views: Iterable[MessageView]) -> int:
     return count
 
 
-def _add_message_row(table: Table, view: MessageView, wide: bool) -> int:
-    """Add one message's row; returns 1 (the rows added)."""
+def _message_cells(view: MessageView, narrow: int) -> list[str]:
+    """One message's cells: ID, age, receive count, kind, error and event; in a table
+    ``narrow`` wide (not 0), ID and error (else the event, in two lines at most), age, kind."""
     error_text = ""
     if view.error:
         error_text = ": ".join(part for part in (view.error.code, view.error.message) if part)
-    cells = [view.message_id, duration(view.age_seconds)]
-    if wide:
-        cells.append(str(view.message.receive_count))
-    cells += [view.kind, escape(error_text[:200])]
-    if wide:
-        cells.append(escape(one_line(view, 80)))
-    table.add_row(*cells)
-    return 1
+    age = duration(view.age_seconds)
+    if not narrow:
+        receives = str(view.message.receive_count)
+        return [view.message_id, age, receives, view.kind, escape(error_text[:200]),
+                escape(one_line(view, 80))]  # fmt: skip
+    below = " ".join((error_text or one_line(view, 2 * narrow)).split())
+    if len(below) > 2 * narrow:
+        below = below[: 2 * narrow - 1] + "…"
+    return [f"{view.message_id}\n[dim]{escape(below)}[/dim]", age, view.kind]
 
 
 _GROUP_TITLES = {

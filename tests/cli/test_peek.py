@@ -124,6 +124,19 @@ def test_peek_table_fits_a_terminal(cli, fresh_endpoint):
     assert "made visible again" in result.stderr
 
 
+@pytest.mark.parametrize("columns", [80, 60])
+def test_a_narrow_peek_table_still_shows_each_error(cli, fresh_endpoint, columns):
+    seed_shapes(fresh_endpoint)
+    result = cli("peek", "orders-dlq", "-o", "table", columns=columns)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    text = " ".join(word for line in lines for word in line.strip("│ ").split())
+    assert "ValueError: amount must be positive" in text
+    assert "NO_PERMISSIONS: Not authorized to invoke the target" in text
+    assert ("lambda-dlq" in text) == (columns >= 70)  # the kind, where there is room
+
+
 def test_peek_marks_sqs_redrive_from_the_queue_sources(cli, boto, fresh_endpoint):
     dlq = create_queue(fresh_endpoint, "work-dlq")
     source = create_queue(
