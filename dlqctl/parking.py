@@ -52,9 +52,12 @@ class ParkingResult:
     queue: str
     parked: int = 0
     returned: int = 0
-    left_parked: int = 0
-    """Messages still in the parking queue when the run ended (approximate)."""
+    left_parked: int | None = 0
+    """Messages still in the parking queue when the run ended (approximate; None: not
+    counted, the endpoint not answering)."""
     failures: list[Failure] = field(default_factory=list)
+    interrupted_by: int | None = None
+    """The signal that stopped moving the parked messages back, if one did."""
 
     @property
     def complete(self) -> bool:
@@ -188,11 +191,19 @@ class Parking:
         with self._lock:
             return {**self.result.to_json(), "left_parked": None}
 
-    def count_left(self) -> None:
-        """Note how many messages are still parked (approximate counts)."""
-        if self.found is not None:
+    def count_left(self, *, quietly: bool = False) -> None:
+        """Note how many messages are still parked (approximate counts); ``quietly`` (after a
+        signal, which must stay the run's end) an error leaves them not counted."""
+        if self.found is None:
+            return
+        try:
             attributes = self.aws.sqs.attributes(self.found[0])
-            self.result.left_parked = attributes.visible + attributes.in_flight
+        except DlqctlError:
+            if not quietly:
+                raise
+            self.result.left_parked = None
+            return
+        self.result.left_parked = attributes.visible + attributes.in_flight
 
 
 def prepare_parking(aws: Aws, dlq: OpenQueue, name: str) -> Parking:

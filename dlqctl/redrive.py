@@ -726,6 +726,8 @@ class RedrivePlan(OnQueue):
                     result.parking = finish_parking(
                         self.aws, options.parking, result.interrupted, options, reporter
                     )
+                if options.parking.result.interrupted_by is not None and not result.interrupted:
+                    result.interrupted, result.signal = True, options.parking.result.interrupted_by
             return result
 
 
@@ -744,19 +746,23 @@ def finish_parking(
         raise
     finally:
         if count:
-            parking.count_left()
-    if parking.result.left_parked:
+            parking.count_left(quietly=interrupted or parking.result.interrupted_by is not None)
+    left = parking.result.left_parked
+    if left != 0:
+        many = "messages" if left is None else f"~{left:,} message(s)"
         reporter.warn(
-            f"~{parking.result.left_parked:,} message(s) are still parked in {parking.name}: "
-            "run the same command again to move them back"
+            f"{many} may still be parked in {parking.name}: run the same command again to move "
+            "them back"
         )
     return parking.result.to_json()
 
 
 class Parked(Result, Protocol):
-    """A result that says what parking did."""
+    """A result that says what parking did (and that moving the parked messages back can
+    end with a signal)."""
 
     parking: dict[str, JsonValue] | None
+    interrupted_by: int | None
 
 
 ParkedResult = TypeVar("ParkedResult", bound=Parked)
@@ -783,6 +789,8 @@ def run_parked(
     else:
         with noting_parked(parking), keeping_done(result):
             result.parking = finish_parking(aws, parking, False, options, reporter)
+        if result.interrupted_by is None:
+            result.interrupted_by = parking.result.interrupted_by
     finally:
         parking.close()
     return result
@@ -834,7 +842,10 @@ def return_parked(
         finally:
             journal.close()
         parking.returned(result)
-        if result.interrupted or not result.redriven:
+        if result.interrupted:
+            parking.result.interrupted_by = result.signal  # the run's end: 128 + the signal
+            return
+        if not result.redriven:
             return
 
 

@@ -297,7 +297,7 @@ def messages_table(views: Iterable[MessageView]) -> int:
 
 def _message_cells(view: MessageView, narrow: int) -> list[str]:
     """One message's cells: ID, age, receive count, kind, error and event; in a table
-    ``narrow`` wide (not 0), ID and error (else the event, in two lines at most), age, kind."""
+    ``narrow`` wide (not 0), ID and error (else the event, about two lines), age, kind."""
     error_text = ""
     if view.error:
         error_text = ": ".join(part for part in (view.error.code, view.error.message) if part)
@@ -309,7 +309,7 @@ def _message_cells(view: MessageView, narrow: int) -> list[str]:
     below = " ".join((error_text or one_line(view, 2 * narrow)).split())
     if len(below) > 2 * narrow:
         below = below[: 2 * narrow - 1] + "…"
-    return [f"{view.message_id}\n[dim]{escape(below)}[/dim]", age, view.kind]
+    return [f"{escape(view.message_id)}\n[dim]{escape(below)}[/dim]", age, view.kind]
 
 
 _GROUP_TITLES = {

@@ -205,15 +205,15 @@ class QueueScan:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        signalled = isinstance(exc, KeyboardInterrupt) or (exc is None and self._interrupt)
+        if signalled and self.stats.capped is None:
+            self._cap("a signal stopped the walk")  # before the release, which a signal may cut
         self.release()
         if isinstance(exc, DlqctlError):
             if self.stats.capped is None:
                 self._cap("an error stopped the walk")
             if self.stats.release_failures:
                 exc.message = f"{exc.message.rstrip('.')}; {self.unreleased_note()}"
-        signalled = isinstance(exc, KeyboardInterrupt) or (exc is None and self._interrupt)
-        if signalled and self.stats.capped is None:
-            self._cap("a signal stopped the walk")
         if exc is None and self._interrupt is not None:
             interrupt, self._interrupt = self._interrupt, None
             raise interrupt

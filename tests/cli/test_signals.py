@@ -157,6 +157,7 @@ def test_a_signalled_summary_shows_what_it_read_and_releases_it(faults, fresh_en
     faults.delay("sqs", "ReceiveMessage", 1.0)
     process = start_dlqctl(faults.url, "summary", "orders-dlq", "--hold", "900", "-o", "json")
     _wait_for(lambda: counts(fresh_endpoint, dlq)[1] >= 40, "the summary never held four batches")
+    time.sleep(0.5)  # their answers are read and handed out; the next receives wait 1 s
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signum, stderr
@@ -166,3 +167,37 @@ def test_a_signalled_summary_shows_what_it_read_and_releases_it(faults, fresh_en
     assert 0 < summary["total"] < messages
     assert summary["coverage"]["complete"] is False
     assert counts(fresh_endpoint, dlq) == (messages, 0), "nothing left hidden"
+
+
+def test_a_signal_while_parked_messages_move_back_ends_the_run_with_it(faults, fresh_endpoint):
+    dlq = _dlq(fresh_endpoint)
+    faults.delay("sqs", "SendMessageBatch", 1.0)  # parking, and moving back, one batch a second
+    command = ("delete", "orders-dlq", "--error-contains", "no such error", "--park",
+               "orders-dlq-parked", "--hold", "900", "--yes", "-o", "json")  # fmt: skip
+    process = start_dlqctl(faults.url, *command)
+    sqs = aws_for(fresh_endpoint).sqs
+
+    def moving_back() -> bool:  # everything parked, and the return pass holds some
+        if counts(fresh_endpoint, dlq) != (0, 0):
+            return False
+        parked = sqs.resolve("orders-dlq-parked")[0]
+        return counts(fresh_endpoint, parked)[1] > 0
+
+    _wait_for(moving_back, "the parked messages never started moving back")
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    # The batches in flight are finished (here, with 16 workers, all of them), and the run ends
+    # as the signal says, not as if it had not come.
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "delete interrupted" in stderr
+    left = json.loads(stdout)["parking"]["left_parked"]
+    assert ("may still be parked in orders-dlq-parked" in stderr) == (left != 0)
+    parked = sqs.resolve("orders-dlq-parked")[0]
+    assert sum(counts(fresh_endpoint, dlq)) + sum(counts(fresh_endpoint, parked)) == MESSAGES
+
+    faults.rules.clear()
+    again = start_dlqctl(faults.url, *command)
+    _, stderr = again.communicate(timeout=120)
+    assert again.returncode == 0, stderr
+    assert counts(fresh_endpoint, parked) == (0, 0)
+    assert counts(fresh_endpoint, dlq) == (MESSAGES, 0)
