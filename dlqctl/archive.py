@@ -31,7 +31,7 @@ from dlqctl.envelopes import QueueContext, decode
 from dlqctl.errors import DlqctlError, UsageError
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block, signal_number
-from dlqctl.journal import Journal, default_path
+from dlqctl.journal import Journal
 from dlqctl.models import (
     Failure,
     JsonValue,
@@ -148,9 +148,10 @@ def message_from_record(record: dict[str, Any]) -> ReceivedMessage:
 
 
 class _ReplacingFile(io.TextIOWrapper):
-    """A file written beside its final path and moved over it when the export succeeds, so
-    ``--overwrite`` never leaves the old file cut short; after a failure the new file is kept
-    beside it under a visible name (``keep_partial``), since it may hold deleted messages."""
+    """A file written beside its final path (as ``FILE.XXXX.partial``, not hidden: after a
+    crash it may hold deleted messages) and moved over it when the export succeeds, so
+    ``--overwrite`` never leaves the old file cut short; after a failure it is kept beside it
+    as ``FILE.partial-TIME`` (``keep_partial``)."""
 
     final_path: str
     temporary_path: str
@@ -163,11 +164,28 @@ class _ReplacingFile(io.TextIOWrapper):
 
     def keep_partial(self) -> str:
         """Close without replacing; returns where the partial export now is."""
-        super().close()
+        with contextlib.suppress(OSError):  # what could not be written: the error says so
+            super().close()
         partial = f"{self.final_path}.partial-{int(time.time())}"
         os.replace(self.temporary_path, partial)
         _sync_folder(partial)
         return partial
+
+
+def _open_empty(path: str) -> IO[str]:
+    """An existing file opened to be written in place, refused unless it is empty now."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise UsageError(f"cannot use {path}: {exc.strerror}", "choose another file") from exc
+    found = os.fstat(descriptor)
+    if not stat.S_ISREG(found.st_mode) or found.st_size:
+        os.close(descriptor)
+        raise UsageError(
+            f"{path} is no longer empty: it may hold messages already deleted from a DLQ",
+            "choose another file",
+        )
+    return os.fdopen(descriptor, "a", encoding="utf-8")
 
 
 def _sync_folder(path: str) -> None:
@@ -179,12 +197,14 @@ def _sync_folder(path: str) -> None:
         os.close(descriptor)
 
 
-def open_export_file(path: str, *, overwrite: bool) -> IO[str]:
+def open_export_file(path: str, *, overwrite: bool, only_empty: bool = False) -> IO[str]:
     """Create the export file readable by its owner only (0600).
 
     With ``overwrite``, an existing regular file is replaced atomically when the export is
     closed; anything else that exists (a device, a directory, a link's target) is refused, and
-    nothing but the file dlqctl creates has its mode set.
+    nothing but the file dlqctl creates has its mode set. With ``only_empty`` (an export that
+    deletes what it writes) an existing file is written in place, and only if it is empty
+    when it is opened: it cannot be replaced by a run that has deleted what it held.
     """
     try:
         existing = os.stat(path) if overwrite else None
@@ -194,18 +214,22 @@ def open_export_file(path: str, *, overwrite: bool) -> IO[str]:
         raise UsageError(f"cannot use {path}: {exc.strerror}", "check the path") from exc
     if existing is not None and not stat.S_ISREG(existing.st_mode):
         raise UsageError(f"{path} is not a regular file", "give a file path to export to")
+    if existing is not None and only_empty:
+        return _open_empty(path)
     try:
         if existing is None:
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             _sync_folder(path)
             return os.fdopen(descriptor, "w", encoding="utf-8")
         folder, name = os.path.split(os.path.abspath(path))
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=folder)
+        descriptor, temporary = tempfile.mkstemp(prefix=f"{name}.", suffix=".partial", dir=folder)
     except FileExistsError as exc:
         raise UsageError(f"{path} exists", "choose another file, or pass --overwrite") from exc
     except OSError as exc:
         raise UsageError(f"cannot create {path}: {exc.strerror}", "check the path") from exc
-    handle = _ReplacingFile(io.FileIO(descriptor, "w"), encoding="utf-8")
+    # Buffered, as os.fdopen's: a write the disk or a file-size limit cuts short raises
+    # (TextIOWrapper on the raw file would drop the rest of it, and its batch be deleted).
+    handle = _ReplacingFile(io.BufferedWriter(io.FileIO(descriptor, "w")), encoding="utf-8")
     handle.final_path, handle.temporary_path = path, temporary
     return handle
 
@@ -329,6 +353,9 @@ def read_export(lines: Iterable[bytes]) -> Iterator[ExportLine]:
         except ValueError:
             yield ExportLine(number, None, "not JSON")
             continue
+        except RecursionError:
+            yield ExportLine(number, None, "JSON nested too deeply")
+            continue
         if not isinstance(record, dict):
             yield ExportLine(number, None, "not a dlqctl export record")
             continue
@@ -421,7 +448,6 @@ def import_messages(
                     flush()
             flush()
     except KeyboardInterrupt as exc:
-        result.interrupted = True
         result.signal = signal_number(exc)
     return result
 
@@ -461,7 +487,9 @@ class ExportPlan(OnQueue):
         """Open the file (stdout for ``-``) only now, after the confirmation."""
         writing_stdout = self.file == "-"
         handle = (
-            sys.stdout if writing_stdout else open_export_file(self.file, overwrite=self.overwrite)
+            sys.stdout
+            if writing_stdout
+            else open_export_file(self.file, overwrite=self.overwrite, only_empty=self.delete)
         )
         try:
             result = run_parked(
@@ -485,8 +513,11 @@ class ExportPlan(OnQueue):
         except BaseException as exc:
             if isinstance(handle, _ReplacingFile):
                 partial = handle.keep_partial()
+                kept = f"what was exported is in {partial} ({self.file} is as it was)"
                 if isinstance(exc, DlqctlError):
-                    exc.message += f"; what was exported is in {partial} ({self.file} is as it was)"
+                    exc.message += f"; {kept}"
+                else:
+                    reporter.warn(kept)  # a signal
             elif not writing_stdout:
                 with contextlib.suppress(OSError):  # what could not be written: said above
                     handle.close()
@@ -512,7 +543,7 @@ def prepare_export(
     """An export; without ``delete`` it is a look, so it must not move messages on. Parking
     changes the queue (new message IDs), so it is confirmed like a delete."""
     if delete:
-        _synced_file(file, "--delete")
+        _archive_file(file, "--delete", overwrite)
     opened = open_queue(aws, queue)
     if not delete and park is None:
         check_read_only(opened, look_anyway=look_anyway)
@@ -532,14 +563,32 @@ def prepare_export(
     )
 
 
-def _synced_file(file: str, option: str) -> None:
+def _archive_file(file: str, option: str, overwrite: bool) -> None:
     """A run that deletes what it writes needs a file: a message goes only once its line is
-    synced to disk, which stdout (a pipe, a terminal) cannot promise."""
+    synced to disk, which stdout (a pipe, a terminal) cannot promise. And a new one, checked
+    before the confirmation: a file that exists may be the archive of messages already
+    deleted (an earlier run's), which ``--overwrite`` would replace."""
     if file == "-":
         raise UsageError(
             f"{option} needs a file, not stdout: each message is deleted only once its line is "
             "synced to disk",
             "give a file name",
+        )
+    try:
+        found = os.lstat(file)
+    except OSError:
+        return  # missing (or unreadable: said when it is opened)
+    if not stat.S_ISREG(found.st_mode):
+        raise UsageError(f"{file} is not a regular file", "give a new file path to export to")
+    size = found.st_size
+    if not overwrite:
+        hint = "choose another file" + (", or pass --overwrite (it is empty)" if not size else "")
+        raise UsageError(f"{file} exists", hint)
+    if size:
+        raise UsageError(
+            f"{file} exists and {option} deletes what it archives: --overwrite would replace "
+            "what the file holds, which may be messages already deleted from a DLQ",
+            "choose another file, or move this one away first",
         )
 
 
@@ -547,7 +596,7 @@ def prepare_purge_archive(
     aws: Aws, queue: str, selection: Selection, file: str, *, overwrite: bool, walking: Walking
 ) -> ExportPlan:
     """``purge --archive FILE``: each message is deleted only once it is safely in the file."""
-    _synced_file(file, "--archive")
+    _archive_file(file, "--archive", overwrite)
     opened = open_queue(aws, queue)
     return ExportPlan(
         aws,
@@ -608,9 +657,12 @@ class ImportPlan:
             handle = resources.enter_context(_open_input(self.file))
             if not self.dry_run:
                 source = "file:" + ("-" if self.file == "-" else os.path.abspath(self.file))
-                path = self.journal_path or default_path(source, self.destination.description)
-                journal = Journal.open(
-                    path, source, self.destination.description, uuid.uuid4().hex[:12]
+                journal = Journal.for_run(
+                    self.journal_path,
+                    source,
+                    self.destination.journal_key,
+                    self.destination.description,
+                    uuid.uuid4().hex[:12],
                 )
                 resources.callback(journal.close)
                 options.journal = journal

@@ -1153,6 +1153,10 @@ def _dead_letter_config(function: dict[str, Any]) -> DeadLetterPointer | None:
     return DeadLetterPointer("lambda", function["FunctionArn"], target) if target else None
 
 
+_MAPPING_BUSY = frozenset({"ResourceInUseException", "ResourceConflictException"})
+"""What Lambda answers an update of an event source mapping that is between states."""
+
+
 class Lambda(_Service):
     service = "lambda"
 
@@ -1178,11 +1182,24 @@ class Lambda(_Service):
                     )
         return mappings
 
-    def set_mapping_enabled(self, uuid: str, enabled: bool) -> str:
-        """Enable or disable an event source mapping; returns its new state."""
-        with self.errors(f"event source mapping {uuid}"):
-            response = self.client.update_event_source_mapping(UUID=uuid, Enabled=enabled)
-        return str(response.get("State", ""))
+    def set_mapping_enabled(self, uuid: str, enabled: bool, *, busy_seconds: float = 60) -> str:
+        """Enable or disable an event source mapping; returns its new state. A mapping between
+        states (just enabled, still ``Enabling``) is refused with ResourceInUseException: it is
+        asked again each second for up to ``busy_seconds``."""
+        deadline = time.monotonic() + busy_seconds
+        while True:
+            try:
+                with self.errors(f"event source mapping {uuid}"):
+                    response = self.client.update_event_source_mapping(UUID=uuid, Enabled=enabled)
+                return str(response.get("State", ""))
+            except DlqctlError as exc:
+                cause = exc.__cause__
+                busy = isinstance(cause, botocore.exceptions.ClientError) and (
+                    error_code(cause) in _MAPPING_BUSY
+                )
+                if not busy or time.monotonic() >= deadline:
+                    raise
+            time.sleep(1)
 
     def invoke_async(self, function: str, payload: bytes) -> str:
         """Queue an async invocation (``InvocationType=Event``); returns its request ID."""
@@ -1412,15 +1429,25 @@ class StepFunctions(_Service):
     service = "stepfunctions"
 
     def start_execution(self, state_machine: str, name: str, payload: str) -> str:
-        """Start an execution named ``name`` (a standard workflow started again with the same
-        name and input is not run twice); returns its ARN."""
-        answer = self.send_once(
-            f"starting state machine {state_machine}",
-            "start_execution",
-            stateMachineArn=state_machine,
-            name=name,
-            input=payload,
-        )
+        """Start an execution named ``name``; returns its ARN. A standard workflow started
+        again with the same name and input while it runs is not run twice (the same answer);
+        once it has ended, StartExecution answers ExecutionAlreadyExists (for 90 days): the
+        execution of that name was started, so that is the answer too."""
+        try:
+            answer = self.send_once(
+                f"starting state machine {state_machine}",
+                "start_execution",
+                stateMachineArn=state_machine,
+                name=name,
+                input=payload,
+            )
+        except DlqctlError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, botocore.exceptions.ClientError) and (
+                error_code(cause) == "ExecutionAlreadyExists"
+            ):
+                return f"{state_machine.replace(':stateMachine:', ':execution:', 1)}:{name}"
+            raise
         return str(answer["executionArn"])
 
 

@@ -109,6 +109,18 @@ class ReturnWatch:
         with self._lock:
             self.replayed += len(fingerprints)
 
+    def unacknowledged(self) -> bool:
+        """After the canary: whether some of its replays were refused or got no answer. Then
+        the run stops there (a destination that does not acknowledge cannot be judged by what
+        comes back, and the rest would go the same way)."""
+        with self._lock:
+            if self.stopped is None and self.sent > self.replayed:
+                self.stopped = (
+                    f"{self.sent - self.replayed:,} of the canary's {self.sent:,} replay(s) were "
+                    "refused or got no answer: nothing more was sent"
+                )
+            return self.stopped is not None
+
     def looked(self, count: int) -> None:
         with self._lock:
             self.looked_at += count

@@ -39,7 +39,7 @@ from dlqctl.errors import (
     PartialFailure,
     UsageError,
 )
-from dlqctl.interrupts import exit_code, install_handlers, signal_number
+from dlqctl.interrupts import each_whole, exit_code, install_handlers, signal_number
 
 if TYPE_CHECKING:
     from dlqctl.aws import Aws
@@ -616,8 +616,8 @@ def summary(
             scan,
             render.progress(f"Reading {opened.queue.name}", opened.attributes.visible) as advance,
         ):
-            for view in _counting(selected_views(scan, selection, context=opened.context), advance):
-                tally.add(view)
+            views = selected_views(scan, selection, context=opened.context)
+            each_whole(_counting(views, advance), tally.add)  # a Ctrl-C: between two messages
     except (DlqctlError, KeyboardInterrupt) as exc:  # show what was read before it
         stopped_by = exc
     result = tally.summary()
@@ -1109,7 +1109,9 @@ def purge(
         str | None,
         typer.Option("--archive", help="Export every message to FILE first (JSON lines)."),
     ] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace FILE.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace FILE, if it is empty.")
+    ] = False,
     yes: YesOption = False,
     hold: HoldOption = None,
     wait: WaitOption = 1,
@@ -1160,7 +1162,9 @@ def export(
     delete_exported: Annotated[
         bool, typer.Option("--delete", help="Delete each message once it is synced to the file.")
     ] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace FILE.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace FILE (with --delete: only if empty).")
+    ] = False,
     limit: LimitOption = None,
     yes: YesOption = False,
     hold: HoldOption = None,

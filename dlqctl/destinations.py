@@ -104,6 +104,11 @@ class Destination(Protocol):
     """Where a redrive sends messages."""
 
     description: str
+    journal_key: str
+    """What the journal of a run to it is named by: the destination itself (its ARN where it
+    has one), not its name as typed, so a run to a bus named one way finds the journal of a run
+    to it named the other, and an import never takes another region's or account's journal
+    for its own."""
 
     def plan(self, view: MessageView) -> Planned | Rejected: ...
 
@@ -187,6 +192,7 @@ class BusDestination:
         new_time: bool = False,
         max_event_bytes: int = EVENT_MAX_BYTES,
         mark: bool = False,
+        arn: str | None = None,
     ) -> None:
         self.aws = aws
         self.bus = bus
@@ -196,6 +202,7 @@ class BusDestination:
         self.max_event_bytes = max_event_bytes
         self.mark = mark
         self.description = f"event bus {bus}"
+        self.journal_key = f"event bus {arn or bus}"
 
     def plan(self, view: MessageView) -> Planned | Rejected:
         if view.unreplayable:
@@ -317,6 +324,7 @@ class QueueDestination:
         self.attributes = attributes
         self.group_id = group_id
         self.description = f"queue {queue.name}"
+        self.journal_key = f"queue {queue.arn}"
 
     def plan(self, view: MessageView) -> Planned | Rejected:
         system = view.message.attributes
@@ -375,7 +383,7 @@ class FunctionDestination:
     def __init__(self, aws: Aws, function_arn: str) -> None:
         self.aws = aws
         self.function_arn = function_arn
-        self.description = f"function {function_arn}"
+        self.description = self.journal_key = f"function {function_arn}"
 
     def plan(self, view: MessageView, payload: JsonValue) -> Planned:
         invocation = Invocation(self.function_arn, json.dumps(payload).encode())
@@ -411,7 +419,7 @@ class SourceDestination:
     payload it failed on). Everything else is refused with the reason, and stays in the DLQ.
     """
 
-    description = "each message's source"
+    description = journal_key = "each message's source"
 
     def __init__(
         self,
@@ -604,10 +612,10 @@ def build_destination(
     to ``warnings``."""
     spec.check()
     if spec.to_bus is not None:
-        aws.events.bus_arn(spec.to_bus)
         return BusDestination(
             aws,
             spec.to_bus,
+            arn=aws.events.bus_arn(spec.to_bus),
             source=spec.source,
             detail_type=spec.detail_type,
             new_time=spec.new_time,

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dlqctl.aws import Aws
-from dlqctl.errors import NotFoundError
+from dlqctl.errors import DlqctlError, NotFoundError, UnreachableError
+from dlqctl.interrupts import interrupt_after_block
 from dlqctl.models import Arn, JsonValue, SourceMapping
 from dlqctl.plans import OnQueue, PlannedOnly, Reporter
 from dlqctl.scan import OpenQueue
@@ -84,8 +85,15 @@ def drain(
     remaining = start_count
     empty_polls = 0
     best, best_at = remaining, started
-    aws.lambda_.set_mapping_enabled(mapping.uuid, True)
+    enabled = False
     try:
+        try:
+            with interrupt_after_block():  # enabled, then the signal: the finally disables it
+                aws.lambda_.set_mapping_enabled(mapping.uuid, True, busy_seconds=0)
+                enabled = True
+        except DlqctlError as exc:
+            enabled = isinstance(exc, UnreachableError)  # no answer: it may be enabled
+            raise
         while True:
             attributes = aws.sqs.attributes(opened.queue)
             remaining = attributes.visible + attributes.in_flight + attributes.delayed
@@ -101,7 +109,8 @@ def drain(
                 break
             time.sleep(poll_seconds)
     finally:
-        aws.lambda_.set_mapping_enabled(mapping.uuid, False)
+        if enabled:
+            disable(aws, opened.queue.name, mapping)
     return DrainResult(
         mapping=mapping.uuid,
         function=mapping.function_arn,
@@ -110,6 +119,22 @@ def drain(
         drained=remaining == 0,
         seconds=clock() - started,
     )
+
+
+def disable(aws: Aws, queue: str, mapping: SourceMapping) -> None:
+    """Turn the redriver off: a signal waits for the call (a second Ctrl-C must not leave it
+    replaying with nobody watching), and when it cannot be turned off the error says so and
+    how, in place of whatever ended the drain."""
+    try:
+        with interrupt_after_block():
+            aws.lambda_.set_mapping_enabled(mapping.uuid, False)
+    except DlqctlError as exc:
+        raise DlqctlError(
+            f"the redriver may still be replaying {queue}: disabling its event "
+            f"source mapping {mapping.uuid} failed ({exc.message})",
+            f"disable it: aws lambda update-event-source-mapping --uuid {mapping.uuid} "
+            "--no-enabled",
+        ) from exc
 
 
 @dataclass

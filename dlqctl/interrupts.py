@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+T = TypeVar("T")
 
 
 class Terminated(KeyboardInterrupt):
@@ -107,6 +109,20 @@ def deferrable_signals() -> Iterator[Deferral]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def each_whole(items: Iterable[T], handle: Callable[[T], None]) -> None:
+    """``handle`` each item; a signal takes effect between two items (or while the next is
+    awaited), never part way through handling one (main thread only)."""
+    with deferrable_signals() as signals:
+        for item in items:
+            signals.noting = True
+            try:
+                handle(item)
+            finally:
+                signals.noting = False
+            if signals.arrived:
+                raise interrupt_for(signals.arrived[0])
 
 
 @contextmanager

@@ -35,6 +35,9 @@ class Op(StrEnum):
     DELETED = "deleted"
 
 
+_MESSAGE_OPS = frozenset(Op)
+
+
 class State(StrEnum):
     """What the journal says about a message when a run meets it again."""
 
@@ -139,13 +142,34 @@ class Journal:
         are not kept in memory: its walk never takes a message it deleted a second time."""
         self.delivered_now = 0
         self.runs = 0
+        self._former = ""
         self._handle: IO[str] | None = None
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, path: Path, queue_arn: str, destination: str, run_id: str) -> Journal:
-        """Load the journal at ``path`` (creating it, owner-only) and start a run in it."""
+    def for_run(
+        cls, path: Path | None, queue_arn: str, destination: str, former: str, run_id: str
+    ) -> Journal:
+        """The journal of a run from ``queue_arn`` to ``destination`` (a destination's
+        ``journal_key``): at ``path`` when given, else the default one. A journal written by a
+        version that named the destination ``former`` (its description) is still this
+        destination's: used where no journal by the new name exists, and accepted at ``path``,
+        so a run interrupted before an upgrade goes on where it stopped."""
+        if path is None:
+            path = default_path(queue_arn, destination)
+            earlier = default_path(queue_arn, former)
+            if not path.exists() and earlier.exists():
+                path = earlier
+        return cls.open(path, queue_arn, destination, run_id, former=former)
+
+    @classmethod
+    def open(
+        cls, path: Path, queue_arn: str, destination: str, run_id: str, *, former: str = ""
+    ) -> Journal:
+        """Load the journal at ``path`` (creating it, owner-only) and start a run in it; one
+        whose header names the destination ``former`` is accepted as this destination's."""
         journal = cls(path, queue_arn, destination)
+        journal._former = former
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             if path.exists():
@@ -188,14 +212,27 @@ class Journal:
         return journal
 
     def _load(self, lines: Sequence[str]) -> None:
-        for line in lines:
+        for number, line in enumerate(lines, start=1):
             try:
                 entry = json.loads(line)
             except ValueError:
                 continue  # a line cut short by a crash
-            op = entry.get("op")
+            except RecursionError:
+                entry = None
+            op = entry.get("op") if isinstance(entry, dict) else None
+            if (
+                not isinstance(entry, dict)
+                or not isinstance(op, str | None)
+                or (op in _MESSAGE_OPS and not isinstance(entry.get("id"), str))
+            ):
+                raise UsageError(
+                    f"{self.path} line {number} is not a dlqctl journal entry",
+                    "pass --journal with a journal dlqctl wrote, or a new file",
+                )
             if op == "journal":
                 queue, destination = entry.get("queue", ""), entry.get("destination", "")
+                if destination and destination == self._former:
+                    destination = self.destination  # written by a version that named it so
                 if self.queue_arn and (queue, destination) != (self.queue_arn, self.destination):
                     raise UsageError(
                         f"journal {self.path} belongs to {queue} → {destination}",
@@ -316,7 +353,10 @@ def journals_for(queue_arn: str) -> list[JournalSummary]:
         return []
     found = []
     for path in sorted(directory.glob("*.jsonl")):
-        journal = Journal.read(path)
+        try:
+            journal = Journal.read(path)
+        except (OSError, UnicodeDecodeError, UsageError):
+            continue  # not a journal dlqctl wrote (or not readable): not one of this queue's
         if journal.queue_arn == queue_arn:
             found.append(journal.summary())
     return found

@@ -222,9 +222,12 @@ class ReceivedMessage:
     def sent_at(self) -> datetime | None:
         """When the message was first sent (for SQS redrive: to the source queue)."""
         stamp = self.attributes.get("SentTimestamp")
-        if not stamp or not stamp.isdigit():
+        if not stamp or not (stamp.isascii() and stamp.isdigit()):
             return None
-        return datetime.fromtimestamp(int(stamp) / 1000, tz=UTC)
+        try:
+            return datetime.fromtimestamp(int(stamp) / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None  # past the years a datetime holds (an export record edited by hand)
 
     def string_attribute(self, name: str) -> str | None:
         """A message attribute's value as text, whatever its declared type."""
@@ -561,7 +564,6 @@ class RedriveResult:
     ambiguous: int = 0
     unanswered: int = 0
     unreleased: int = 0
-    interrupted: bool = False
     signal: int | None = None
     """The signal that interrupted the run (2 for Ctrl-C, 15 SIGTERM, 1 SIGHUP)."""
     journal: str | None = None
@@ -588,8 +590,16 @@ class RedriveResult:
         )
 
     @property
+    def interrupted(self) -> bool:
+        return self.signal is not None
+
+    @property
     def interrupted_by(self) -> int | None:
         return self.signal
+
+    @interrupted_by.setter
+    def interrupted_by(self, signum: int | None) -> None:
+        self.signal = signum
 
     def reject(self, message_id: str, reason: str, *, skipped: bool) -> None:
         if skipped:

@@ -62,9 +62,10 @@ class MoveTaskPlan(OnQueue):
 
     def describe(self) -> str:
         where = self.destination_arn or "their original source queues"
+        pace = f", at most {int(self.rate):,} a second" if self.rate else ""
         return (
             f"Start a message move task of all {self.opened.attributes.visible:,} message(s) "
-            f"of {self.name} to {where}"
+            f"of {self.name} to {where}{pace}"
         )
 
     def run(self, reporter: Reporter) -> MoveTaskStarted | PlannedOnly:

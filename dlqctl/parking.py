@@ -28,7 +28,7 @@ from dlqctl.delivery import send_and_record
 from dlqctl.destinations import Planned, QueueDestination, Rejected
 from dlqctl.errors import DlqctlError, NotFoundError, UsageError, whole_call_failed
 from dlqctl.interrupts import interrupt_after_block
-from dlqctl.journal import Journal, State, default_path
+from dlqctl.journal import Journal, State
 from dlqctl.models import (
     Failure,
     JsonValue,
@@ -108,11 +108,8 @@ class Parking:
             self.aws.sqs.tag(ref, {PARKING_TAG: dlq.arn})
         self._destination = QueueDestination(self.aws, ref, attributes)
         self._run_id = run_id
-        self._journal = Journal.open(
-            default_path(dlq.arn, self._destination.description),
-            dlq.arn,
-            self._destination.description,
-            run_id,
+        self._journal = Journal.for_run(
+            None, dlq.arn, self._destination.journal_key, self._destination.description, run_id
         )
 
     def close(self) -> None:
@@ -168,13 +165,11 @@ class Parking:
         """The parking queue, once it exists."""
         return self.found[0] if self.found else None
 
-    def journal_for_return(self, destination: str) -> Journal:
-        """The journal of moving the parked messages back to ``destination`` (the DLQ)."""
+    def journal_for_return(self, back: QueueDestination) -> Journal:
+        """The journal of moving the parked messages back to ``back`` (the DLQ)."""
         park = self.found[0] if self.found else None
         assert park is not None, "start() first"
-        return Journal.open(
-            default_path(park.arn, destination), park.arn, destination, self._run_id
-        )
+        return Journal.for_run(None, park.arn, back.journal_key, back.description, self._run_id)
 
     def returned(self, result: RedriveResult) -> None:
         """Count one walk of moving the parked messages back."""
@@ -186,10 +181,11 @@ class Parking:
             )
 
     def stopped(self) -> dict[str, JsonValue]:
-        """The JSON form for a run an error stopped before it could count what is left
-        parked (``left_parked`` null: unknown)."""
+        """What parking did in a run an error stopped: what is left parked is not counted
+        (``left_parked`` None: the endpoint is not asked again, it may be what failed)."""
         with self._lock:
-            return {**self.result.to_json(), "left_parked": None}
+            self.result.left_parked = None
+            return self.result.to_json()
 
     def count_left(self, *, quietly: bool = False) -> None:
         """Note how many messages are still parked (approximate counts); ``quietly`` (after a

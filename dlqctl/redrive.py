@@ -7,6 +7,7 @@ fail, are skipped or do not match stay held until the run ends and are then made
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -37,7 +38,7 @@ from dlqctl.envelopes import decode
 from dlqctl.errors import AccessError, DlqctlError, UsageError, whole_call_failed
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block, signal_number
-from dlqctl.journal import Journal, State, default_path
+from dlqctl.journal import Journal, State
 from dlqctl.lease import LEASE_SECONDS, QueueLease
 from dlqctl.models import Deletion, JsonValue, MessageView, ReceivedMessage, RedriveResult
 from dlqctl.moves import MoveTaskPlan, prepare_move_task, whole_queue_only
@@ -88,21 +89,37 @@ class Pacer:
         self._next = clock()
         self._lock = threading.Lock()
 
-    def wait(self, count: int, stop: threading.Event | None = None) -> bool:
+    def wait(
+        self,
+        count: int,
+        stop: threading.Event | None = None,
+        *,
+        meanwhile: Callable[[], None] | None = None,
+    ) -> bool:
         """Wait until ``count`` more messages may go; False when ``stop`` was set meanwhile
-        (Ctrl-C in another thread: what waited is not sent)."""
+        (Ctrl-C in another thread: what waited is not sent). ``meanwhile`` is called every
+        few seconds of a longer wait (to renew the holds of the messages waiting)."""
         if not self.rate or count <= 0:
             return True
         with self._lock:
             now = self.clock()
             start = max(now, self._next)
             self._next = start + count / self.rate
-        if start <= now:
-            return True
-        if stop is None:
-            time.sleep(start - now)
-            return True
-        return not stop.wait(start - now)
+        while (left := start - now) > 0:
+            step = left if meanwhile is None else min(left, PACER_SLICE_SECONDS)
+            if stop is None:
+                time.sleep(step)
+            elif stop.wait(step):
+                return False
+            now += step
+            if meanwhile is not None and start > now:
+                meanwhile()
+                now = max(now, self.clock())
+        return True
+
+
+PACER_SLICE_SECONDS = 5.0
+"""How long a paced batch waits between renewals of the holds around it."""
 
 
 @dataclass
@@ -209,8 +226,9 @@ class _Run:
         self.stash = stash
         """Where selected messages past the limit go (a canary's), instead of staying behind."""
         self.replays = replays
-        """A canary's size: the run takes messages until this many replays were acknowledged
-        (skipped, failed or already delivered messages do not count); one worker."""
+        """A canary's size: the run takes messages until this many replays were sent
+        (acknowledged, refused or unanswered; skipped messages and those already delivered do
+        not count); one worker."""
 
     def take(self, chosen: list[MessageView]) -> list[MessageView]:
         """Count the batch's selected messages, cutting it at the limit (or the canary's
@@ -218,7 +236,7 @@ class _Run:
         with self.lock:
             room = None if self.limit is None else max(0, self.limit - self.result.selected)
             if self.replays is not None and self.watch is not None:
-                left = max(0, self.replays - self.watch.replayed)
+                left = max(0, self.replays - self.watch.sent)
                 room = left if room is None else min(room, left)
             if room is not None:
                 taken = chosen[:room]
@@ -231,11 +249,9 @@ class _Run:
         return chosen
 
     def enough(self) -> bool:
-        """Whether a canary has had its replays acknowledged."""
+        """Whether a canary has sent its replays."""
         return (
-            self.replays is not None
-            and self.watch is not None
-            and self.watch.replayed >= self.replays
+            self.replays is not None and self.watch is not None and self.watch.sent >= self.replays
         )
 
 
@@ -307,9 +323,12 @@ def _send_paced(
 ) -> None:
     """Send a batch when the pace allows, and delete what was acknowledged. Stopped while it
     waits its turn (Ctrl-C), it sends nothing: the batch stays held and is released."""
-    if not pacer.wait(len(planned), run.halted):
+    renew = functools.partial(scan.renew_expiring, PACER_SLICE_SECONDS + scan.hold_seconds / 3)
+    if not pacer.wait(len(planned), run.halted, meanwhile=renew):
         return
     if run.watch is not None:
+        if run.watch.check():
+            return  # the breaker tripped while the batch waited its turn: it is not sent
         run.watch.sending([fingerprints[item.view.message_id] for item in planned])
     with interrupt_after_block():
         accepted = _send_and_delete(
@@ -417,7 +436,6 @@ def redrive(
             else:
                 _canary_run(drive, scan, result, options.canary)
     except KeyboardInterrupt as exc:
-        result.interrupted = True
         result.signal = signal_number(exc)
     finally:
         result.unreleased = scan.stats.release_failures
@@ -520,7 +538,7 @@ def _canary_run(
     try:
         size = canary.size if options.limit is None else min(canary.size, options.limit)
         drive(scan, _Run(result, options.limit, watch=watch, stash=stash, replays=size), 1)
-        if watch.stopped is not None:
+        if watch.stopped is not None or watch.unacknowledged():
             return
         if options.limit is not None and result.selected >= options.limit and not stash.count:
             return
@@ -696,11 +714,12 @@ class RedrivePlan(OnQueue):
                 if _take_lease(lease, self.force, reporter):
                     resources.callback(_give_back, lease, reporter)
                     options.heartbeat = lease.renew
-                path = self.journal_path or default_path(
-                    self.opened.queue.arn, self.destination.description
-                )
-                journal = Journal.open(
-                    path, self.opened.queue.arn, self.destination.description, run_id
+                journal = Journal.for_run(
+                    self.journal_path,
+                    self.opened.queue.arn,
+                    self.destination.journal_key,
+                    self.destination.description,
+                    run_id,
                 )
                 resources.callback(journal.close)
                 options.journal = journal
@@ -722,13 +741,34 @@ class RedrivePlan(OnQueue):
             if self.checked is not None:
                 result.preflight = self.checked.to_json()
             if options.parking is not None:
-                with noting_parked(options.parking), keeping_done(result):
-                    result.parking = finish_parking(
-                        self.aws, options.parking, result.interrupted, options, reporter
-                    )
-                if options.parking.result.interrupted_by is not None and not result.interrupted:
-                    result.interrupted, result.signal = True, options.parking.result.interrupted_by
+                end_parking(self.aws, options.parking, result, options, reporter)
             return result
+
+
+class Parked(Result, Protocol):
+    """A result that says what parking did (and that moving the parked messages back can
+    end with a signal)."""
+
+    parking: dict[str, JsonValue] | None
+    interrupted_by: int | None
+
+
+ParkedResult = TypeVar("ParkedResult", bound=Parked)
+
+
+def end_parking(
+    aws: Aws, parking: Parking, result: Parked, options: RedriveOptions, reporter: Reporter
+) -> None:
+    """At the end of a run with ``--park`` that was not stopped by an error: move the parked
+    messages back (``finish_parking``) and put what parking did into ``result``; a signal
+    that stops moving them back ends the run with it (128 + the signal). An error on the way
+    carries ``result`` and says where the parked messages are (``noting_parked``)."""
+    with noting_parked(parking), keeping_done(result):
+        result.parking = finish_parking(
+            aws, parking, result.interrupted_by is not None, options, reporter
+        )
+    if result.interrupted_by is None:
+        result.interrupted_by = parking.result.interrupted_by
 
 
 def finish_parking(
@@ -757,17 +797,6 @@ def finish_parking(
     return parking.result.to_json()
 
 
-class Parked(Result, Protocol):
-    """A result that says what parking did (and that moving the parked messages back can
-    end with a signal)."""
-
-    parking: dict[str, JsonValue] | None
-    interrupted_by: int | None
-
-
-ParkedResult = TypeVar("ParkedResult", bound=Parked)
-
-
 def run_parked(
     aws: Aws,
     parking: Parking | None,
@@ -787,10 +816,7 @@ def run_parked(
         finish_parking(aws, parking, True, options, reporter)
         raise
     else:
-        with noting_parked(parking), keeping_done(result):
-            result.parking = finish_parking(aws, parking, False, options, reporter)
-        if result.interrupted_by is None:
-            result.interrupted_by = parking.result.interrupted_by
+        end_parking(aws, parking, result, options, reporter)
     finally:
         parking.close()
     return result
@@ -828,7 +854,7 @@ def return_parked(
         opened = open_queue(aws, park.url)
         if not opened.attributes.visible:
             return
-        journal = parking.journal_for_return(back.description)
+        journal = parking.journal_for_return(back)
         try:
             moving = RedriveOptions(
                 walking=options.walking, journal=journal, concurrency=options.concurrency
@@ -935,6 +961,10 @@ def prepare_redrive(
     )
 
 
+MOVE_TASK_MAX_RATE = 500
+"""StartMessageMoveTask's MaxNumberOfMessagesPerSecond: an integer, at most 500."""
+
+
 def prepare_server_side(
     aws: Aws,
     queue: str,
@@ -967,6 +997,18 @@ def prepare_server_side(
             "drop --server-side",
         )
     whole_queue_only(selection, limit)
+    if rate is not None and spec.to_bus is not None:
+        raise UsageError(
+            "--rate does not apply to the redriver (--server-side --to-bus): it replays at the "
+            "pace of its Lambda function",
+            "drop --rate, or redrive without --server-side to pace the replay",
+        )
+    if rate is not None and not (1 <= rate <= MOVE_TASK_MAX_RATE and rate == int(rate)):
+        raise UsageError(
+            f"a message move task's --rate is a whole number of messages a second, from 1 to "
+            f"{MOVE_TASK_MAX_RATE} (got {rate:g})",
+            "e.g. --rate 10, or redrive without --server-side for a slower pace",
+        )
     opened = open_queue(aws, queue, walked=False)  # SQS or the redriver moves it, not a walk
     if spec.to_bus is not None:
         return prepare_drain(aws, opened, spec.to_bus, dry_run=dry_run)

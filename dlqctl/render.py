@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
     from rich.table import Table
 
-    from dlqctl.summary import Summary
+    from dlqctl.summary import Group, Summary
 
 # rich is imported where something is drawn: a command writing JSON to a pipe, its notes to a
 # log, never loads it.
@@ -253,9 +253,18 @@ def queues_table(queues: Sequence[DeadLetterQueue]) -> None:
 
 
 def _short_arn(arn: str) -> str:
-    """The resource's name from an ARN (``orders-processor``), or the text as it is."""
+    """An ARN's resource without its type: a queue or topic name, a function's name (and its
+    version or alias), a state machine's name, a rule's name (on a custom bus, with the bus:
+    ``orders/process``); or the text as it is."""
     parsed = Arn.parse(arn)
-    return parsed.name if parsed is not None else arn
+    if parsed is None:
+        return arn
+    resource = parsed.resource
+    if parsed.service in ("lambda", "states") and ":" in resource:
+        short = resource.split(":", 1)[1]  # function:NAME[:QUALIFIER], stateMachine:NAME
+    else:
+        short = resource.split("/", 1)[1] if "/" in resource else resource
+    return short or arn
 
 
 def messages_table(views: Iterable[MessageView]) -> int:
@@ -320,6 +329,46 @@ _GROUP_TITLES = {
 }
 
 
+_STACKED = {"by_error": ("kind", "code"), "by_origin": ("origin", "target")}
+"""Keys of a grouping that share a column (one above the other) in a narrow summary."""
+_ARN_KEYS = frozenset({"origin", "target"})
+
+
+def _group_table(name: str, groups: Sequence[Group], top: int, width: int) -> Table:
+    """One grouping of a summary, its ``top`` groups. Below 120 columns origins and targets
+    are named, not given as full ARNs (``-o json`` has them whole); below 100 the kind and
+    the error code share a column, so do the origin and the target, and so do the first and
+    last times (to the minute), so the error message has room to be read."""
+    short, narrow = width < 120, width < 100
+    stacked = _STACKED.get(name, ()) if narrow else ()
+    columns: list[tuple[str, ...]] = []
+    for key in groups[0].key:
+        if key not in stacked[1:]:
+            columns.append(stacked if key in stacked else (key,))
+    table = _table(title=_GROUP_TITLES.get(name, name), title_justify="left", show_lines=narrow)
+    for column in columns:
+        table.add_column(" / ".join(column), overflow="fold", no_wrap="kind" in column)
+    table.add_column("count", justify="right", no_wrap=True)
+    for heading in ["first / last"] if narrow else ["first seen", "last seen"]:
+        table.add_column(heading, no_wrap=True)
+    when = "%m-%d %H:%M" if narrow else "%m-%d %H:%M:%S"
+    for group in groups[:top]:
+        keys = ["\n".join(_key_text(group.key.get(key), key, short) for key in column)
+                for column in columns]  # fmt: skip
+        seen = [format(moment, when) if moment else "-"
+                for moment in (group.first_seen, group.last_seen)]  # fmt: skip
+        table.add_row(*keys, f"{group.count:,}", *(["\n".join(seen)] if narrow else seen))
+    if len(groups) > top:
+        table.caption = f"{len(groups) - top} more group(s) in --output json"
+    return table
+
+
+def _key_text(value: str | None, key: str, short: bool) -> str:
+    if not value:
+        return "-"
+    return escape(_short_arn(value) if short and key in _ARN_KEYS else value)
+
+
 def _partial_summary(summary: Summary) -> str | None:
     """Why a summary is of part of the queue, if it is."""
     if summary.error is not None:
@@ -349,22 +398,8 @@ def summary_view(summary: Summary, top: int = 10) -> None:
         )
     console.print(heading)
     for name, groups in summary.groups.items():
-        if not groups:
-            continue
-        table = _table(title=_GROUP_TITLES.get(name, name), title_justify="left")
-        columns = [key for key in groups[0].key]
-        for column in (*columns, "count", "first seen", "last seen"):
-            table.add_column(column, justify="right" if column == "count" else "left")
-        for group in groups[:top]:
-            table.add_row(
-                *(escape(str(group.key.get(column) or "-")) for column in columns),
-                f"{group.count:,}",
-                f"{group.first_seen:%m-%d %H:%M:%S}" if group.first_seen else "-",
-                f"{group.last_seen:%m-%d %H:%M:%S}" if group.last_seen else "-",
-            )
-        if len(groups) > top:
-            table.caption = f"{len(groups) - top} more group(s) in --output json"
-        console.print(table)
+        if groups:
+            console.print(_group_table(name, groups, top, console.width))
     if summary.buckets:
         console.print(f"Failures over time ({duration(summary.bucket_seconds)} per bar):")
         peak = max(bucket.count for bucket in summary.buckets) or 1
@@ -464,10 +499,12 @@ def outcome(data: Mapping[str, Any], *, title: str) -> None:
             console.print(f"  … {len(entries) - 5} more (each entry in full with -o json)")
 
 
-def _failures_table(console: Console, failures: Sequence[Mapping[str, Any]]) -> None:
+def _failures_table(
+    console: Console, failures: Sequence[Mapping[str, Any]], *, what: str = "not done"
+) -> None:
     if not failures:
         return
-    table = _table(title=f"{len(failures)} not done", title_justify="left")
+    table = _table(title=f"{len(failures)} {what}", title_justify="left")
     table.add_column("Message ID", no_wrap=True)
     table.add_column("Reason", overflow="fold")
     for failure in failures[:200]:
@@ -589,7 +626,7 @@ def _parking_lines(console: Console, parking: Any) -> None:
             + ("left parked: not counted" if left is None else f"~{left:,} left parked")
         )
     )
-    _failures_table(console, parking.get("failures") or [])
+    _failures_table(console, parking.get("failures") or [], what="parking failure(s)")
 
 
 def _plan_lines(console: Console, saved: Any, applied: Any) -> None:

@@ -137,6 +137,9 @@ class SavingPlan(_Around):
     confirmation: Confirmation = Confirmation.NONE
     dry_run: bool = True
 
+    def __post_init__(self) -> None:
+        _replaceable(self.path)
+
     @property
     def activity(self) -> str:
         return f"Planning ({self.inner.activity})"
@@ -180,6 +183,23 @@ class SavingPlan(_Around):
         }
         write_owner_only(self.path, json.dumps(document, indent=1) + "\n")
         return PlanResult(result, "saved_plan", {"path": str(self.path), **summary}, result.title)
+
+
+def _replaceable(path: Path) -> None:
+    """``--save-plan`` replaces a saved plan, never another file (an export that may be the
+    only copy of messages already deleted, a document): checked before the dry run."""
+    try:
+        with path.open("rb") as handle:
+            document = json.load(handle)
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, RecursionError):
+        document = None
+    if not (isinstance(document, dict) and document.get("format") == PLAN_FORMAT):
+        raise UsageError(
+            f"{path} exists and is not a dlqctl plan: --save-plan replaces only a saved plan",
+            "choose another --save-plan path",
+        )
 
 
 def write_owner_only(path: Path, text: str) -> None:
@@ -264,7 +284,7 @@ class SavedPlan:
             document = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"cannot read the plan {path}: {exc}") from exc
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise UsageError(
                 f"{path} is not a dlqctl plan (not JSON)", "give a file written by --save-plan"
             ) from exc
@@ -299,16 +319,36 @@ class SavedPlan:
                 _number(settings.get("hold"), int, "hold", 1, MAX_HOLD_SECONDS),
                 _number(settings.get("wait", 1), int, "wait", 1, 20),
             ),
-            spec=None if command == "delete" else DestinationSpec(**dict(destination or {})),
+            spec=None if command == "delete" else _spec(destination or {}),
             rate=_number(settings.get("rate"), float, "rate", 0.1),
             concurrency=_number(
                 settings.get("concurrency"), int, "concurrency", 1, MAX_CONCURRENCY
             ),
-            resend_ambiguous=bool(settings.get("resend_ambiguous", True)),
+            resend_ambiguous=_flag(settings.get("resend_ambiguous", True), "resend_ambiguous"),
             max_replays=_number(settings.get("max_replays"), int, "max_replays", 1),
             canary=None if canary is None else _canary(canary),
             park=None if settings.get("park") is None else _text(settings["park"]),
         )
+
+
+def _spec(data: Mapping[str, Any]) -> DestinationSpec:
+    """A plan's destination, each setting of its own type (a "false" in quotes is not
+    false: it would mark the events)."""
+    defaults = DestinationSpec()
+    for name, value in data.items():
+        default = getattr(defaults, name)
+        if value is None and default is None:
+            continue
+        expected = str if default is None else type(default)
+        if type(value) is not expected:
+            raise TypeError(f"destination {name}: expected {expected.__name__}, got {value!r}")
+    return DestinationSpec(**data)
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: expected true or false, got {value!r}")
+    return value
 
 
 def _canary(settings: Mapping[str, Any]) -> CanarySettings:
@@ -425,7 +465,10 @@ class ApplyPlan(_Around):
             return False
         if isinstance(coverage, dict) and not coverage.get("complete", True):
             return False
-        return self.inner.aws.sqs.attributes(self.inner.opened.queue).in_flight == 0
+        try:
+            return self.inner.aws.sqs.attributes(self.inner.opened.queue).in_flight == 0
+        except DlqctlError:
+            return False  # not asked: what the run did stands, and they count as not seen
 
 
 def prepare_apply(

@@ -31,7 +31,13 @@ from dlqctl.destinations import (
     replay_deduplication_id,
     unanswered_outcome,
 )
-from dlqctl.errors import AmbiguousSend, DlqctlError, NotFoundError
+from dlqctl.errors import (
+    AmbiguousSend,
+    DlqctlError,
+    NotFoundError,
+    ThrottledError,
+    UnreachableError,
+)
 from dlqctl.models import EntryOutcome, JsonValue, MessageView, OutgoingMessage
 from dlqctl.scan import OpenQueue
 from dlqctl.target_input import MISSING, InputError, TargetInput, at_path, compact
@@ -135,7 +141,7 @@ class TargetDestination:
     """Sends each rule-DLQ message to the target that failed; Lambda failures to their
     function."""
 
-    description = "each message's failed target"
+    description = journal_key = "each message's failed target"
 
     def __init__(self, aws: Aws, functions: SourceDestination) -> None:
         self.aws = aws
@@ -235,6 +241,8 @@ class TargetDestination:
                 )
             except DlqctlError as exc:
                 found = Rejected(f"cannot read the targets of {rule_arn}: {exc.message}", False)
+                if isinstance(exc, ThrottledError | UnreachableError):
+                    return found  # not kept: the rule's next message asks again
             with self._lock:
                 targets = self._rules.setdefault(rule_arn, found)
         if isinstance(targets, Rejected):

@@ -74,6 +74,9 @@ CASES = [
     ("journal path is an export",
      ["redrive", "orders-dlq", "--to-queue", "orders", "--journal", "{tmp}/export.jsonl", "--yes"],
      ExitCode.USAGE, "is not a dlqctl journal"),
+    ("a journal with a line that is not an entry (it was 'unexpected', exit 1)",
+     ["redrive", "orders-dlq", "--to-queue", "orders", "--journal", "{tmp}/odd/journal.jsonl",
+      "--yes"], ExitCode.USAGE, "odd/journal.jsonl line 2 is not a dlqctl journal entry"),
     ("export over an existing file", ["export", "orders-dlq", "{tmp}/export.jsonl"],
      ExitCode.USAGE, "exists"),
     ("export --overwrite of a device", ["export", "orders-dlq", "/dev/full", "--overwrite"],
@@ -99,13 +102,22 @@ CASES = [
     ("server-side with rewrites",
      ["redrive", "orders-dlq", "--to-bus", "shop", "--server-side", "--source", "x", "--yes"],
      ExitCode.USAGE, "--server-side cannot apply --source"),
+    ("a move task's rate below one a second (it was sent as 0: no cap at all)",
+     ["redrive", "orders-dlq", "--to-source", "--server-side", "--rate", "0.5", "--yes"],
+     ExitCode.USAGE, "a whole number of messages a second, from 1 to 500 (got 0.5)"),
+    ("a move task's rate above SQS's ceiling",
+     ["redrive", "orders-dlq", "--to-source", "--server-side", "--rate", "900", "--yes"],
+     ExitCode.USAGE, "from 1 to 500 (got 900)"),
+    ("a rate for the redriver (it was dropped without a word)",
+     ["redrive", "orders-dlq", "--to-bus", "shop", "--server-side", "--rate", "10", "--yes"],
+     ExitCode.USAGE, "--rate does not apply to the redriver"),
 ]  # fmt: skip
 
 
 @pytest.fixture
 def incident(fresh_endpoint, tmp_path):
     dlq = create_queue(fresh_endpoint, "orders-dlq")
-    create_queue(fresh_endpoint, "orders")
+    orders = create_queue(fresh_endpoint, "orders")
     final = create_queue(fresh_endpoint, "final-dlq")
     create_queue(
         fresh_endpoint,
@@ -118,6 +130,9 @@ def incident(fresh_endpoint, tmp_path):
         [emulate.lambda_dlq(emulate.event({"n": n}), "boom") for n in range(MESSAGES)],
     )
     (tmp_path / "export.jsonl").write_text('{"sqs": {"message_id": "x", "body": "{}"}}\n')
+    header = {"op": "journal", "version": 1, "queue": dlq.arn, "destination": f"queue {orders.arn}"}
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "journal.jsonl").write_text(json.dumps(header) + "\n[1, 2]\n")
     return dlq
 
 
@@ -201,7 +216,7 @@ def test_export_overwrite_replaces_the_file_whole(cli, incident, tmp_path):
     result = cli("export", "orders-dlq", str(path), "--overwrite")
     assert result.exit_code == 0, result.stderr
     assert len(path.read_text().splitlines()) == MESSAGES
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["export.jsonl"], "no partial file left"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export.jsonl", "odd"], "no partial"
 
 
 def test_end_of_input_at_a_prompt_is_a_no(monkeypatch):

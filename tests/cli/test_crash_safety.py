@@ -191,12 +191,12 @@ def test_force_takes_a_stale_looking_lease(fresh_endpoint):
 
 
 def test_journal_command_shows_and_prunes(cli, fresh_endpoint):
-    setup_queues(fresh_endpoint)
+    _, target, _ = setup_queues(fresh_endpoint)
     assert cli("redrive", "orders-dlq", "--to-queue", "orders", "--yes").exit_code == 0
     [journal] = cli("journal", "orders-dlq", "-o", "json").json()
     assert journal["delivered"] == MESSAGES
     assert journal["finished"] is True
-    assert journal["destination"] == "queue orders"
+    assert journal["destination"] == f"queue {target.arn}"
     [pruned] = cli("journal", "orders-dlq", "--prune", "-o", "json").json()
     assert pruned["pruned"] is True
     assert cli("journal", "orders-dlq", "-o", "json").json() == []

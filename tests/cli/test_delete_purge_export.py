@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -13,7 +14,9 @@ from collections.abc import Callable
 import pytest
 
 from dlqctl import emulate
+from dlqctl.aws import Aws, Connection
 from dlqctl.errors import ExitCode
+from dlqctl.journal import default_path
 from dlqctl.models import MessageAttribute, OutgoingMessage
 from tests.cli.test_exit_codes import one_error_line
 from tests.conftest import REGION
@@ -282,6 +285,29 @@ def test_import_skips_records_it_cannot_send_again_as_they_were(cli, fresh_endpo
     assert counts(fresh_endpoint, target) == (1, 0)
 
 
+def test_an_import_reports_a_line_it_cannot_read_and_sends_records_with_odd_timestamps(
+    cli, fresh_endpoint, tmp_path
+):
+    """JSON nested past what the parser takes is a line of its own, skipped with its number;
+    a SentTimestamp past the years a date holds, or of digits that are not ASCII, is no time
+    (the record is sent). Each of these ended the import with "unexpected" (exit 1)."""
+    seed(fresh_endpoint, count=3)
+    path = tmp_path / "archive.jsonl"
+    assert cli("export", "orders-dlq", str(path)).exit_code == 0
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    records[0]["sqs"]["attributes"]["SentTimestamp"] = "99999999999999999999"
+    records[1]["sqs"]["attributes"]["SentTimestamp"] = "\u00b2"
+    lines = [json.dumps(record) for record in records] + ["[" * 200_000 + "]" * 200_000]
+    path.write_text("".join(line + "\n" for line in lines))
+    target = create_queue(fresh_endpoint, "restored")
+    result = cli("import", str(path), "restored", "--yes", "-o", "json")
+    assert result.exit_code == ExitCode.PARTIAL, result.stderr
+    data = result.json()
+    assert (data["selected"], data["redriven"], data["skipped"]) == (3, 3, 1)
+    assert data["failures"] == [{"message_id": "line 4", "reason": "JSON nested too deeply"}]
+    assert counts(fresh_endpoint, target) == (3, 0)
+
+
 def test_an_import_run_again_sends_only_what_was_not_acknowledged(
     cli, cli_via, faults, boto, fresh_endpoint, tmp_path
 ):
@@ -313,6 +339,94 @@ def test_an_import_run_again_sends_only_what_was_not_acknowledged(
     bodies = [message["Body"] for message in receive_all(boto, target)]
     assert len(set(bodies)) == 25
     assert len(bodies) == 35  # the 10 whose answer was lost arrived twice, across runs
+
+
+@pytest.mark.parametrize("command", [("export", "--delete"), ("purge", "--archive")])
+def test_a_deleting_export_never_replaces_a_file_that_holds_anything(
+    cli, fresh_endpoint, tmp_path, command
+):
+    # After an interrupted `purge --archive a.jsonl`, a.jsonl may be the only copy of what was
+    # deleted. Running it again is refused before the confirmation, and the hint no longer
+    # offers --overwrite; --overwrite itself is refused while the file holds anything.
+    queue, _ = seed(fresh_endpoint, count=3)
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"message_id": "deleted earlier"}\n')
+
+    def args(file):
+        if command[0] == "export":
+            return ["export", "orders-dlq", str(file), command[1]]
+        return ["purge", "orders-dlq", command[1], str(file)]
+
+    again = cli(*args(path))  # no --yes, no terminal: the file is refused, not the prompt
+    assert again.exit_code == ExitCode.USAGE
+    assert f"{path} exists" in again.stderr and "--overwrite" not in again.stderr
+    replaced = cli(*args(path), "--overwrite", "--yes")
+    assert replaced.exit_code == ExitCode.USAGE
+    assert "may be messages already deleted from a DLQ" in replaced.stderr
+    assert path.read_text() == '{"message_id": "deleted earlier"}\n'
+    assert counts(fresh_endpoint, queue) == (3, 0)
+    # An empty file is written in place with --overwrite (and only then).
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert "pass --overwrite (it is empty)" in cli(*args(empty), "--yes").stderr
+    written = cli(*args(empty), "--overwrite", "--yes")
+    assert written.exit_code == 0, written.stderr
+    assert len(empty.read_text().splitlines()) == 3
+    assert counts(fresh_endpoint, queue) == (0, 0)
+
+
+def test_an_import_into_a_queue_of_the_same_name_elsewhere_sends_everything(
+    cli, fresh_endpoint, tmp_path
+):
+    # The same file imported into `restored` in one region, then into `restored` in another:
+    # each queue gets every record. (The journal was named by "queue restored" alone, so
+    # the second run found the first's acknowledgements, sent nothing and exited 0.)
+    seed(fresh_endpoint, count=12)
+    path = tmp_path / "archive.jsonl"
+    assert cli("export", "orders-dlq", str(path)).exit_code == 0
+    here = create_queue(fresh_endpoint, "restored")
+    there = Aws(Connection(region="eu-west-1", endpoint_url=fresh_endpoint)).sqs.create(
+        "restored", {}
+    )
+    first = cli("import", str(path), "restored", "--yes", "-o", "json")
+    assert first.exit_code == 0, first.stderr
+    elsewhere = ["--endpoint-url", fresh_endpoint, "--region", "eu-west-1"]
+    second = cli("import", str(path), "restored", "--yes", "-o", "json", *elsewhere, connect=False)
+    assert second.exit_code == 0, second.stderr
+    assert (second.json()["redriven"], second.json()["recovered"]) == (12, 0)
+    assert counts(fresh_endpoint, here) == (12, 0)
+    assert there.arn.split(":")[3] == "eu-west-1"
+    assert (
+        Aws(Connection(region="eu-west-1", endpoint_url=fresh_endpoint))
+        .sqs.attributes(there)
+        .visible
+        == 12
+    )
+
+
+def test_an_import_journal_of_an_earlier_version_is_still_used(cli, boto, fresh_endpoint, tmp_path):
+    # Earlier versions named a journal by the destination's name ("queue restored"). A rerun
+    # after an upgrade finds that journal and sends only what it had not acknowledged.
+    seed(fresh_endpoint, count=12)
+    path = tmp_path / "archive.jsonl"
+    assert cli("export", "orders-dlq", str(path)).exit_code == 0
+    target = create_queue(fresh_endpoint, "restored")
+    first = cli("import", str(path), "restored", "--limit", "5", "--yes", "-o", "json")
+    assert first.exit_code == 0, first.stderr
+    source = f"file:{path}"
+    current = default_path(source, f"queue {target.arn}")
+    lines = current.read_text().splitlines()
+    header = json.loads(lines[0])
+    assert header["destination"] == f"queue {target.arn}"
+    header["destination"] = "queue restored"  # as the earlier version wrote it, where it did
+    default_path(source, "queue restored").write_text(
+        "".join(line + "\n" for line in [json.dumps(header), *lines[1:]])
+    )
+    current.unlink()
+    again = cli("import", str(path), "restored", "--yes", "-o", "json")
+    assert again.exit_code == 0, again.stderr
+    assert (again.json()["recovered"], again.json()["redriven"]) == (5, 7)
+    assert len(receive_all(boto, target)) == 12
 
 
 def test_a_record_repeated_in_the_file_is_sent_once(cli, boto, fresh_endpoint, tmp_path):
@@ -350,33 +464,78 @@ def _limited_file_size(limit: int) -> Callable[[], None]:
     return apply
 
 
+def _export_size(cli, tmp_path, count: int) -> int:
+    """The size of one line of an export of orders-dlq's ``count`` messages, about."""
+    probe = tmp_path / "probe.jsonl"
+    assert cli("export", "orders-dlq", str(probe)).exit_code == 0
+    line = len(probe.read_bytes()) // count
+    probe.unlink()
+    return line
+
+
+@pytest.mark.parametrize("overwrite", [False, True], ids=["new-file", "empty-file"])
 def test_an_export_that_cannot_write_says_what_it_wrote_and_deleted_before(
-    fresh_endpoint, tmp_path
+    cli, fresh_endpoint, tmp_path, overwrite
 ):
     """A full disk or a file-size limit mid-export: the result says how many messages the
     file holds and were deleted, then one error line; the batch that did not fit is still in
-    the queue."""
+    the queue. Every deleted message is whole in the file."""
     dlq = create_queue(fresh_endpoint, "orders-dlq")
-    put(fresh_endpoint, dlq, [OutgoingMessage("m", "x" * 500 + str(n)) for n in range(60)])
+    sent = put(fresh_endpoint, dlq, [OutgoingMessage("m", "x" * 500 + str(n)) for n in range(60)])
+    # The limit cuts the second batch's last line: where a write cut short could go unnoticed.
+    line = _export_size(cli, tmp_path, 60)
+    limit = 20 * line - line // 2
     path = tmp_path / "archive.jsonl"
+    if overwrite:
+        path.write_text("")  # an empty file: --delete does not replace one that holds anything
     done = subprocess.run(
         [sys.executable, "-m", "dlqctl", "export", "orders-dlq", str(path), "--delete", "--yes",
-         "-o", "json"],
+         *(["--overwrite"] if overwrite else []), "-o", "json"],
         env={**os.environ, "AWS_ENDPOINT_URL": fresh_endpoint, "AWS_REGION": REGION},
-        preexec_fn=_limited_file_size(40 * 1024), capture_output=True, text=True, timeout=120,
+        preexec_fn=_limited_file_size(limit), capture_output=True, text=True, timeout=120,
         check=False,
     )  # fmt: skip
     assert done.returncode == ExitCode.UNEXPECTED
-    line = one_error_line(done.stderr)
-    assert "writing the export failed: File too large" in line
+    error = one_error_line(done.stderr)
+    assert "writing the export failed: File too large" in error
     data = json.loads(done.stdout)
-    assert data["error"] in line
+    assert data["error"] in error
     deleted = data["deleted"]
     assert 0 < deleted == data["exported"] < 60
     assert data["coverage"]["complete"] is False
     assert counts(fresh_endpoint, dlq) == (60 - deleted, 0)
-    kept = [text for text in path.read_text().splitlines() if text.endswith("}")]
-    assert len({json.loads(text)["message_id"] for text in kept}) >= deleted
+    kept = set()
+    for text in path.read_text().splitlines():
+        with contextlib.suppress(ValueError):  # the line the limit cut
+            kept.add(json.loads(text)["message_id"])
+    left = {view["message_id"] for view in cli("peek", "orders-dlq", "--all", "-o", "json").json()}
+    assert kept | left == set(sent), "a deleted message is not whole in the file"
+
+
+def test_an_overwrite_cut_short_is_an_error_and_keeps_the_old_file(cli, fresh_endpoint, tmp_path):
+    """`export --overwrite` writes beside the old file. A write a file-size limit cut short
+    there went unnoticed (a TextIOWrapper on the raw file drops what the system did not take):
+    the export ended "complete", exit 0, its file short of messages it said it had written.
+    Now it is an error, the old file is as it was, and the partial one is kept and named."""
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    put(fresh_endpoint, dlq, [OutgoingMessage("m", "x" * 500 + str(n)) for n in range(20)])
+    line = _export_size(cli, tmp_path, 20)
+    path = tmp_path / "archive.jsonl"
+    path.write_text("an older export\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "dlqctl", "export", "orders-dlq", str(path), "--overwrite",
+         "-o", "json"],
+        env={**os.environ, "AWS_ENDPOINT_URL": fresh_endpoint, "AWS_REGION": REGION},
+        preexec_fn=_limited_file_size(20 * line - line // 2), capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == ExitCode.UNEXPECTED, done.stderr
+    error = one_error_line(done.stderr)
+    assert "writing the export failed: File too large" in error
+    assert path.read_text() == "an older export\n"
+    [partial] = [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+    assert f"what was exported is in {partial}" in error
+    assert counts(fresh_endpoint, dlq) == (20, 0)
 
 
 def test_an_export_to_a_closed_pipe_is_not_an_error(fresh_endpoint):

@@ -90,8 +90,9 @@ def test_a_filtered_redrive_with_parking_reaches_every_match(
     )
     assert calls / (DEPTH - FIXABLE) < 1.0, f"{calls} calls for {DEPTH - FIXABLE} parked"
     journals = {j["destination"]: j for j in cli_via("journal", "orders-dlq", "-o", "json").json()}
-    assert journals["queue orders-dlq-parked"]["delivered"] == DEPTH - FIXABLE
-    assert journals["queue orders-dlq-parked"]["finished"] is True
+    parked = journals[f"queue {park[0].arn}"]  # a destination is known by its ARN
+    assert parked["delivered"] == DEPTH - FIXABLE
+    assert parked["finished"] is True
 
 
 def test_a_filtered_delete_with_parking_reaches_every_match(

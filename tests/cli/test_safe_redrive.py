@@ -17,6 +17,8 @@ import stat
 import threading
 import time
 
+import pytest
+
 from dlqctl import emulate
 from dlqctl.errors import ExitCode
 from dlqctl.models import OutgoingMessage, QueueRef
@@ -173,6 +175,52 @@ def test_a_selective_purge_and_a_delete_can_be_planned(cli, fresh_endpoint, tmp_
     whole = cli("purge", "orders-dlq", "--save-plan", str(tmp_path / "all.json"))
     assert whole.exit_code == ExitCode.USAGE
     assert "--save-plan saves a selection" in whole.stderr
+
+
+def test_save_plan_replaces_a_saved_plan_and_nothing_else(cli, fresh_endpoint, tmp_path):
+    # --save-plan used to replace whatever was at its path: an archive of deleted messages
+    # named like the plan was gone.
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    put(fresh_endpoint, dlq, [failed(n) for n in range(3)])
+    archive = tmp_path / "incident-4711.jsonl"
+    archive.write_text('{"message_id": "deleted earlier"}\n')
+    refused = cli("delete", "orders-dlq", "-f", "event", "--save-plan", str(archive))
+    assert refused.exit_code == ExitCode.USAGE
+    assert f"{archive} exists and is not a dlqctl plan" in refused.stderr
+    assert archive.read_text() == '{"message_id": "deleted earlier"}\n'
+    plan = tmp_path / "plan.json"
+    for _ in range(2):  # the second replaces the first: a plan saved again
+        saved = cli("delete", "orders-dlq", "-f", "event", "--save-plan", str(plan), "-o", "json")
+        assert saved.exit_code == 0, saved.stderr
+        assert saved.json()["saved_plan"]["messages"] == 3
+    assert total(fresh_endpoint, dlq) == 3
+
+
+@pytest.mark.parametrize(
+    ("where", "name", "value"),
+    [("destination", "mark", "false"), ("destination", "max_event_bytes", "x"),
+     ("settings", "resend_ambiguous", "false")],
+)  # fmt: skip
+def test_a_plan_setting_of_the_wrong_type_is_refused(
+    cli, fresh_endpoint, tmp_path, where, name, value
+):
+    # "false" in quotes was true (the apply marked the events, or resent ambiguous sends);
+    # a text size failed at the first message as "unexpected" (exit 1).
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    create_queue(fresh_endpoint, "retry")
+    put(fresh_endpoint, dlq, [failed(1)])
+    plan = tmp_path / "plan.json"
+    saved = cli("redrive", "orders-dlq", "--to-queue", "retry", "-f", "event", "--save-plan",
+                str(plan))  # fmt: skip
+    assert saved.exit_code == 0, saved.stderr
+    document = json.loads(plan.read_text())
+    settings = document["settings"]
+    (settings["destination"] if where == "destination" else settings)[name] = value
+    plan.write_text(json.dumps(document))
+    refused = cli("apply", str(plan), "--yes")
+    assert refused.exit_code == ExitCode.USAGE, refused.stderr
+    assert "is not a dlqctl plan (TypeError: " in refused.stderr and name in refused.stderr
+    assert total(fresh_endpoint, dlq) == 1
 
 
 def test_a_plan_for_another_queue_or_not_a_plan_is_refused(cli, fresh_endpoint, tmp_path):

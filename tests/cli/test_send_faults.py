@@ -163,3 +163,25 @@ def test_a_lease_that_cannot_be_given_back_does_not_hide_the_result(
     assert "the redrive lease on orders-dlq could not be given back" in result.stderr
     assert "runs out within 120 s" in result.stderr
     assert counts(fresh_endpoint, target) == (15, 0)
+
+
+def test_a_canary_whose_replays_get_no_answer_stops_after_it(cli_via, faults, boto, fresh_endpoint):
+    # Every send is delivered and its answer lost. The canary counted only acknowledged
+    # replays, so it went on batch after batch: the whole DLQ went out, and no watch ran.
+    dlq = dlq_with(fresh_endpoint, 60)
+    destination = create_queue(fresh_endpoint, "orders-retry")
+    faults.drop_responses("sqs", "SendMessageBatch", times=100)
+    result = cli_via(
+        "redrive", "orders-dlq", "--to-queue", "orders-retry", "--canary", "20", "--watch", "1s",
+        "--yes", "-o", "json",
+    )  # fmt: skip
+    assert result.exit_code == ExitCode.PARTIAL, result.stderr
+    data = result.json()
+    assert (data["unanswered"], data["redriven"]) == (20, 0)
+    assert (
+        "20 of the canary's 20 replay(s) were refused or got no answer"
+        in (data["canary"]["stopped"])
+    )
+    assert faults.count("sqs", "SendMessageBatch") == 2
+    assert len(receive_all(boto, destination)) == 20  # the canary arrived; nothing after it
+    assert counts(fresh_endpoint, dlq) == (60, 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from dlqctl import emulate
 from tests.helpers import counts, create_queue, put
 
@@ -64,6 +66,42 @@ def test_summary_table_draws_the_histogram(cli, fresh_endpoint):
     assert result.exit_code == 0, result.stderr
     assert "By error" in result.stdout and "Failures over time" in result.stdout
     assert "█" in result.stdout
+
+
+@pytest.mark.parametrize("columns", [80, 60])
+def test_a_narrow_summary_still_shows_each_error_and_origin(cli, fresh_endpoint, columns):
+    # At 80 columns (a default terminal) each grouping used to give every key the same width:
+    # "NO_PERMISS…", "arn:aws:ev…". Now kind and code share a column, so do origin and target
+    # (named, not whole ARNs), and the error message has the rest.
+    queue = create_queue(fresh_endpoint, "orders-dlq")
+    put(
+        fresh_endpoint,
+        queue,
+        [
+            emulate.eventbridge_dlq(
+                emulate.event({"orderId": "o-2"}),
+                rule_arn=RULE,
+                target_arn=f"{TARGET}:live",
+                error_code="NO_PERMISSIONS",
+                error_message="Not authorized to invoke the target",
+                retry_attempts=0,
+            ),
+            emulate.lambda_dlq(emulate.event({"orderId": "o-1"}), "ValueError: amount too large"),
+        ],
+    )
+    result = cli("summary", "orders-dlq", "-o", "table", columns=columns)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    cells = {cell.strip() for line in lines for cell in line.split("│")}
+    assert {"eventbridge-dlq", "NO_PERMISSIONS", "shop/orders", "process:live"} <= cells
+    # The "By error" table's message column, its wrapped lines joined.
+    errors = lines[[line.strip() for line in lines].index("By error") :]
+    header = next(line for line in errors if "┃" in line and "message" in line)
+    at = [cell.strip() for cell in header.split("┃")].index("message")
+    text = " ".join(line.split("│")[at].strip() for line in errors if line.count("│") > at)
+    assert "Not authorized to invoke the target" in text
+    assert "ValueError: amount too large" in text
 
 
 def test_filters_select_exactly_the_right_messages(cli, fresh_endpoint):

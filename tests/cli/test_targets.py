@@ -304,3 +304,41 @@ def test_to_target_on_the_default_bus_and_into_a_fifo_queue(cli, boto, fresh_end
     assert {m["Attributes"]["MessageGroupId"] for m in messages} == {"orders"}
     assert len({m["Attributes"]["MessageDeduplicationId"] for m in messages}) == 2
     assert counts(fresh_endpoint, dlq) == (0, 0)
+
+
+def test_a_state_machine_start_an_earlier_run_made_is_not_failed_on_every_rerun(
+    cli_via, faults, boto, fresh_endpoint
+):
+    """The first run's StartExecution is delivered and its answer lost: ambiguous, left in
+    the DLQ. By the rerun that execution has ended, and Step Functions answers a start of the
+    same name (dlqctl's, one per DLQ copy) with ExecutionAlreadyExists, as it does for 90
+    days: the replay was started, so the message is deleted. Before, it failed with that
+    error on every rerun and stayed in the DLQ."""
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    role = boto("iam").create_role(
+        RoleName="sfn", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"})
+    )["Role"]["Arn"]
+    states = boto("stepfunctions")
+    machine = states.create_state_machine(
+        name="fulfil",
+        definition=json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}),
+        roleArn=role,
+    )["stateMachineArn"]
+    events = boto("events")
+    events.create_event_bus(Name="shop")
+    rule = events.put_rule(Name="fulfil", EventBusName="shop", EventPattern=PATTERN)["RuleArn"]
+    events.put_targets(Rule="fulfil", EventBusName="shop", Targets=[{"Id": "m", "Arn": machine}])
+    put(fresh_endpoint, dlq, [failed_delivery(rule, machine)])
+
+    faults.drop_responses("states", "StartExecution", times=1)
+    first = cli_via("redrive", "orders-dlq", "--to-target", "--yes", "-o", "json")
+    assert first.exit_code == ExitCode.PARTIAL
+    assert first.json()["unanswered"] == 1
+    [execution] = states.list_executions(stateMachineArn=machine)["executions"]
+    states.stop_execution(executionArn=execution["executionArn"])  # it has ended
+
+    again = cli_via("redrive", "orders-dlq", "--to-target", "--yes", "-o", "json")
+    assert again.exit_code == 0, again.stderr
+    assert (again.json()["redriven"], again.json()["failed"]) == (1, 0)
+    assert len(states.list_executions(stateMachineArn=machine)["executions"]) == 1
+    assert counts(fresh_endpoint, dlq) == (0, 0)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from dlqctl import summary
 from dlqctl.envelopes import decode
+from dlqctl.interrupts import each_whole
 from dlqctl.models import MessageAttribute, ReceivedMessage
-from dlqctl.summary import bucket_size, normalise, summarize
+from dlqctl.summary import Tally, bucket_size, normalise, summarize
 
 BASE = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 
@@ -77,3 +83,31 @@ def test_summarize_groups_and_histogram():
 def test_summarize_nothing():
     data = summarize("empty", []).to_json()
     assert data["total"] == 0 and data["histogram"]["buckets"] == []
+
+
+def test_a_ctrl_c_while_a_message_is_tallied_takes_effect_after_it(monkeypatch):
+    # The summary an interrupted `dlqctl summary` shows is what was read before the Ctrl-C:
+    # the message being counted when it came is counted whole (in the total and in every
+    # grouping), so the partial summary is exactly the summary of those messages.
+    views = [
+        decode(lambda_failure(i, f"Order {i} declined", minutes=i), now=BASE + timedelta(hours=1))
+        for i in range(6)
+    ]
+    original = summary.Group.add
+    adds = 0
+
+    def add(group: summary.Group, sent_at: datetime | None) -> None:
+        nonlocal adds
+        adds += 1
+        if adds == 2 * 5 + 3:  # the third message: its overall count and two of its groups
+            os.kill(os.getpid(), signal.SIGINT)
+        original(group, sent_at)
+
+    monkeypatch.setattr(summary.Group, "add", add)
+    tally = Tally("orders-dlq")
+    with pytest.raises(KeyboardInterrupt):
+        each_whole(views, tally.add)
+    partial = tally.summary().to_json()
+    monkeypatch.setattr(summary.Group, "add", original)
+    assert partial["total"] == 3
+    assert partial == summarize("orders-dlq", views[:3]).to_json()
