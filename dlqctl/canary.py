@@ -170,6 +170,7 @@ class ReturnWatch:
     def to_json(self) -> dict[str, JsonValue]:
         return {
             **self.settings.to_json(),
+            "sent": self.sent,
             "replayed": self.replayed,
             "returned": len(self.returned),
             "return_rate": round(self.rate, 4),

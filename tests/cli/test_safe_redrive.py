@@ -257,7 +257,7 @@ def test_a_canary_into_a_broken_consumer_stops_after_exactly_n(cli, boto, fresh_
     data = result.json()
     assert data["redriven"] == 5
     canary = data["canary"]
-    assert canary["replayed"] == 5 and canary["returned"] == 5
+    assert canary["sent"] == canary["replayed"] == 5 and canary["returned"] == 5
     assert canary["stopped"] and "during the watch" in canary["stopped"]
     assert "watching orders-dlq" in result.stderr
     # 25 never sent, and the 5 replays back in the DLQ: 30 messages, nothing lost.

@@ -178,6 +178,7 @@ def test_a_canary_whose_replays_get_no_answer_stops_after_it(cli_via, faults, bo
     assert result.exit_code == ExitCode.PARTIAL, result.stderr
     data = result.json()
     assert (data["unanswered"], data["redriven"]) == (20, 0)
+    assert (data["canary"]["sent"], data["canary"]["replayed"]) == (20, 0)
     assert (
         "20 of the canary's 20 replay(s) were refused or got no answer"
         in (data["canary"]["stopped"])
