@@ -10,7 +10,6 @@ import os
 import stat
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
@@ -150,8 +149,8 @@ def message_from_record(record: dict[str, Any]) -> ReceivedMessage:
 class _ReplacingFile(io.TextIOWrapper):
     """A file written beside its final path (as ``FILE.XXXX.partial``, not hidden: after a
     crash it may hold deleted messages) and moved over it when the export succeeds, so
-    ``--overwrite`` never leaves the old file cut short; after a failure it is kept beside it
-    as ``FILE.partial-TIME`` (``keep_partial``)."""
+    ``--overwrite`` never leaves the old file cut short; after a failure it is kept where it is
+    (``keep_partial``: its name is unique, so no other run's partial file is replaced)."""
 
     final_path: str
     temporary_path: str
@@ -166,10 +165,8 @@ class _ReplacingFile(io.TextIOWrapper):
         """Close without replacing; returns where the partial export now is."""
         with contextlib.suppress(OSError):  # what could not be written: the error says so
             super().close()
-        partial = f"{self.final_path}.partial-{int(time.time())}"
-        os.replace(self.temporary_path, partial)
-        _sync_folder(partial)
-        return partial
+        _sync_folder(self.temporary_path)
+        return self.temporary_path
 
 
 def _open_empty(path: str) -> IO[str]:

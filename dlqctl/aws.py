@@ -119,6 +119,12 @@ def error_code(exc: botocore.exceptions.ClientError) -> str:
     return code.removeprefix("AWS.SimpleQueueService.")
 
 
+def cause_code(exc: BaseException) -> str | None:
+    """The error code of the ClientError behind a DlqctlError (None: no AWS error behind it)."""
+    cause = exc.__cause__
+    return error_code(cause) if isinstance(cause, botocore.exceptions.ClientError) else None
+
+
 def _client_error(exc: botocore.exceptions.ClientError, what: str, where: str) -> DlqctlError:
     """An error AWS answered, decided by its code."""
     code = error_code(exc)
@@ -1193,11 +1199,7 @@ class Lambda(_Service):
                     response = self.client.update_event_source_mapping(UUID=uuid, Enabled=enabled)
                 return str(response.get("State", ""))
             except DlqctlError as exc:
-                cause = exc.__cause__
-                busy = isinstance(cause, botocore.exceptions.ClientError) and (
-                    error_code(cause) in _MAPPING_BUSY
-                )
-                if not busy or time.monotonic() >= deadline:
+                if cause_code(exc) not in _MAPPING_BUSY or time.monotonic() >= deadline:
                     raise
             time.sleep(1)
 
@@ -1442,10 +1444,7 @@ class StepFunctions(_Service):
                 input=payload,
             )
         except DlqctlError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, botocore.exceptions.ClientError) and (
-                error_code(cause) == "ExecutionAlreadyExists"
-            ):
+            if cause_code(exc) == "ExecutionAlreadyExists":
                 return f"{state_machine.replace(':stateMachine:', ':execution:', 1)}:{name}"
             raise
         return str(answer["executionArn"])
@@ -1481,13 +1480,21 @@ class Firehose(_Service):
 class S3(_Service):
     service = "s3"
 
-    def ensure_bucket(self, bucket: str) -> None:
-        """Create the bucket unless it exists (and is ours)."""
+    def ensure_bucket(self, bucket: str, owner: str | None = None) -> None:
+        """Create the bucket unless it exists; with ``owner`` (an account), an existing bucket
+        must belong to it (S3 answers 403 to ``ExpectedBucketOwner`` otherwise): a bucket of a
+        name anyone could guess, created first by another account, is refused."""
+        expected = {"ExpectedBucketOwner": owner} if owner else {}
         with self.errors(f"bucket {bucket}"):
             try:
-                self.client.head_bucket(Bucket=bucket)
+                self.client.head_bucket(Bucket=bucket, **expected)
                 return
             except botocore.exceptions.ClientError as exc:
+                if owner and error_code(exc) in {"403", "AccessDenied"}:
+                    raise UsageError(
+                        f"bucket {bucket} exists and does not belong to account {owner}",
+                        "pass --bucket with a bucket of your own",
+                    ) from exc
                 if error_code(exc) not in {"404", "NoSuchBucket", "NotFound"}:
                     raise
             kwargs: dict[str, Any] = {"Bucket": bucket}
@@ -1495,9 +1502,14 @@ class S3(_Service):
                 kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.aws.region}
             self.client.create_bucket(**kwargs)
 
-    def put(self, bucket: str, key: str, data: bytes) -> None:
+    def put(self, bucket: str, key: str, data: bytes, owner: str | None = None) -> None:
+        expected = {"ExpectedBucketOwner": owner} if owner else {}
         with self.errors(f"s3://{bucket}/{key}"):
-            self.client.put_object(Bucket=bucket, Key=key, Body=data)
+            self.client.put_object(Bucket=bucket, Key=key, Body=data, **expected)
+
+
+CHANGE_SET_SECONDS = 300
+"""How long a change set may take to be computed before the deploy gives up on it."""
 
 
 class CloudFormation(_Service):
@@ -1554,6 +1566,7 @@ class CloudFormation(_Service):
                 if "No updates are to be performed" in str(exc):
                     return None
                 raise
+            deadline = time.monotonic() + CHANGE_SET_SECONDS
             while True:
                 described = self.client.describe_change_set(
                     StackName=stack, ChangeSetName=change_set
@@ -1561,6 +1574,13 @@ class CloudFormation(_Service):
                 status = described.get("Status")
                 if status in ("CREATE_COMPLETE", "FAILED"):
                     break
+                if time.monotonic() > deadline:
+                    raise DlqctlError(
+                        f"change set {change_set} for stack {stack} still {status} after "
+                        f"{CHANGE_SET_SECONDS} s",
+                        f"see it with: aws cloudformation describe-change-set --stack-name {stack}"
+                        f" --change-set-name {change_set}",
+                    )
                 time.sleep(1)
             if status == "FAILED":
                 reason = str(described.get("StatusReason", ""))
@@ -1571,6 +1591,7 @@ class CloudFormation(_Service):
         changes = [item["ResourceChange"] for item in described.get("Changes", [])]
         return [
             f"{c.get('Action')} {c.get('LogicalResourceId')} ({c.get('ResourceType')})"
+            + (" (replaced)" if c.get("Replacement") in ("True", "Conditional") else "")
             for c in changes
         ]
 

@@ -749,11 +749,21 @@ def _confirm_plan(plan: Plan, *, yes: bool) -> None:
 def _require_coverage(coverage: Any, what: str) -> None:
     """A walk that did not reach the end of the queue (SQS's in-flight cap, a FIFO queue's
     held groups, messages moved on by the queue's own RedrivePolicy) is not presented as
-    complete: one line saying how much was seen and why, and exit 5."""
+    complete: one line saying how much was seen and why, and exit 5. Nor is one that left
+    messages hidden (held messages it could not make visible again)."""
     from dlqctl import render
     from dlqctl.scan import describe_coverage
 
-    if not isinstance(coverage, dict) or coverage.get("complete", True):
+    if not isinstance(coverage, dict):
+        return
+    unreleased = _warn_unreleased(coverage)
+    if coverage.get("complete", True):
+        if unreleased:
+            raise PartialFailure(
+                f"{what}: {unreleased:,} message(s) it held are still hidden",
+                "they reappear when their hold ends (--hold); check that your credentials "
+                "allow sqs:ChangeMessageVisibility",
+            )
         return
     render.warn(describe_coverage(coverage))
     raise PartialFailure(
@@ -761,6 +771,19 @@ def _require_coverage(coverage: Any, what: str) -> None:
         "the line above says why; run it again for the rest (for a queue deeper than SQS lets"
         " one reader hold, see 'Deep queues' in the README)",
     )
+
+
+def _warn_unreleased(coverage: Any) -> int:
+    """Say how many held messages a walk could not make visible again; returns how many."""
+    from dlqctl import render
+
+    unreleased = int(coverage.get("unreleased") or 0) if isinstance(coverage, dict) else 0
+    if unreleased:
+        render.warn(
+            f"{unreleased:,} held message(s) could not be made visible again: they reappear "
+            "when their hold ends"
+        )
+    return unreleased
 
 
 def _show(
@@ -780,13 +803,9 @@ def _show(
     if stopped_by is not None:
         return  # its error is the exit, and says what is still held
     data = result.to_json()
-    if data.get("unreleased"):
-        render.warn(
-            f"{data['unreleased']:,} held message(s) could not be made visible again: they "
-            "reappear when their hold ends"
-        )
     what = result.title.lower()
     if result.interrupted_by is not None:
+        _warn_unreleased(data.get("coverage"))
         raise Interrupted(
             f"{what} interrupted: the batch in flight was finished",
             "everything not done was made visible again; run the command again to go on",
@@ -799,7 +818,7 @@ def _show(
             "what was not sent is still in the DLQ, and so are the replays that came back; "
             "fix the consumer, then run the same command again",
         )
-    if data.get("coverage") and not data["coverage"].get("complete", True):
+    if data.get("coverage"):
         _require_coverage(data["coverage"], what)
     if not result.complete and data.get("dry_run"):
         raise PartialFailure(
@@ -1252,47 +1271,70 @@ StackNameOption = Annotated[str, typer.Option("--stack-name", help="CloudFormati
 def stack_deploy(
     ctx: Ctx,
     stack_name: StackNameOption = DEFAULT_STACK,
-    bus_name: Annotated[str, typer.Option("--bus-name", help="The event bus's name.")] = "shop",
-    dlq_name: Annotated[str, typer.Option("--dlq-name", help="The DLQ's name.")] = "orders-dlq",
+    bus_name: Annotated[
+        str | None, typer.Option("--bus-name", help="The event bus's name. [default: shop]")
+    ] = None,
+    dlq_name: Annotated[
+        str | None, typer.Option("--dlq-name", help="The DLQ's name. [default: orders-dlq]")
+    ] = None,
     processor_name: Annotated[
-        str, typer.Option("--processor-name", help="The processing function's name.")
-    ] = "order-processor",
+        str | None,
+        typer.Option(
+            "--processor-name", help="The processing function's name. [default: order-processor]"
+        ),
+    ] = None,
     redriver_name: Annotated[
-        str, typer.Option("--redriver-name", help="The redriver function's name.")
-    ] = "orders-dlq-redriver",
+        str | None,
+        typer.Option(
+            "--redriver-name", help="The redriver function's name. [default: orders-dlq-redriver]"
+        ),
+    ] = None,
     event_source: Annotated[
-        str, typer.Option("--event-source", help="Source the rule matches.")
-    ] = "shop.orders",
+        str | None,
+        typer.Option("--event-source", help="Source the rule matches. [default: shop.orders]"),
+    ] = None,
     detail_type: Annotated[
-        str, typer.Option("--detail-type", help="Detail-type the rule matches.")
-    ] = "OrderPlaced",
+        str | None,
+        typer.Option("--detail-type", help="Detail-type the rule matches. [default: OrderPlaced]"),
+    ] = None,
     accepted_versions: Annotated[
-        str, typer.Option("--accepted-schema-versions", help="The processor's switch.")
-    ] = "1,2",
+        str | None,
+        typer.Option("--accepted-schema-versions", help="The processor's switch. [default: 1,2]"),
+    ] = None,
     alarm_topic: Annotated[
-        str, typer.Option("--alarm-topic-arn", help="SNS topic for the DLQ alarms.")
-    ] = "",
+        str | None,
+        typer.Option("--alarm-topic-arn", help="SNS topic for the DLQ alarms. [default: none]"),
+    ] = None,
     bucket: Annotated[
         str | None, typer.Option("--bucket", help="S3 bucket for the function packages.")
     ] = None,
     sandbox: Annotated[
-        bool, typer.Option("--sandbox", help="Point the rule at a queue (local endpoints).")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--sandbox/--no-sandbox",
+            help="Point the rule at a queue (local endpoints). [default: no]",
+        ),
+    ] = None,
 ) -> None:
-    """Create or update the stack through a change set, and show its outputs."""
+    """Create or update the stack through a change set, and show its outputs. On an update,
+    what is not given keeps the stack's current value."""
     from dlqctl.stack import DeployPlan, StackSettings
 
-    settings = StackSettings(
-        bus_name=bus_name,
-        dlq_name=dlq_name,
-        processor_name=processor_name,
-        redriver_name=redriver_name,
-        event_source=event_source,
-        detail_type=detail_type,
-        accepted_schema_versions=accepted_versions,
-        alarm_topic_arn=alarm_topic,
-        sandbox=sandbox,
-    )
+    named: dict[tuple[str, str], str | bool | None] = {
+        ("BusName", "bus_name"): bus_name,
+        ("DlqName", "dlq_name"): dlq_name,
+        ("ProcessorName", "processor_name"): processor_name,
+        ("RedriverName", "redriver_name"): redriver_name,
+        ("EventSource", "event_source"): event_source,
+        ("DetailType", "detail_type"): detail_type,
+        ("AcceptedSchemaVersions", "accepted_schema_versions"): accepted_versions,
+        ("AlarmTopicArn", "alarm_topic_arn"): alarm_topic,
+    }
+    given = {keys: value for keys, value in named.items() if value is not None}
+    if sandbox is not None:
+        given["Sandbox", "sandbox"] = sandbox
+    fields: dict[str, Any] = {field: value for (_, field), value in given.items()}
+    settings = StackSettings(**fields, given=frozenset(parameter for parameter, _ in given))
     _execute(ctx, DeployPlan(ctx.aws, stack_name, settings, bucket), yes=True)
 
 

@@ -454,9 +454,7 @@ class SourceDestination:
         """The one function whose DeadLetterConfig sent this Lambda DLQ message here."""
         target = view.origin.get("topic_arn") or self.opened.queue.arn
         # Versions of one function share its configuration: invoke the function itself.
-        functions = sorted(
-            {_unqualified(arn) for arn in self.dead_letter_functions.get(target, ())}
-        )
+        functions = sorted({unqualified(arn) for arn in self.dead_letter_functions.get(target, ())})
         if len(functions) == 1:
             return functions[0]
         which = "no function's" if not functions else f"{len(functions)} functions'"
@@ -503,8 +501,11 @@ class SourceDestination:
         return results
 
 
-def _unqualified(function_arn: str) -> str:
-    """``arn:aws:lambda:REGION:ACCOUNT:function:NAME`` without a version or alias."""
+def unqualified(function_arn: str) -> str:
+    """``arn:aws:lambda:REGION:ACCOUNT:function:NAME`` without a version or alias (a name is
+    returned as it is)."""
+    if not function_arn.startswith("arn:"):
+        return function_arn
     return ":".join(function_arn.split(":")[:7])
 
 

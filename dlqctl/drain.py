@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from dlqctl.aws import Aws
 from dlqctl.errors import DlqctlError, NotFoundError, UnreachableError
-from dlqctl.interrupts import interrupt_after_block
+from dlqctl.interrupts import interrupt_after_block, signal_number
 from dlqctl.models import Arn, JsonValue, SourceMapping
 from dlqctl.plans import OnQueue, PlannedOnly, Reporter
 from dlqctl.scan import OpenQueue
@@ -79,13 +79,16 @@ def drain(
     on_remaining: Callable[[int], None] = lambda remaining: None,
     clock: Callable[[], float] = time.monotonic,
 ) -> DrainResult:
-    """Enable the mapping until the queue is empty, stops shrinking, or time runs out."""
+    """Enable the mapping until the queue is empty, stops shrinking, or time runs out; a
+    signal ends the watch too (the result says which signal), and the mapping is disabled
+    however the drain ends."""
     started = clock()
     start_count = opened.attributes.visible + opened.attributes.in_flight
     remaining = start_count
     empty_polls = 0
     best, best_at = remaining, started
     enabled = False
+    interrupted_by: int | None = None
     try:
         try:
             with interrupt_after_block():  # enabled, then the signal: the finally disables it
@@ -94,20 +97,23 @@ def drain(
         except DlqctlError as exc:
             enabled = isinstance(exc, UnreachableError)  # no answer: it may be enabled
             raise
-        while True:
-            attributes = aws.sqs.attributes(opened.queue)
-            remaining = attributes.visible + attributes.in_flight + attributes.delayed
-            on_remaining(remaining)
-            now = clock()
-            # Counts are approximate: call the queue empty only when two polls agree.
-            empty_polls = empty_polls + 1 if remaining == 0 else 0
-            if empty_polls >= 2:
-                break
-            if remaining < best:
-                best, best_at = remaining, now
-            if now - best_at > stall_seconds or now - started > timeout_seconds:
-                break
-            time.sleep(poll_seconds)
+        try:
+            while True:
+                attributes = aws.sqs.attributes(opened.queue)
+                remaining = attributes.visible + attributes.in_flight + attributes.delayed
+                on_remaining(remaining)
+                now = clock()
+                # Counts are approximate: call the queue empty only when two polls agree.
+                empty_polls = empty_polls + 1 if remaining == 0 else 0
+                if empty_polls >= 2:
+                    break
+                if remaining < best:
+                    best, best_at = remaining, now
+                if now - best_at > stall_seconds or now - started > timeout_seconds:
+                    break
+                time.sleep(poll_seconds)
+        except KeyboardInterrupt as interrupt:  # the watch ends; the result is still shown
+            interrupted_by = signal_number(interrupt)
     finally:
         if enabled:
             disable(aws, opened.queue.name, mapping)
@@ -116,8 +122,9 @@ def drain(
         function=mapping.function_arn,
         started_with=start_count,
         remaining=remaining,
-        drained=remaining == 0,
+        drained=remaining == 0 and interrupted_by is None,
         seconds=clock() - started,
+        interrupted_by=interrupted_by,
     )
 
 

@@ -545,10 +545,22 @@ _PRECEDENCE: tuple[tuple[Signature, Decoder], ...] = (
 
 def _producer(message: ReceivedMessage, body: JsonValue) -> _Decoded:
     """The producer's shape: the first signature of ``_PRECEDENCE`` that matches, else
-    unknown."""
+    unknown. A message that carries a producer's marks but not the rest of its shape (a field
+    of the wrong type, say: no AWS producer writes one, a hand-sent message may) is unknown
+    and not replayed as an event, instead of ending the walk that read it."""
     for matches, decoder in _PRECEDENCE:
         if matches(message, body):
-            return decoder(message, body)
+            try:
+                return decoder(message, body)
+            except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+                return _Decoded(
+                    Kind.UNKNOWN,
+                    payload=_payload_of(message.body, body),
+                    unreplayable=(
+                        "it looks like a message an AWS service wrote but is not in its "
+                        f"shape ({type(exc).__name__}: {exc})"
+                    ),
+                )
     payload = _payload_of(message.body, body)
     return _Decoded(Kind.UNKNOWN, payload=payload, event=_event_or_none(payload))
 

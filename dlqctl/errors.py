@@ -131,8 +131,8 @@ class Interrupted(DlqctlError):
 
 
 def whole_call_failed(exc: DlqctlError) -> str:
-    """What a batch call that failed whole (its error stops the run) means for each of its
-    messages, for their entries in the result: with no answer, the call may have been done."""
+    """What a batch delete that failed whole (its error stops the run) means for each of its
+    messages, for their entries in the result: with no answer, the delete may have been done."""
     if isinstance(exc, UnreachableError):
-        return "no answer"
+        return "no answer, so it may have been deleted"
     return "the call failed: see the error"

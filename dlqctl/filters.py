@@ -67,14 +67,17 @@ class Selection:
     tally: Tally = field(default_factory=Tally, compare=False)
 
     def matches(self, view: Mapping[str, Any]) -> bool:
-        """Whether a message's JSON view is selected. A type error in the filter means 'no'."""
+        """Whether a message's JSON view is selected: the filter's value is true as JMESPath
+        has it (every number is true, 0 too; null, false and empty strings, lists and objects
+        are false). A type error in the filter, or a function that cannot take the message's
+        value (``ceil`` of an infinite number), means 'no'."""
         if self.error_text is not None and not _error_contains(view, self.error_text):
             return False
         if self._compiled is None:
             return True
         try:
-            return bool(self._compiled.search(view))
-        except jmespath.exceptions.JMESPathError:
+            return _truthy(self._compiled.search(view))
+        except (jmespath.exceptions.JMESPathError, ArithmeticError, ValueError):
             return False
 
     def selects(self, view: MessageView) -> bool:
@@ -88,6 +91,13 @@ class Selection:
     def fresh(self) -> Selection:
         """The same selection with counts of its own (to look at a sample, say)."""
         return replace(self, tally=Tally())
+
+
+def _truthy(value: Any) -> bool:
+    """JMESPath's truth: only null, false, and an empty string, list or object are false."""
+    return not (
+        value is None or value is False or (isinstance(value, str | list | dict) and not value)
+    )
 
 
 def _error_contains(view: Mapping[str, Any], folded: str) -> bool:
@@ -177,6 +187,8 @@ def build_selection(
         return Selection(error_text=error_text, description=description)
     combined = " && ".join(clauses)
     try:
+        if expression:  # alone first: "a) || (b" must not combine with the flags as it reads
+            jmespath.compile(expression)
         compiled = jmespath.compile(combined)
     except jmespath.exceptions.JMESPathError as exc:
         detail = " ".join(str(exc).split())

@@ -3,11 +3,14 @@
 Two operators redriving the same DLQ at once would send messages twice. Before a redrive,
 dlqctl writes a tag naming its run and an expiry, reads it back to detect a concurrent writer
 (once the tag has had time to settle, ``DLQCTL_LEASE_SETTLE_SECONDS``, while the run already
-works), renews it while it runs, and removes it at the end. Limits: SQS tags are not a lock (two
-writers within the same instant can both read their own value back, as tag writes are
-eventually consistent), a run killed hard leaves its lease until it expires (``LEASE_SECONDS``),
-and only dlqctl honours it. It narrows the race; the journal still protects each run's own
-messages.
+works), reads it again before each renewal (a run whose lease another run took, after a stall
+or with ``--force``, stops), and removes it at the end. The tag's value uses only the
+characters SQS allows in one (letters, digits, spaces and ``_ . : / = + - @``: the SQS
+developer guide's queue quotas), as ``owner=… run=… expires=… pid=…``. Limits: SQS tags are
+not a lock (two writers within the same instant can both read their own value back, as tag
+writes are eventually consistent), a run killed hard leaves its lease until it expires
+(``LEASE_SECONDS``), and only dlqctl honours it. It narrows the race; the journal still
+protects each run's own messages.
 """
 
 from __future__ import annotations
@@ -45,15 +48,22 @@ class Lease:
     pid: int | None = None
 
     def encode(self) -> str:
-        data = {"owner": self.owner, "run": self.run, "expires": int(self.expires_at)}
+        """The tag's value: ``owner=… run=… expires=… [pid=…]``, in SQS's tag characters."""
+        parts = [f"owner={_tag_text(self.owner)}", f"run={_tag_text(self.run)}"]
+        parts.append(f"expires={int(self.expires_at)}")
         if self.pid is not None:
-            data["pid"] = self.pid
-        return json.dumps(data, separators=(",", ":"))
+            parts.append(f"pid={self.pid}")
+        return " ".join(parts)
 
     @classmethod
     def decode(cls, text: str) -> Lease | None:
+        """A lease from a tag's value (also the JSON an earlier version wrote); None when the
+        value is not a lease."""
         try:
-            data = json.loads(text)
+            if text.startswith("{"):
+                data = json.loads(text)
+            else:
+                data = dict(part.split("=", 1) for part in text.split())
             pid = data.get("pid")
             return cls(
                 str(data["owner"]),
@@ -75,6 +85,11 @@ class Lease:
         except PermissionError:
             return False
         return False
+
+
+def _tag_text(text: str) -> str:
+    """``text`` in the characters SQS allows in a tag value (others become ``_``)."""
+    return "".join(c if c.isalnum() or c in "_.:/+-@" else "_" for c in text)
 
 
 def who() -> str:
@@ -149,11 +164,21 @@ class QueueLease:
 
     def renew(self) -> None:
         """Called before each batch (from any thread): check the lease once it has settled,
-        and extend it when less than half of it is left."""
+        and extend it when less than half of it is left, after reading it again: a run that
+        stalled past its lease, or whose lease was taken with ``--force``, finds another run's
+        name there and stops instead of taking it back."""
         with self._lock:
             if self._verify_at is not None and time.monotonic() >= self._verify_at:
                 self._verify()
             if self.held and self.held.expires_at - self.clock() < LEASE_SECONDS / 2:
+                current = self.current()
+                if current is not None and current.run != self.run:
+                    self.held = None
+                    raise LeaseHeld(
+                        f"{current.owner} (run {current.run}) took the redrive lease of "
+                        f"{self.queue.name} while this run worked; this run stopped",
+                        "let that run finish; what this run did not do is still in the DLQ",
+                    )
                 self._write()
 
     def release(self) -> None:

@@ -180,6 +180,12 @@ class Parking:
                 for failure in result.failures
             )
 
+    def owed(self) -> int:
+        """How many of the messages this run parked have not come back (at least that many are
+        still parked, whatever SQS's approximate counts say)."""
+        with self._lock:
+            return max(0, self.result.parked - self.result.returned)
+
     def stopped(self) -> dict[str, JsonValue]:
         """What parking did in a run an error stopped: what is left parked is not counted
         (``left_parked`` None: the endpoint is not asked again, it may be what failed)."""
@@ -188,8 +194,9 @@ class Parking:
             return self.result.to_json()
 
     def count_left(self, *, quietly: bool = False) -> None:
-        """Note how many messages are still parked (approximate counts); ``quietly`` (after a
-        signal, which must stay the run's end) an error leaves them not counted."""
+        """Note how many messages are still parked: SQS's approximate count, or how many of
+        those this run parked have not come back if that is more; ``quietly`` (after a signal,
+        which must stay the run's end) an error leaves them not counted."""
         if self.found is None:
             return
         try:
@@ -199,7 +206,7 @@ class Parking:
                 raise
             self.result.left_parked = None
             return
-        self.result.left_parked = attributes.visible + attributes.in_flight
+        self.result.left_parked = max(attributes.visible + attributes.in_flight, self.owed())
 
 
 def prepare_parking(aws: Aws, dlq: OpenQueue, name: str) -> Parking:

@@ -26,11 +26,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dlqctl.aws import Aws
-from dlqctl.destinations import BusDestination, Destination, Planned, QueueDestination, Rejected
+from dlqctl.destinations import (
+    BusDestination,
+    Destination,
+    Planned,
+    QueueDestination,
+    Rejected,
+    unqualified,
+)
 from dlqctl.envelopes import decode
 from dlqctl.errors import AccessError, DlqctlError, NotFoundError, UsageError
 from dlqctl.filters import Selection
-from dlqctl.models import EventEntry, JsonValue, MessageView
+from dlqctl.models import Arn, EventEntry, JsonValue, MessageView
 from dlqctl.scan import OpenQueue, QueueScan, readers_for, sqs_in_flight_limit
 from dlqctl.targets import TargetKind, TargetSend
 
@@ -170,14 +177,15 @@ def _sends(
 
 
 def _functions(aws: Aws, result: Preflight, planned: Sequence[Planned]) -> None:
-    """A function to invoke exists and is not throttled to zero."""
+    """A function to invoke exists and is not throttled to zero (reserved concurrency is the
+    function's, whatever version or alias is invoked: it is asked of the unqualified ARN)."""
     functions = set()
     for item in planned:
         payload = item.payload
         if isinstance(payload, TargetSend) and payload.target.kind is TargetKind.LAMBDA:
-            functions.add(payload.target.arn)
+            functions.add(unqualified(payload.target.arn))
         elif hasattr(payload, "function_arn"):
-            functions.add(str(payload.function_arn))
+            functions.add(unqualified(str(payload.function_arn)))
     for function in sorted(functions):
         try:
             reserved = aws.lambda_.reserved_concurrency(function)
@@ -219,11 +227,13 @@ def _fan_out(aws: Aws, result: Preflight, bus: str, planned: Sequence[Planned]) 
         rules = [
             rule
             for rule in aws.events.rules(bus)
-            if rule.get("State") == "ENABLED" and rule.get("EventPattern")
+            # ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS matches what ENABLED matches
+            if str(rule.get("State", "")).startswith("ENABLED") and rule.get("EventPattern")
         ]
     except DlqctlError as exc:
         result.warnings.append(f"could not check the rules of bus {bus}: {exc.message}")
         return
+    stamped = _stamp(aws, bus)
     budget = [MAX_PATTERN_TESTS]
     unknown = False
     for name, items in groups.items():
@@ -231,7 +241,7 @@ def _fan_out(aws: Aws, result: Preflight, bus: str, planned: Sequence[Planned]) 
         matched: list[JsonValue] = []
         untested: list[JsonValue] = []
         for rule in rules:
-            hit = _rule_matches(aws, result, rule, items[:SAMPLES_PER_GROUP], budget)
+            hit = _rule_matches(aws, result, rule, items[:SAMPLES_PER_GROUP], budget, stamped)
             if hit is None:
                 return  # the preview stopped: nothing is concluded from it
             if hit is _UNKNOWN:
@@ -278,6 +288,7 @@ def _rule_matches(
     rule: dict[str, Any],
     items: Sequence[Planned],
     budget: list[int],
+    stamped: Mapping[str, str],
 ) -> bool | object | None:
     """Whether the rule matches any of the events; ``_UNKNOWN`` when it could not be tested,
     None when the preview must stop."""
@@ -289,7 +300,7 @@ def _rule_matches(
             return None
         budget[0] -= 1
         try:
-            if aws.events.pattern_matches(str(rule["EventPattern"]), _event(item)):
+            if aws.events.pattern_matches(str(rule["EventPattern"]), _event(item, stamped)):
                 return True
         except AccessError as exc:
             result.warnings.append(f"could not test the rules' patterns: {exc.message}")
@@ -304,18 +315,31 @@ _UNKNOWN = object()
 """A rule whose pattern could not be tested (a warning; no conclusion drawn)."""
 
 
-def _event(item: Planned) -> dict[str, JsonValue]:
-    """The event EventBridge would match for a planned PutEvents entry: the original event
-    with what the replay rewrites."""
-    entry = item.payload
-    original = item.view.event if isinstance(item.view.event, dict) else {}
+def _stamp(aws: Aws, bus: str) -> dict[str, str]:
+    """What EventBridge sets on every event PutEvents puts on ``bus``, whatever the original
+    said: the account of the caller, the bus's region, a new ID and version "0"."""
+    arn = Arn.parse(bus)
+    try:
+        account = aws.account_id()
+    except DlqctlError:
+        account = "000000000000"  # not known: a pattern on the account may not match
     return {
         "version": "0",
         "id": "00000000-0000-0000-0000-000000000000",
-        "account": "000000000000",
+        "account": account,
+        "region": arn.region if arn is not None and arn.region else aws.region,
+    }
+
+
+def _event(item: Planned, stamped: Mapping[str, str]) -> dict[str, JsonValue]:
+    """The event EventBridge would match for a planned PutEvents entry: the original event
+    with what the replay rewrites and what EventBridge sets (``_stamp``)."""
+    entry = item.payload
+    original = item.view.event if isinstance(item.view.event, dict) else {}
+    return {
         "time": "2000-01-01T00:00:00Z",
-        "region": "us-east-1",
         **{key: value for key, value in original.items() if key != "detail"},
+        **stamped,
         "detail-type": entry.detail_type,
         "source": entry.source,
         "resources": list(entry.resources),

@@ -844,16 +844,21 @@ def return_parked(
     aws: Aws, parking: Parking, options: RedriveOptions, progress: Callable[[int], None]
 ) -> None:
     """Move everything in the parking queue back into the DLQ: a journaled, unfiltered
-    redrive of the parking queue, repeated while its (approximate) count shows messages. Each
-    pass opens the journal afresh, so it knows what the passes before it delivered."""
+    redrive of the parking queue, repeated while its (approximate) count shows messages or
+    fewer have come back than this run parked (SQS's counts lag behind sends, so they alone
+    could end the return with messages still parked). Each pass opens the journal afresh, so
+    it knows what the passes before it delivered."""
     park, dlq = parking.queue, parking.dlq
     if park is None:
         return
     back = QueueDestination(aws, dlq.queue, dlq.attributes)
     for _ in range(RETURN_PASSES):
         opened = open_queue(aws, park.url)
-        if not opened.attributes.visible:
+        owed = parking.owed()
+        if not opened.attributes.visible and not owed:
             return
+        if owed > opened.attributes.visible:  # the count lags: the walk is bounded by it
+            opened = replace(opened, attributes=replace(opened.attributes, visible=owed))
         journal = parking.journal_for_return(back)
         try:
             moving = RedriveOptions(

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from dlqctl.aws import Aws
-from dlqctl.errors import DlqctlError, UnreachableError, UsageError, whole_call_failed
+from dlqctl.errors import DlqctlError, UsageError, whole_call_failed
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block
 from dlqctl.models import Failure, JsonValue, MessageView, walk_complete
@@ -36,8 +36,6 @@ def delete_views(
             deletion = scan.delete([view.message for view in views])
     except DlqctlError as exc:
         reason = whole_call_failed(exc)
-        if isinstance(exc, UnreachableError):
-            reason += " (it may have been deleted)"
         failures.extend(Failure(view.message_id, f"{failure_prefix}: {reason}") for view in views)
         raise
     failures.extend(
@@ -94,30 +92,33 @@ def delete_messages(
     """Walk the queue once and delete the messages selected (and named by ID, when given);
     with ``parking``, the others are parked as the walk goes.
 
-    IDs that were not found in the walk are reported, so a typo never looks like success.
+    IDs that were not found in the walk are reported, so a typo never looks like success; a
+    walk that an error or a signal stopped reports those it had not found by then.
     ``into`` is the result the run fills in, when the caller names it or makes it a dry run.
     """
     result = DeleteResult() if into is None else into
     dry_run = result.dry_run
     wanted = set(message_ids)
-    with covering(walk(aws, opened, walking), result) as scan:
-        for chosen, rest in split_batches(scan, selection, context=opened.context, limit=limit):
-            if wanted:
-                rest += [view for view in chosen if view.message_id not in wanted]
-                chosen = [view for view in chosen if view.message_id in wanted]
-                wanted.difference_update(view.message_id for view in chosen)
-            result.selected += len(chosen)
-            if dry_run and record is not None:
-                record(chosen)
-            if chosen and not dry_run:
-                result.deleted += delete_views(scan, chosen, "delete failed", result.failures)
-            progress(len(chosen))
-            if message_ids and not wanted:
-                scan.cut()  # every ID asked for was found
-                break
-            if parking is not None and not dry_run:
-                parking.park(scan, rest)
-    result.not_found = sorted(wanted)
+    try:
+        with covering(walk(aws, opened, walking), result) as scan:
+            for chosen, rest in split_batches(scan, selection, context=opened.context, limit=limit):
+                if wanted:
+                    rest += [view for view in chosen if view.message_id not in wanted]
+                    chosen = [view for view in chosen if view.message_id in wanted]
+                    wanted.difference_update(view.message_id for view in chosen)
+                result.selected += len(chosen)
+                if dry_run and record is not None:
+                    record(chosen)
+                if chosen and not dry_run:
+                    result.deleted += delete_views(scan, chosen, "delete failed", result.failures)
+                progress(len(chosen))
+                if message_ids and not wanted:
+                    scan.cut()  # every ID asked for was found
+                    break
+                if parking is not None and not dry_run:
+                    parking.park(scan, rest)
+    finally:
+        result.not_found = sorted(wanted)  # also in the result an error carries
     return result
 
 

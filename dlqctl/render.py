@@ -485,7 +485,11 @@ def outcome(data: Mapping[str, Any], *, title: str) -> None:
     _failures_table(console, data.get("failures") or [])
     missing = data.get("not_found") or []
     if missing:
-        console.print(f"Not found: {escape(', '.join(missing))}")
+        coverage = data.get("coverage")
+        where = (
+            "" if isinstance(coverage, dict) and coverage.get("complete") else " (in what was read)"
+        )
+        console.print(f"Not found{where}: {escape(', '.join(missing))}")
     _preflight_lines(console, data.get("preflight"))
     _canary_line(console, data.get("canary"))
     _parking_lines(console, data.get("parking"))

@@ -80,12 +80,15 @@ def cap_reason(limit: int) -> str:
 
 @dataclass(frozen=True)
 class Coverage:
-    """How much of a queue a walk saw: everything, or (capped) only the first ``seen``."""
+    """How much of a queue a walk saw: everything, or (capped) only the first ``seen``; and
+    how many of the messages it held could not be made visible again (``unreleased``: hidden
+    until their hold ends)."""
 
     complete: bool
     seen: int
     queue_depth: int | None
     reason: str | None = None
+    unreleased: int = 0
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
@@ -93,6 +96,7 @@ class Coverage:
             "seen": self.seen,
             "queue_depth": self.queue_depth,
             "reason": self.reason,
+            "unreleased": self.unreleased,
         }
 
 
@@ -167,6 +171,9 @@ class QueueScan:
         """``_deleted`` when the receive that ended the walk was sent (a FIFO walk goes on
         while its deletes free groups: ``go_on``)."""
         self.depth_at_start = depth_at_start
+        self.in_flight_at_start = 0
+        """Messages others held when the walk began: at the cap already, an empty first
+        receive is the cap, not the end of the queue."""
         self.short_reason = short_reason
         """Why a walk that an empty receive ended before it saw ``depth_at_start`` messages
         missed some (a FIFO queue's held groups, messages moved on by the queue's own
@@ -352,7 +359,7 @@ class QueueScan:
         """After an empty receive: whether the in-flight limit stopped the walk (then marked)."""
         with self._lock:
             holding = bool(self._held)
-        if not holding:
+        if not holding and self.in_flight_at_start < CAP_SHARE * self.in_flight_limit:
             return False
         attributes = self.sqs.attributes(self.queue)
         if attributes.visible and attributes.in_flight >= CAP_SHARE * self.in_flight_limit:
@@ -382,6 +389,7 @@ class QueueScan:
             seen=self.seen,
             queue_depth=self.depth_at_start,
             reason=reason,
+            unreleased=self.stats.release_failures,
         )
 
     def cut(self) -> None:
@@ -655,7 +663,7 @@ def walk(
     aws: Aws, opened: OpenQueue, walking: Walking = DEFAULT_WALKING, *, bounded: bool = True
 ) -> QueueScan:
     """A scan of an opened queue; ``bounded`` stops after the messages visible at the start."""
-    return QueueScan(
+    scan = QueueScan(
         aws.sqs,
         opened.queue,
         hold_seconds=walking.hold_seconds or default_hold_seconds(opened.attributes.visible),
@@ -665,6 +673,8 @@ def walk(
         short_reason=short_walk_reason(opened.queue, opened.attributes),
         fifo=opened.attributes.fifo,
     )
+    scan.in_flight_at_start = opened.attributes.in_flight
+    return scan
 
 
 def short_walk_reason(queue: QueueRef, attributes: QueueAttributes) -> str | None:

@@ -7,7 +7,7 @@ import hashlib
 import io
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +45,21 @@ class StackSettings:
     accepted_schema_versions: str = "1,2"
     alarm_topic_arn: str = ""
     sandbox: bool = False
+    given: frozenset[str] | None = None
+    """The parameters the operator named (``BusName``, …); None: every one. On an update the
+    others keep the stack's current values, so a plain ``stack deploy`` after one with
+    ``--dlq-name payments-dlq`` does not rename (and so replace) the DLQ."""
+
+    def for_stack(self, current: Mapping[str, str] | None) -> dict[str, str]:
+        """The parameters to deploy: those named, and for the others the existing stack's
+        value (``current``) where it has one, else the default."""
+        mine = self.parameters()
+        if self.given is None or current is None:
+            return mine
+        return {
+            key: value if key in self.given or key not in current else current[key]
+            for key, value in mine.items()
+        }
 
     def parameters(self) -> dict[str, str]:
         return {
@@ -219,6 +234,8 @@ def deploy(
     """Package the functions, upload them, and create or update the stack via a change set."""
     template = _require(TEMPLATE).read_text()
     existing = aws.cloudformation.stack(name)  # refused before anything is uploaded
+    if existing is not None and existing.status == "REVIEW_IN_PROGRESS":
+        existing = None  # a first deploy whose change set failed: not created yet, nothing runs
     if existing is not None and existing.status.endswith("_IN_PROGRESS"):
         raise BusyError(
             f"stack {name} is busy ({existing.status})", "wait for it, then run deploy again"
@@ -228,13 +245,17 @@ def deploy(
             f"stack {name} failed to create and was rolled back",
             f"delete it with 'dlqctl stack destroy --stack-name {name}', then deploy again",
         )
-    bucket = bucket or f"dlqctl-artifacts-{aws.account_id()}-{aws.region}"
-    aws.s3.ensure_bucket(bucket)
+    owner = None
+    if bucket is None:  # a name anyone can guess: it must be this account's bucket
+        owner = aws.account_id()
+        bucket = f"dlqctl-artifacts-{owner}-{aws.region}"
+    aws.s3.ensure_bucket(bucket, owner)
     packages = {"ProcessorCodeKey": package_processor(), "RedriverCodeKey": package_redriver()}
-    parameters = {"CodeBucket": bucket, **settings.parameters()}
+    current = existing.parameters if existing is not None else None
+    parameters = {"CodeBucket": bucket, **settings.for_stack(current)}
     for parameter, package in packages.items():
         key = _key(parameter.removesuffix("CodeKey").lower(), package)
-        aws.s3.put(bucket, key, package)
+        aws.s3.put(bucket, key, package, owner)
         parameters[parameter] = key
     change_set = f"dlqctl-{int(time.time())}"
     changes = aws.cloudformation.create_change_set(

@@ -63,6 +63,9 @@ class FaultProxy:
         self.calls: list[tuple[str, str]] = []
         self.bodies: list[tuple[str, str, bytes]] = []
         self.rewrites: list[tuple[str, str, Callable[[dict[str, Any]], None]]] = []
+        self.answer_rewrites: list[
+            tuple[str, str, Callable[[dict[str, Any], dict[str, Any]], None]]
+        ] = []
         self.cap: InFlightCap | None = None
         self.lost = threading.Event()
         self._lock = threading.Lock()
@@ -94,6 +97,7 @@ class FaultProxy:
                 cap = proxy.cap if service == "sqs" else None
                 body = proxy.rewritten(service, operation, body)
                 answer = cap.answer(operation, body, self._forward) if cap else self._forward(body)
+                answer = proxy.rewritten_answer(service, operation, body, answer)
                 if rule is not None and rule.cut_response:  # a 200 whose body is cut short
                     status, headers, payload = answer
                     answer = status, headers, payload[: len(payload) // 2]
@@ -200,6 +204,29 @@ class FaultProxy:
         for change in changes:
             change(data)
         return json.dumps(data).encode()
+
+    def rewrite_answers(
+        self,
+        service: str,
+        operation: str,
+        change: Callable[[dict[str, Any], dict[str, Any]], None],
+    ) -> None:
+        """Change the endpoint's JSON answer to ``operation`` before the client sees it:
+        ``change(request, answer)`` (what AWS may answer and no emulator does, e.g. a count
+        that lags behind the queue)."""
+        with self._lock:
+            self.answer_rewrites.append((service, operation, change))
+
+    def rewritten_answer(self, service: str, operation: str, body: bytes, answer: Answer) -> Answer:
+        with self._lock:
+            changes = [c for s, o, c in self.answer_rewrites if s == service and o == operation]
+        status, headers, payload = answer
+        if not changes or status != 200:
+            return answer
+        request, data = json.loads(body), json.loads(payload)
+        for change in changes:
+            change(request, data)
+        return status, headers, json.dumps(data).encode()
 
     def fail(
         self,

@@ -14,6 +14,7 @@ import pytest
 
 from dlqctl import emulate, render
 from dlqctl.errors import ExitCode
+from dlqctl.models import OutgoingMessage
 from tests.cli.test_exit_codes import one_error_line
 from tests.helpers import counts, create_queue, put
 
@@ -239,3 +240,35 @@ def test_the_prompt_shows_its_hint(monkeypatch):
     monkeypatch.setattr("rich.console.Console.input", ask)
     assert render.confirm("Redrive [all] of it?") is True
     assert shown.getvalue() == "Redrive [all] of it? [y/N] "
+
+
+MISSHAPEN = [
+    # A Lambda destination record whose responseContext is not an object.
+    {"version": "1.0", "timestamp": "2026-01-01T00:00:00.000Z",
+     "requestContext": {"requestId": "r1", "condition": "RetriesExhausted",
+                        "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:f:$LATEST",
+                        "approximateInvokeCount": 3},
+     "requestPayload": {"orderId": "o-1"}, "responseContext": "oops"},
+    # An SNS notification whose UnsubscribeURL is not a URL.
+    {"Type": "Notification", "MessageId": "m1", "TopicArn": "arn:aws:sns:us-east-1:1:t",
+     "Message": "{}", "Timestamp": "2026-01-01T00:00:00.000Z", "UnsubscribeURL": "https://[x/a"},
+]  # fmt: skip
+
+
+def test_a_message_in_a_shape_no_producer_writes_does_not_end_the_walk(cli, fresh_endpoint):
+    """Hand-sent messages may carry a producer's marks and not the rest of its shape: each is
+    shown as unknown and left in the DLQ, and every other message is read and replayed."""
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    good = emulate.lambda_dlq(emulate.event({"orderId": "o-2"}), "boom")
+    misshapen = [OutgoingMessage(f"m{n}", json.dumps(body)) for n, body in enumerate(MISSHAPEN)]
+    put(fresh_endpoint, dlq, [*misshapen, good])
+    summary = cli("summary", "orders-dlq", "-o", "json")
+    assert summary.exit_code == 0, summary.stderr
+    assert summary.json()["total"] == 3
+    events = cli("redrive", "orders-dlq", "--to-bus", "default", "--force", "--yes", "-o", "json")
+    data = events.json()
+    assert data["redriven"] == 1, events.stderr
+    assert data["skipped"] == 2
+    reasons = [failure["reason"] for failure in data["failures"]]
+    assert all("is not in its shape" in reason for reason in reasons), reasons
+    assert counts(fresh_endpoint, dlq) == (2, 0)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 
+import boto3
+
 from dlqctl.errors import ExitCode
 from tests.cli.conftest import DEEP_CAP as CAP
 from tests.cli.conftest import DEEP_DEPTH as DEPTH
@@ -72,7 +74,7 @@ def test_an_unfiltered_redrive_goes_to_the_end(cli_via, boto, fresh_endpoint, de
                      "--yes", "-o", "json")  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert result.json()["coverage"] == {
-        "complete": True, "seen": DEPTH, "queue_depth": DEPTH, "reason": None
+        "complete": True, "seen": DEPTH, "queue_depth": DEPTH, "reason": None, "unreleased": 0
     }  # fmt: skip
     assert len(receive_all(boto, target)) == DEPTH
     assert counts(fresh_endpoint, deep_dlq) == (0, 0)
@@ -121,3 +123,24 @@ def test_a_fifo_group_held_back_is_not_taken_for_the_cap(cli, fresh_endpoint):
     assert "saw 10 of ~25: orders-dlq.fifo is FIFO" in result.stderr
     assert len(result.json()) == 10
     assert counts(fresh_endpoint, fifo) == (25, 0)
+
+
+def test_a_queue_others_hold_to_the_cap_is_not_read_as_empty(cli_via, faults, deep_dlq):
+    """Another reader (a consumer, a run killed part way) holds as many messages as SQS lets a
+    queue have in flight: this walk's first long poll comes back empty, which is the cap,
+    not the end of the queue."""
+    other = boto3.client(
+        "sqs", endpoint_url=faults.url, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+    )  # fmt: skip
+    held = 0
+    while held < CAP:
+        answer = other.receive_message(
+            QueueUrl=deep_dlq.url, MaxNumberOfMessages=10, VisibilityTimeout=120
+        )
+        held += len(answer.get("Messages", []))
+    result = cli_via("summary", "orders-dlq", "-o", "json")
+    assert result.exit_code == ExitCode.PARTIAL, result.stderr
+    coverage = result.json()["coverage"]
+    assert coverage["complete"] is False
+    assert "SQS lets a reader hold" in coverage["reason"]

@@ -453,7 +453,7 @@ def test_a_failed_overwrite_leaves_the_old_file_and_keeps_the_partial(
     result = cli_via("export", "orders-dlq", str(path), "--overwrite")
     assert result.exit_code == ExitCode.ACCESS
     assert path.read_text() == "the old archive\n"
-    [partial] = [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+    [partial] = [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
     assert f"what was exported is in {partial}" in result.stderr
 
 
@@ -533,7 +533,7 @@ def test_an_overwrite_cut_short_is_an_error_and_keeps_the_old_file(cli, fresh_en
     error = one_error_line(done.stderr)
     assert "writing the export failed: File too large" in error
     assert path.read_text() == "an older export\n"
-    [partial] = [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+    [partial] = [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
     assert f"what was exported is in {partial}" in error
     assert counts(fresh_endpoint, dlq) == (20, 0)
 

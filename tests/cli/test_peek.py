@@ -212,3 +212,27 @@ def test_json_to_a_file_with_a_progress_bar_on_the_terminal_goes_to_the_file(
         os.close(leader)
     assert done.returncode == 0
     assert len(json.loads(out.read_text())) == 30
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["peek", "orders-dlq"], ["summary", "orders-dlq"], ["export", "orders-dlq", "-"],
+     ["delete", "orders-dlq", "--error-contains", "no such error", "--yes"]],
+    ids=["peek", "summary", "export", "delete"],
+)  # fmt: skip
+def test_a_look_that_leaves_messages_hidden_says_so_and_exits_5(
+    cli_via, faults, fresh_endpoint, command
+):
+    """Credentials without sqs:ChangeMessageVisibility (or the calls failing): the messages the
+    walk held stay hidden until their hold ends, and the run must not look complete."""
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    put(
+        fresh_endpoint, dlq, [emulate.lambda_dlq(emulate.event({"n": n}), "boom") for n in range(4)]
+    )
+    faults.fail("sqs", "ChangeMessageVisibilityBatch", "AccessDenied", status=403)
+    result = cli_via(*command, "--hold", "60", "-o", "json")
+    assert result.exit_code == ExitCode.PARTIAL, result.stderr
+    assert "4 held message(s) could not be made visible again" in result.stderr
+    if command[0] == "summary":
+        assert result.json()["coverage"]["unreleased"] == 4
+    assert counts(fresh_endpoint, dlq) == (0, 4), "still hidden: nothing was deleted"

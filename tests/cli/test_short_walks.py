@@ -38,7 +38,13 @@ def test_a_fifo_redrive_goes_on_as_its_deletes_free_the_groups(cli, boto, fresh_
     assert run.exit_code == ExitCode.OK, run.stderr
     data = run.json()
     assert data["redriven"] == 100
-    assert data["coverage"] == {"complete": True, "seen": 100, "queue_depth": 100, "reason": None}
+    assert data["coverage"] == {
+        "complete": True,
+        "seen": 100,
+        "queue_depth": 100,
+        "reason": None,
+        "unreleased": 0,
+    }
     assert counts(fresh_endpoint, dlq) == (0, 0)
     by_group: dict[str, list[int]] = {}
     for message in receive_all(boto, target, attributes=["MessageGroupId"]):

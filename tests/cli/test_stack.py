@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -25,7 +26,7 @@ from dlqctl.choices import DEFAULT_STACK
 from dlqctl.errors import ExitCode
 from dlqctl.models import OutgoingMessage
 from dlqctl.stack import TEMPLATE, StackSettings, deploy
-from tests.helpers import aws_for, counts, put
+from tests.helpers import aws_for, counts, put, start_dlqctl
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -134,6 +135,33 @@ def test_deploy_wires_the_stack_into_the_endpoint(cli, boto, fresh_endpoint):
     gone = cli("stack", "destroy", "--yes", "-o", "json")
     assert gone.exit_code == 0, gone.stderr
     assert cli("stack", "status").exit_code == ExitCode.NOT_FOUND
+
+
+def test_a_plain_redeploy_keeps_the_names_it_was_deployed_with(cli, boto, fresh_endpoint):
+    """A parameter not given on an update keeps the stack's value: a plain ``stack deploy``
+    after one with ``--dlq-name`` must not rename the DLQ, which CloudFormation does by
+    replacing the queue (and deleting the old one, with every message in it)."""
+    first = cli("stack", "deploy", "--sandbox", "--dlq-name", "payments-dlq", "-o", "json")
+    assert first.exit_code == 0, first.stderr
+    dlq, _ = aws_for(fresh_endpoint).sqs.resolve("payments-dlq")
+    put(fresh_endpoint, dlq, [emulate.lambda_dlq(emulate.event({"n": n}), "e") for n in range(3)])
+    again = cli("stack", "deploy", "-o", "json")
+    assert again.exit_code == 0, again.stderr
+    assert again.json()["reason"] == "no changes: the stack is up to date"
+    assert counts(fresh_endpoint, dlq) == (3, 0)
+    stack = boto("cloudformation").describe_stacks(StackName=DEFAULT_STACK)["Stacks"][0]
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert (parameters["DlqName"], parameters["Sandbox"]) == ("payments-dlq", "true")
+    renamed = cli("stack", "deploy", "--alarm-topic-arn", "", "--event-source", "shop.v2")
+    assert renamed.exit_code == 0, renamed.stderr
+    stack = boto("cloudformation").describe_stacks(StackName=DEFAULT_STACK)["Stacks"][0]
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert (parameters["DlqName"], parameters["EventSource"]) == ("payments-dlq", "shop.v2")
+    assert counts(fresh_endpoint, dlq) == (3, 0)
+
+
+def test_the_dlq_is_kept_when_a_new_name_replaces_it(template):
+    assert template["Dlq"]["UpdateReplacePolicy"] == "Retain"
 
 
 def test_sandbox_seed_writes_dlq_messages_of_the_right_kinds(cli, fresh_endpoint):
@@ -331,6 +359,37 @@ def test_server_side_redrive_enables_drains_and_disables(cli, boto, fresh_endpoi
     assert lam.get_event_source_mapping(UUID=mapping["UUID"])["State"] == "Disabled"
     assert counts(fresh_endpoint, dlq) == (0, 0)
     assert counts(fresh_endpoint, audit) == (25, 0)
+
+
+def test_a_signal_ends_a_server_side_redrive_with_its_result_and_the_redriver_off(
+    boto, fresh_endpoint
+):
+    aws = aws_for(fresh_endpoint)
+    deploy(aws, DEFAULT_STACK, StackSettings(sandbox=True))
+    dlq, _ = aws.sqs.resolve("orders-dlq")
+    put(fresh_endpoint, dlq, [emulate.lambda_dlq(emulate.event({"n": n}), "e") for n in range(5)])
+    lam = boto("lambda")
+    [mapping] = lam.list_event_source_mappings(FunctionName="orders-dlq-redriver")[
+        "EventSourceMappings"
+    ]
+    # Nothing stands in for Lambda's poller: the queue does not shrink, and the operator
+    # stops the watch with Ctrl-C once the redriver is on.
+    process = start_dlqctl(
+        fresh_endpoint, "redrive", "orders-dlq", "--to-bus", "shop", "--server-side", "--yes",
+        "-o", "json",
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while lam.get_event_source_mapping(UUID=mapping["UUID"])["State"] != "Enabled":
+        assert process.poll() is None and time.monotonic() < deadline, "the drain did not start"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGINT, stderr
+    data = json.loads(stdout)
+    assert (data["started_with"], data["remaining"], data["drained"]) == (5, 5, False)
+    assert "interrupted" in stderr
+    assert lam.get_event_source_mapping(UUID=mapping["UUID"])["State"] == "Disabled"
+    assert counts(fresh_endpoint, dlq) == (5, 0)
 
 
 def test_server_side_without_a_redriver_is_not_found(cli, fresh_endpoint):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from dlqctl import emulate
 from dlqctl.errors import ExitCode
 from dlqctl.models import OutgoingMessage, QueueRef
@@ -180,6 +182,32 @@ def test_a_bus_replay_no_rule_matches_is_refused_unless_forced(cli, boto, fresh_
     forced = cli("redrive", "orders-dlq", "--to-bus", "shop", "--force", "--yes", "-o", "json")
     assert forced.exit_code == 0, forced.stderr
     assert forced.json()["redriven"] == 1
+
+
+@pytest.mark.parametrize("state", ["ENABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"])
+def test_the_fan_out_preview_matches_the_event_eventbridge_will_see(
+    cli, boto, fresh_endpoint, state
+):
+    """A PutEvents entry has no account, region or id (EventBridge API reference,
+    PutEventsRequestEntry: Time, Source, Resources, DetailType, Detail, EventBusName,
+    TraceHeader): EventBridge sets them, the caller's account and the bus's region, whatever
+    the original event said. An event first put in another account and region is replayed
+    to ``shop`` here, whose only rule filters on this account and region; a rule enabled with
+    CloudTrail management events matches what an enabled one does."""
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    target = create_queue(fresh_endpoint, "processor")
+    events = boto("events")
+    events.create_event_bus(Name="shop")
+    pattern = {"source": ["shop.orders"], "region": ["us-east-1"], "account": ["123456789012"]}
+    events.put_rule(Name="here", EventBusName="shop", EventPattern=json.dumps(pattern), State=state)
+    events.put_targets(Rule="here", EventBusName="shop", Targets=[{"Id": "p", "Arn": target.arn}])
+    original = emulate.event({"orderId": "o-1"}, account="210987654321", region="eu-west-1")
+    put(fresh_endpoint, dlq, [emulate.lambda_dlq(original, "boom")])
+    result = cli("redrive", "orders-dlq", "--to-bus", "shop", "--dry-run", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    [group] = result.json()["preflight"]["fan_out"]
+    assert [rule["name"] for rule in group["rules"]] == ["here"]
+    assert result.json()["preflight"]["failures"] == []
 
 
 def test_an_oversize_message_is_caught_before_sending(cli, fresh_endpoint):

@@ -74,3 +74,28 @@ def test_bad_expression_is_a_usage_error(expression):
     with pytest.raises(UsageError) as caught:
         build_selection(expression)
     assert "bad filter expression" in caught.value.message
+
+
+def test_a_filter_that_does_not_stand_alone_is_refused_before_it_meets_the_flags():
+    # Pasted into "(…) && age_seconds > 3600" it would compile, and select every sqs message
+    # whatever its age: "(kind=='sqs') || (kind=='sns') && age_seconds > 3600".
+    with pytest.raises(UsageError, match="bad filter expression"):
+        build_selection("kind=='sqs') || (kind=='sns'", older_than="1h")
+
+
+@pytest.mark.parametrize(
+    ("value", "chosen"),
+    [(0, True), (0.0, True), (1, True), ("", False), ("x", True), ([], False), ([0], True),
+     ({}, False), ({"a": 1}, True), (None, False), (False, False), (True, True)],
+)  # fmt: skip
+def test_a_filter_is_true_as_jmespath_has_it(value, chosen):
+    """JMESPath's spec: false, null, and an empty string, array or object are false; numbers,
+    0 included, are true (jmespath.org/specification.html, "Or Expressions")."""
+    assert build_selection("json.retries").matches({"json": {"retries": value}}) is chosen
+
+
+def test_a_function_that_cannot_take_a_value_is_no_match():
+    selection = build_selection("ceil(json.amount) > `1`")
+    assert selection.matches({"json": {"amount": float("inf")}}) is False
+    assert selection.matches({"json": {"amount": float("nan")}}) is False
+    assert selection.matches({"json": {"amount": 2.5}}) is True

@@ -12,11 +12,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
 from dlqctl import stack
 from dlqctl.aws import Aws, Connection
-from dlqctl.errors import BusyError, ExitCode, StackFailed
+from dlqctl.errors import BusyError, DlqctlError, ExitCode, StackFailed
 
 NAME = "dlqctl-orders"
 
@@ -122,3 +122,27 @@ def test_a_deploy_onto_a_stack_it_cannot_change_is_refused_first(
         stack.deploy(aws, NAME, stack.StackSettings())
     assert refused.value.exit_code == code
     assert NAME in str(refused.value)
+
+
+def test_a_first_deploy_whose_change_set_failed_does_not_block_the_next(cloudformation):
+    """A CREATE change set makes the stack, in REVIEW_IN_PROGRESS, before it is executed; when
+    it fails the stack stays so, with nothing in it (CloudFormation user guide, stack status
+    codes: REVIEW_IN_PROGRESS is the "ongoing creation of one or more stacks with an expected
+    StackId but without any templates or resources"). That is no busy stack to wait for: the
+    next deploy creates it with a CREATE change set. (moto keeps such a stack as it is.)"""
+    aws, stubber = cloudformation
+    stubber.add_response("describe_stacks", described("REVIEW_IN_PROGRESS"), ASKED)
+    stubber.add_client_error(
+        "create_change_set", "ValidationError", "stop here", 400,
+        expected_params={
+            "StackName": NAME, "ChangeSetName": ANY, "ChangeSetType": "CREATE",
+            "TemplateBody": ANY, "Parameters": ANY, "Capabilities": ["CAPABILITY_IAM"],
+        },
+    )  # fmt: skip
+    with Stubber(aws.client("s3")) as s3:
+        s3.add_response("head_bucket", {}, {"Bucket": "artifacts"})
+        for _ in range(2):
+            s3.add_response("put_object", {}, {"Bucket": "artifacts", "Key": ANY, "Body": ANY})
+        with pytest.raises(DlqctlError, match="stop here") as stopped:
+            stack.deploy(aws, NAME, stack.StackSettings(), bucket="artifacts")
+    assert not isinstance(stopped.value, BusyError)
