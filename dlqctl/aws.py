@@ -1290,9 +1290,10 @@ class Events(_Service):
         request = [entry.to_api() for entry in entries]
         response = self.send_batch_once("putting events", "PutEvents", {"Entries": request})
         results = response.get("Entries", [])
-        if len(results) != len(request):
-            raise DlqctlError(
-                f"PutEvents answered {len(results)} results for {len(request)} entries",
+        if len(results) != len(request):  # which were put is not known: they may all be
+            raise AmbiguousSend(
+                f"PutEvents answered {len(results)} results for {len(request)} entries; they "
+                "may have been delivered",
                 "nothing was deleted; run again",
             )
         return [

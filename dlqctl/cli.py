@@ -518,12 +518,19 @@ def list_queues(
     from dlqctl.discovery import find_dead_letter_queues
 
     inventory = find_dead_letter_queues(ctx.aws, include_all=all_queues, prefix=prefix)
-    for warning in inventory.warnings:
+    for warning in [*inventory.warnings, *inventory.incomplete]:
         render.warn(warning)
     if ctx.output is OutputFormat.TABLE:
         render.queues_table(inventory.queues)
     else:
         render.emit_records((queue.to_json() for queue in inventory.queues), ctx.output)
+    if inventory.incomplete:
+        raise PartialFailure(
+            f"list: {len(inventory.incomplete)} thing(s) could not be looked at, so it may "
+            "miss DLQs or what feeds them (the warnings above say which)",
+            "check that your credentials may read them (sqs:GetQueueAttributes, lambda:List*, "
+            "events:Describe*/List*, sns:GetSubscriptionAttributes)",
+        )
 
 
 HoldOption = Annotated[
@@ -573,7 +580,13 @@ def peek(
         opened.attributes.visible if maximum is None else min(maximum, opened.attributes.visible)
     )
     with (
-        walk(ctx.aws, opened, Walking(hold, wait), bounded=False) as scan,
+        walk(
+            ctx.aws,
+            opened,
+            Walking(hold, wait),
+            bounded=False,
+            holding=expected if selection.is_everything else None,
+        ) as scan,
         render.progress(
             f"Peeking {opened.queue.name}", expected, enabled=maximum is None
         ) as advance,

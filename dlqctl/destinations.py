@@ -244,7 +244,9 @@ class BusDestination:
             bus=self.bus,
             source=source,
             detail_type=detail_type,
-            detail=json.dumps({} if detail is None else detail, separators=(",", ":")),
+            detail=json.dumps(
+                {} if detail is None else detail, separators=(",", ":"), ensure_ascii=False
+            ),
             resources=resources,
             time=moment,
         )
@@ -386,7 +388,13 @@ class FunctionDestination:
         self.description = self.journal_key = f"function {function_arn}"
 
     def plan(self, view: MessageView, payload: JsonValue) -> Planned:
-        invocation = Invocation(self.function_arn, json.dumps(payload).encode())
+        """The payload as it was when it is the message's whole body (a Lambda DLQ message),
+        byte for byte; else written as JSON (numbers as Python reads them)."""
+        if payload is view.json and payload is not None:
+            text = view.message.body
+        else:
+            text = json.dumps(payload, ensure_ascii=False)
+        invocation = Invocation(self.function_arn, text.encode())
         return Planned(view, invocation, len(invocation.payload), self.function_arn)
 
     def invoke(self, payload: bytes) -> str:
@@ -535,7 +543,10 @@ def deliver_batch(destination: Destination, planned: Sequence[Planned]) -> Batch
         return delivery
     answers = destination.deliver(planned)
     for item in planned:
-        answer = answers.get(item.view.message_id, EntryOutcome(False, "no answer for this entry"))
+        answer = answers.get(  # AWS answered the call but not for this entry: it may be there
+            item.view.message_id,
+            EntryOutcome(False, "no answer for this entry", ambiguous=True),
+        )
         if answer.accepted:
             delivery.accepted.append((item.view, answer.detail))
         elif answer.ambiguous:

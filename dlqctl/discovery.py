@@ -10,7 +10,13 @@ from dataclasses import dataclass, field
 
 from dlqctl.aws import Aws
 from dlqctl.errors import DlqctlError
-from dlqctl.models import DeadLetterPointer, DeadLetterQueue, Source
+from dlqctl.models import (
+    DeadLetterPointer,
+    DeadLetterQueue,
+    QueueAttributes,
+    QueueRef,
+    Source,
+)
 
 _DLQ_NAME = re.compile(r"dlq|dead[-_]?letter", re.IGNORECASE)
 DESCRIBE_CONCURRENCY = 8
@@ -27,16 +33,30 @@ class Inventory:
 
     queues: list[DeadLetterQueue] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)
+    """What could not be looked at (a queue, a service's sources): the list may miss DLQs or
+    what feeds them."""
 
 
 def _pointers(
-    name: str, finder: Callable[[], Iterator[DeadLetterPointer]], warnings: list[str]
+    name: str, finder: Callable[[], Iterator[DeadLetterPointer]], incomplete: list[str]
 ) -> list[DeadLetterPointer]:
-    """All pointers one service reports; a permission or service error becomes a warning."""
+    """The pointers one service reports; a permission or service error part way keeps those
+    found before it, and says the service's sources may be incomplete."""
+    found: list[DeadLetterPointer] = []
     try:
-        return list(finder())
+        found.extend(finder())
     except DlqctlError as exc:
-        warnings.append(f"skipped {name} sources: {exc.message}")
+        incomplete.append(f"{name} sources may be incomplete: {exc.message}")
+    return found
+
+
+def _describe(aws: Aws, url: str, incomplete: list[str]) -> list[tuple[QueueRef, QueueAttributes]]:
+    """One queue's attributes; a queue that cannot be read is named, and the others listed."""
+    try:
+        return list(aws.sqs.describe_urls([url]))
+    except DlqctlError as exc:
+        incomplete.append(f"queue {url} not looked at: {exc.message}")
         return []
 
 
@@ -47,7 +67,7 @@ def find_dead_letter_queues(
     inventory = Inventory()
     urls = list(aws.sqs.queue_urls(prefix))
     with ThreadPoolExecutor(max_workers=DESCRIBE_CONCURRENCY) as pool:
-        described = list(pool.map(lambda url: list(aws.sqs.describe_urls([url])), urls))
+        described = list(pool.map(lambda url: _describe(aws, url, inventory.incomplete), urls))
     queues = [item for items in described for item in items]
 
     sources: dict[str, list[Source]] = defaultdict(list)
@@ -62,7 +82,7 @@ def find_dead_letter_queues(
         ("SNS", aws.sns.dead_letter_pointers),
     )
     for name, finder in finders:
-        for pointer in _pointers(name, finder, inventory.warnings):
+        for pointer in _pointers(name, finder, inventory.incomplete):
             sources[pointer.target_arn].append(Source(pointer.type, pointer.arn, pointer.detail))
 
     selected = [

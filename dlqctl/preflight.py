@@ -38,7 +38,13 @@ from dlqctl.envelopes import decode
 from dlqctl.errors import AccessError, DlqctlError, NotFoundError, UsageError
 from dlqctl.filters import Selection
 from dlqctl.models import Arn, EventEntry, JsonValue, MessageView
-from dlqctl.scan import OpenQueue, QueueScan, readers_for, sqs_in_flight_limit
+from dlqctl.scan import (
+    OpenQueue,
+    QueueScan,
+    moves_when_read,
+    readers_for,
+    sqs_in_flight_limit,
+)
 from dlqctl.targets import TargetKind, TargetSend
 
 SAMPLE_SIZE = 100
@@ -129,6 +135,10 @@ def check(
     result = Preflight()
     if opened.attributes.visible == 0:
         return result
+    moves = moves_when_read(opened.queue, opened.attributes)
+    if moves is not None:  # read before the confirmation, a sample could move messages on
+        result.warnings.append(f"no sample was read to check the messages first: {moves}")
+        return result
     views = sample(aws, opened, selection, call_seconds)
     result.sampled = len(views)
     planned: list[Planned] = []
@@ -143,7 +153,7 @@ def check(
                 examples.setdefault(alike, plan.reason)
         else:
             planned.append(plan)
-    _sends(result, failed, examples, len(views))
+    _sends(result, failed, examples, len(views), len(planned) + sum(failed.values()))
     _functions(aws, result, planned)
     if isinstance(destination, QueueDestination):
         _loop(result, opened, destination)
@@ -161,13 +171,18 @@ def _short(reason: str) -> str:
 
 
 def _sends(
-    result: Preflight, failed: Counter[str], examples: Mapping[str, str], sampled: int
+    result: Preflight,
+    failed: Counter[str],
+    examples: Mapping[str, str],
+    sampled: int,
+    to_send: int,
 ) -> None:
     """Failures counted by kind, each said in the words of its first message (its figures:
-    the size, the limit, the ARN)."""
-    if sampled and sum(failed.values()) == sampled:
+    the size, the limit, the ARN); when every sampled message that would be sent (``to_send``:
+    those not skipped, as records of successes are) fails, nothing can be sent."""
+    if to_send and sum(failed.values()) == to_send:
         reasons = "; ".join(examples[alike] for alike, _ in failed.most_common(3))
-        result.failures.append(f"none of the {sampled} sampled message(s) can be sent: {reasons}")
+        result.failures.append(f"none of the {to_send} sampled message(s) can be sent: {reasons}")
         return
     for alike, count in failed.items():
         like = "" if count == 1 else ", the first of them"

@@ -56,18 +56,36 @@ def _state_file() -> Path:
 
 
 def read_state() -> SandboxState | None:
-    """The running sandbox, or None (a stale state file of a dead process is removed)."""
+    """The running sandbox, or None. A stale state file is removed: one that cannot be read,
+    or whose process is gone or is not the sandbox (after a reboot its PID may be any other
+    program's, which ``sandbox down`` must never signal)."""
     path = _state_file()
     if not path.exists():
         return None
-    data = json.loads(path.read_text())
-    state = SandboxState(int(data["pid"]), str(data["url"]))
     try:
-        os.kill(state.pid, 0)
-    except ProcessLookupError:
+        data = json.loads(path.read_text())
+        state = SandboxState(int(data["pid"]), str(data["url"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        path.unlink(missing_ok=True)
+        return None
+    if not _is_sandbox(state):
         path.unlink(missing_ok=True)
         return None
     return state
+
+
+def _is_sandbox(state: SandboxState) -> bool:
+    """Whether the state's process runs and is this sandbox: its command line where the system
+    shows it (/proc), else its endpoint answering."""
+    try:
+        os.kill(state.pid, 0)
+    except (ProcessLookupError, PermissionError):  # gone, or another user's process
+        return False
+    try:
+        command = Path(f"/proc/{state.pid}/cmdline").read_bytes()
+    except OSError:
+        return _healthy(state.url)
+    return b"dlqctl.sandbox" in command
 
 
 def _healthy(url: str) -> bool:
@@ -104,18 +122,24 @@ def start_background_endpoint(port: int | None = None) -> SandboxState:
             start_new_session=True,
         )
     deadline = time.monotonic() + 30
-    # Its own server answers, not another that took the port meanwhile: alive after answering.
-    while not _healthy(url) or process.poll() is not None:
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise DlqctlError(
-                f"the local endpoint did not start on port {port}",
-                f"see {directory / 'sandbox.log'}",
-            )
-        time.sleep(0.2)
-    configure_local_endpoint(url)
-    state = SandboxState(process.pid, url)
-    _state_file().write_text(json.dumps(state.to_json()))
+    try:
+        # Its own server answers, not another that took the port meanwhile: alive after.
+        while not _healthy(url) or process.poll() is not None:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise DlqctlError(
+                    f"the local endpoint did not start on port {port}",
+                    f"see {directory / 'sandbox.log'}",
+                )
+            time.sleep(0.2)
+        configure_local_endpoint(url)
+        state = SandboxState(process.pid, url)
+        written = _state_file().with_suffix(".partial")
+        written.write_text(json.dumps(state.to_json()))
+        os.replace(written, _state_file())
+    except BaseException:  # a Ctrl-C or an error: no endpoint left running with no state
+        process.kill()
+        process.wait()
+        raise
     return state
 
 

@@ -660,13 +660,21 @@ DEFAULT_WALKING = Walking()
 
 
 def walk(
-    aws: Aws, opened: OpenQueue, walking: Walking = DEFAULT_WALKING, *, bounded: bool = True
+    aws: Aws,
+    opened: OpenQueue,
+    walking: Walking = DEFAULT_WALKING,
+    *,
+    bounded: bool = True,
+    holding: int | None = None,
 ) -> QueueScan:
-    """A scan of an opened queue; ``bounded`` stops after the messages visible at the start."""
+    """A scan of an opened queue; ``bounded`` stops after the messages visible at the start.
+    Without ``--hold`` the hold is sized to what the walk will hold (``holding``: say a look
+    at the first 10; else the whole queue), so what a crash leaves hidden comes back soon."""
+    expected = opened.attributes.visible if holding is None else holding
     scan = QueueScan(
         aws.sqs,
         opened.queue,
-        hold_seconds=walking.hold_seconds or default_hold_seconds(opened.attributes.visible),
+        hold_seconds=walking.hold_seconds or default_hold_seconds(expected),
         wait_seconds=walking.wait_seconds,
         max_messages=opened.attributes.visible if bounded else None,
         depth_at_start=opened.attributes.visible,

@@ -236,3 +236,43 @@ def test_a_look_that_leaves_messages_hidden_says_so_and_exits_5(
     if command[0] == "summary":
         assert result.json()["coverage"]["unreleased"] == 4
     assert counts(fresh_endpoint, dlq) == (0, 4), "still hidden: nothing was deleted"
+
+
+def test_a_look_at_the_first_few_holds_them_for_as_long_as_a_few_need(
+    cli_via, faults, fresh_endpoint
+):
+    """Without --hold the hold is sized to what the walk will hold: a look at the first 5 of a
+    deep queue (2,000,000 messages would give 11 hours) hides what a crash leaves behind for a
+    minute, not for as long as a walk of the whole queue would need."""
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    put(fresh_endpoint, dlq, [OutgoingMessage(f"m{n}", f"body {n}") for n in range(500)])
+    assert cli_via("peek", "orders-dlq", "-n", "5", "-o", "json").exit_code == 0
+    holds = {
+        json.loads(body).get("VisibilityTimeout")
+        for service, operation, body in faults.bodies
+        if operation == "ReceiveMessage"
+    }
+    assert holds == {60}
+    assert cli_via("summary", "orders-dlq", "-o", "json").exit_code == 0
+    whole = json.loads([b for _, o, b in faults.bodies if o == "ReceiveMessage"][-1])
+    assert whole["VisibilityTimeout"] == 70, "a walk of the whole queue: sized to it"
+
+
+def test_a_redrive_of_a_chained_dlq_reads_nothing_before_it_is_confirmed(cli, fresh_endpoint):
+    """The checks before the confirmation read a sample; on a DLQ with its own RedrivePolicy
+    (maxReceiveCount 1, every message already received once) each receive would move a
+    message on, and a "no" at the prompt must leave everything where it was."""
+    final = create_queue(fresh_endpoint, "final-dlq")
+    middle = create_queue(
+        fresh_endpoint,
+        "middle-dlq",
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": final.arn, "maxReceiveCount": 1}),
+    )
+    create_queue(fresh_endpoint, "jobs")
+    put(fresh_endpoint, middle, [OutgoingMessage("m", f"job {n}") for n in range(5)])
+    for _ in range(2):
+        refused = cli("redrive", "middle-dlq", "--to-queue", "jobs")  # no terminal, no --yes
+        assert refused.exit_code == ExitCode.USAGE
+    assert counts(fresh_endpoint, final) == (0, 0), "nothing moved on"
+    assert counts(fresh_endpoint, middle) == (5, 0)
+    assert "no sample was read" in refused.stderr

@@ -186,3 +186,42 @@ def test_a_canary_whose_replays_get_no_answer_stops_after_it(cli_via, faults, bo
     assert faults.count("sqs", "SendMessageBatch") == 2
     assert len(receive_all(boto, destination)) == 20  # the canary arrived; nothing after it
     assert counts(fresh_endpoint, dlq) == (60, 0)
+
+
+def test_an_answer_that_leaves_out_entries_makes_them_unanswered(
+    cli_via, faults, boto, fresh_endpoint
+):
+    """A reply that does not account for every entry sent (an entry missing from
+    SendMessageBatch's Successful and Failed; fewer PutEvents results than entries) does not say
+    those were refused: they may have been delivered, so they are unanswered (ambiguous) and
+    --no-resend-ambiguous protects them, as it does a lost answer."""
+    dlq = dlq_with(fresh_endpoint, 3)
+    target = create_queue(fresh_endpoint, "orders-retry")
+
+    def lose_one(request, answer):
+        answer["Successful"] = answer.get("Successful", [])[1:]
+
+    faults.rewrite_answers("sqs", "SendMessageBatch", lose_one)
+    args = ("redrive", "orders-dlq", "--to-queue", "orders-retry", "--yes", "-o", "json")
+    result = cli_via(*args)
+    assert result.exit_code == ExitCode.PARTIAL
+    data = result.json()
+    assert (data["redriven"], data["unanswered"], data["failed"]) == (2, 1, 1), data
+    assert len(receive_all(boto, target)) == 3, "all three were delivered"
+    faults.answer_rewrites.clear()
+    kept = cli_via(*args[:-3], "--no-resend-ambiguous", "--yes", "-o", "json")
+    assert (kept.json()["ambiguous"], kept.json()["redriven"]) == (1, 0)
+    assert counts(fresh_endpoint, dlq) == (1, 0)
+
+    bus_target = bus_with_queue_target(boto, fresh_endpoint)
+
+    def one_result_short(request, answer):
+        answer["Entries"] = answer.get("Entries", [])[1:]
+
+    faults.rewrite_answers("events", "PutEvents", one_result_short)
+    to_bus = cli_via("redrive", "orders-dlq", "--to-bus", "shop", "--yes", "-o", "json")
+    data = to_bus.json()
+    assert (data["redriven"], data["unanswered"]) == (0, 1), data
+    assert "may have been delivered" in data["failures"][0]["reason"]
+    assert len(drain(boto, bus_target)) == 1
+    assert counts(fresh_endpoint, dlq) == (1, 0)

@@ -481,3 +481,30 @@ def test_sandbox_up_on_a_port_in_use_is_refused_and_deploys_nothing(tmp_path, fr
     for bad in ("0", "99999"):
         refused = dlqctl("sandbox", "up", "--port", bad)
         assert refused.returncode == ExitCode.USAGE, refused.stderr
+
+
+@pytest.mark.parametrize(
+    "state", ["other-process", "unreadable"], ids=["a PID now another program's", "corrupt"]
+)
+def test_a_stale_sandbox_state_is_never_acted_on(tmp_path, state):
+    """After a reboot the state file's PID may be any other program's: ``sandbox down`` must
+    not signal it, and a state file that cannot be read must not lock the sandbox out."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    env["XDG_STATE_HOME"] = str(tmp_path)
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        folder = tmp_path / "dlqctl"
+        folder.mkdir()
+        text = json.dumps({"pid": bystander.pid, "url": "http://127.0.0.1:9"})
+        (folder / "sandbox.json").write_text(text if state == "other-process" else text[:9])
+        down = subprocess.run(
+            [sys.executable, "-m", "dlqctl", "sandbox", "down", "-o", "json"],
+            env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert down.returncode == 0, down.stderr
+        assert json.loads(down.stdout) == {"stopped": None}
+        assert bystander.poll() is None, "the other program was not signalled"
+        assert not (folder / "sandbox.json").exists()
+    finally:
+        bystander.kill()
+        bystander.wait()

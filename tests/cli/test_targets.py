@@ -223,6 +223,30 @@ def test_an_oversize_message_is_caught_before_sending(cli, fresh_endpoint):
     assert counts(fresh_endpoint, dlq) == (1, 0)
 
 
+def test_nothing_sendable_is_refused_even_beside_messages_that_are_skipped(cli, fresh_endpoint):
+    """Messages with nothing to replay (here Lambda's on-success records) are skipped, not
+    failures: beside them, a sample whose every replayable message would fail is still
+    "nothing can be sent", not a warning."""
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    too_big = emulate.event({"blob": "x" * 3_000})
+    put(fresh_endpoint, dlq, [emulate.lambda_dlq(too_big, "boom")])
+    function = "arn:aws:lambda:us-east-1:123456789012:function:process:$LATEST"
+    successes = [
+        emulate.lambda_destination(
+            emulate.event({"n": n}), function_arn=function, error_type="", error_message="",
+            condition="Success",
+        )
+        for n in range(3)
+    ]  # fmt: skip
+    put(fresh_endpoint, dlq, successes)
+    result = cli(
+        "redrive", "orders-dlq", "--to-bus", "default", "--max-event-bytes", "2000", "--yes"
+    )
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert "none of the 1 sampled message(s) can be sent: EntryTooLarge" in result.stderr
+    assert counts(fresh_endpoint, dlq) == (4, 0)
+
+
 def test_some_oversize_messages_are_a_warning_in_the_words_of_the_first(cli, fresh_endpoint):
     dlq = create_queue(fresh_endpoint, "jobs-dlq")
     create_queue(fresh_endpoint, "small", MaximumMessageSize="1024")
