@@ -991,7 +991,7 @@ def redrive_command(
                 "drop --server-side",
             )
         plan = prepare_server_side(
-            ctx.aws, queue, spec, selection, limit=limit, rate=rate, dry_run=dry_run
+            ctx.aws, queue, spec, selection, limit=limit, rate=rate, dry_run=dry_run, force=force
         )
     else:
         options = RedriveOptions(

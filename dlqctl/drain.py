@@ -10,12 +10,14 @@ leaves it in the queue.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from dlqctl.aws import Aws
 from dlqctl.errors import DlqctlError, NotFoundError, UnreachableError
 from dlqctl.interrupts import interrupt_after_block, signal_number
+from dlqctl.lease import QueueLease, give_back_lease, take_lease
 from dlqctl.models import Arn, JsonValue, SourceMapping
 from dlqctl.plans import OnQueue, PlannedOnly, Reporter
 from dlqctl.scan import OpenQueue
@@ -153,6 +155,8 @@ class DrainPlan(OnQueue):
     bus: str
     mapping: SourceMapping
     dry_run: bool = False
+    force: bool = False
+    """Take the redrive lease even from a live run (``--force``)."""
 
     @property
     def activity(self) -> str:
@@ -168,15 +172,25 @@ class DrainPlan(OnQueue):
     def run(self, reporter: Reporter) -> DrainResult | PlannedOnly:
         if self.dry_run:
             return PlannedOnly(self.describe())
-        return drain(
-            self.aws,
-            self.opened,
-            self.mapping,
-            poll_seconds=2,
-            on_remaining=lambda remaining: reporter.progress(0),
-        )
+        # The redrive lease, as a client-side redrive takes it: the two never drain one DLQ
+        # together (each would replay what the other is replaying).
+        lease = QueueLease(self.aws, self.opened.queue, uuid.uuid4().hex[:12])
+        taken = take_lease(lease, self.force, reporter)
+
+        def polled(remaining: int) -> None:
+            reporter.progress(0)
+            if taken:
+                lease.renew()
+
+        try:
+            return drain(self.aws, self.opened, self.mapping, poll_seconds=2, on_remaining=polled)
+        finally:
+            if taken:
+                give_back_lease(lease, reporter)
 
 
-def prepare_drain(aws: Aws, opened: OpenQueue, bus: str, *, dry_run: bool) -> DrainPlan:
+def prepare_drain(
+    aws: Aws, opened: OpenQueue, bus: str, *, dry_run: bool, force: bool = False
+) -> DrainPlan:
     """Find the bundled redriver that reads this DLQ and replays to ``bus``."""
-    return DrainPlan(aws, opened, bus, find_redriver(aws, opened, bus), dry_run)
+    return DrainPlan(aws, opened, bus, find_redriver(aws, opened, bus), dry_run, force)

@@ -25,8 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dlqctl.aws import Aws
-from dlqctl.errors import LeaseHeld
+from dlqctl.errors import AccessError, DlqctlError, LeaseHeld
 from dlqctl.models import QueueRef
+from dlqctl.plans import Reporter
 
 LEASE_TAG = "dlqctl:redrive-lease"
 LEASE_SECONDS = 120
@@ -188,3 +189,31 @@ class QueueLease:
         if current is not None and current.run == self.run:
             self.aws.sqs.untag(self.queue, [LEASE_TAG])
         self.held = None
+
+
+def give_back_lease(lease: QueueLease, reporter: Reporter) -> None:
+    """Give the lease back at the end of a run; when that fails (the endpoint gone), say so and
+    let the run's own result or error stand: the lease runs out by itself."""
+    try:
+        lease.release()
+    except DlqctlError as exc:
+        reporter.warn(
+            f"the redrive lease on {lease.queue.name} could not be given back ({exc.message}); "
+            f"it runs out within {LEASE_SECONDS} s"
+        )
+
+
+def take_lease(lease: QueueLease, force: bool, reporter: Reporter) -> bool:
+    """Take the queue's lease; False when the credentials may not tag the queue (the run goes
+    on, with a warning). A live lease of another run raises ``LeaseHeld``."""
+    try:
+        overridden = lease.acquire(force=force)
+    except AccessError as exc:
+        reporter.warn(
+            f"no redrive lease (cannot tag {lease.queue.name}: {exc.message}); "
+            "make sure nobody else redrives this queue now"
+        )
+        return False
+    if overridden is not None:
+        reporter.warn(f"took the redrive lease from {overridden.owner} (run {overridden.run})")
+    return True

@@ -35,11 +35,11 @@ from dlqctl.destinations import (
 )
 from dlqctl.drain import DrainPlan, prepare_drain
 from dlqctl.envelopes import decode
-from dlqctl.errors import AccessError, DlqctlError, UsageError, whole_call_failed
+from dlqctl.errors import DlqctlError, UsageError, whole_call_failed
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block, signal_number
 from dlqctl.journal import Journal, State
-from dlqctl.lease import LEASE_SECONDS, QueueLease
+from dlqctl.lease import QueueLease, give_back_lease, take_lease
 from dlqctl.models import Deletion, JsonValue, MessageView, ReceivedMessage, RedriveResult
 from dlqctl.moves import MoveTaskPlan, prepare_move_task, whole_queue_only
 from dlqctl.parking import Parking, prepare_parking
@@ -711,8 +711,8 @@ class RedrivePlan(OnQueue):
             if not self.dry_run:
                 run_id = uuid.uuid4().hex[:12]
                 lease = QueueLease(self.aws, self.opened.queue, run_id)
-                if _take_lease(lease, self.force, reporter):
-                    resources.callback(_give_back, lease, reporter)
+                if take_lease(lease, self.force, reporter):
+                    resources.callback(give_back_lease, lease, reporter)
                     options.heartbeat = lease.renew
                 journal = Journal.for_run(
                     self.journal_path,
@@ -884,34 +884,6 @@ RETURN_PASSES = 3
 """Walks of the parking queue at most, while its (approximate) count says messages remain."""
 
 
-def _give_back(lease: QueueLease, reporter: Reporter) -> None:
-    """Give the lease back at the end of a run; when that fails (the endpoint gone), say so and
-    let the run's own result or error stand: the lease runs out by itself."""
-    try:
-        lease.release()
-    except DlqctlError as exc:
-        reporter.warn(
-            f"the redrive lease on {lease.queue.name} could not be given back ({exc.message}); "
-            f"it runs out within {LEASE_SECONDS} s"
-        )
-
-
-def _take_lease(lease: QueueLease, force: bool, reporter: Reporter) -> bool:
-    """Take the queue's lease; False when the credentials may not tag the queue (the run goes
-    on, with a warning). A live lease of another run raises ``LeaseHeld``."""
-    try:
-        overridden = lease.acquire(force=force)
-    except AccessError as exc:
-        reporter.warn(
-            f"no redrive lease (cannot tag {lease.queue.name}: {exc.message}); "
-            "make sure nobody else redrives this queue now"
-        )
-        return False
-    if overridden is not None:
-        reporter.warn(f"took the redrive lease from {overridden.owner} (run {overridden.run})")
-    return True
-
-
 def prepare_redrive(
     aws: Aws,
     queue: str,
@@ -976,6 +948,7 @@ def prepare_server_side(
     spec: DestinationSpec,
     selection: Selection,
     *,
+    force: bool = False,
     limit: int | None,
     rate: float | None,
     dry_run: bool,
@@ -1016,5 +989,5 @@ def prepare_server_side(
         )
     opened = open_queue(aws, queue, walked=False)  # SQS or the redriver moves it, not a walk
     if spec.to_bus is not None:
-        return prepare_drain(aws, opened, spec.to_bus, dry_run=dry_run)
+        return prepare_drain(aws, opened, spec.to_bus, dry_run=dry_run, force=force)
     return prepare_move_task(aws, opened, spec.to_queue, rate=rate, dry_run=dry_run)

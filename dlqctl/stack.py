@@ -30,6 +30,20 @@ FUNCTIONS = INFRA_DIR / "functions"
 PACKAGE_DIR = Path(__file__).resolve().parent
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 _DONE = ("_COMPLETE", "_FAILED")
+_STUCK: dict[str, Callable[[str], str]] = {
+    "UPDATE_ROLLBACK_FAILED": lambda name: (
+        f"let CloudFormation finish the rollback (aws cloudformation continue-update-rollback "
+        f"--stack-name {name}), then deploy again"
+    ),
+    "ROLLBACK_FAILED": lambda name: (
+        f"delete it with 'dlqctl stack destroy --stack-name {name}', then deploy again"
+    ),
+    "DELETE_FAILED": lambda name: (
+        f"remove or retain what failed, run 'dlqctl stack destroy --stack-name {name}' again, "
+        "then deploy"
+    ),
+}
+"""States no change set can start from, and what to do about each."""
 
 
 @dataclass(frozen=True)
@@ -245,6 +259,8 @@ def deploy(
             f"stack {name} failed to create and was rolled back",
             f"delete it with 'dlqctl stack destroy --stack-name {name}', then deploy again",
         )
+    if existing is not None and existing.status in _STUCK:
+        raise StackFailed(f"stack {name} is {existing.status}", _STUCK[existing.status](name))
     owner = None
     if bucket is None:  # a name anyone can guess: it must be this account's bucket
         owner = aws.account_id()

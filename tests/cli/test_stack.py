@@ -24,6 +24,7 @@ from cfnlint.decode import decode_str
 from dlqctl import emulate
 from dlqctl.choices import DEFAULT_STACK
 from dlqctl.errors import ExitCode
+from dlqctl.lease import LEASE_TAG, Lease
 from dlqctl.models import OutgoingMessage
 from dlqctl.stack import TEMPLATE, StackSettings, deploy
 from tests.helpers import aws_for, counts, put, start_dlqctl
@@ -392,6 +393,27 @@ def test_a_signal_ends_a_server_side_redrive_with_its_result_and_the_redriver_of
     assert counts(fresh_endpoint, dlq) == (5, 0)
 
 
+def test_a_server_side_redrive_is_refused_while_a_client_side_one_holds_the_lease(
+    cli, boto, fresh_endpoint
+):
+    """The redriver and a client-side redrive never drain one DLQ together: the drain takes
+    the same lease, and a live one of another run refuses it before the mapping is on."""
+    aws = aws_for(fresh_endpoint)
+    deploy(aws, DEFAULT_STACK, StackSettings(sandbox=True))
+    dlq, _ = aws.sqs.resolve("orders-dlq")
+    put(fresh_endpoint, dlq, [emulate.lambda_dlq(emulate.event({"n": 1}), "e")])
+    aws.sqs.tag(dlq, {LEASE_TAG: Lease("someone@elsewhere", "r1", time.time() + 600).encode()})
+    result = cli("redrive", "orders-dlq", "--to-bus", "shop", "--server-side", "--yes")
+    assert result.exit_code == ExitCode.BUSY, result.stderr
+    assert "being redriven by someone@elsewhere" in result.stderr
+    lam = boto("lambda")
+    [mapping] = lam.list_event_source_mappings(FunctionName="orders-dlq-redriver")[
+        "EventSourceMappings"
+    ]
+    assert mapping["State"] == "Disabled"
+    assert counts(fresh_endpoint, dlq) == (1, 0)
+
+
 def test_server_side_without_a_redriver_is_not_found(cli, fresh_endpoint):
     from tests.helpers import create_queue
 
@@ -508,3 +530,38 @@ def test_a_stale_sandbox_state_is_never_acted_on(tmp_path, state):
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_the_operator_policy_allows_every_call_the_runbook_commands_make(
+    cli_via, faults, fresh_endpoint, template
+):
+    """Every SQS, EventBridge and SNS call that list, peek, summary and a redrive to the bus
+    make against the stack, read off the wire, is an action OperatorPolicy allows (with it,
+    the lease is not silently off and list does not fail on its first queue)."""
+    aws = aws_for(fresh_endpoint)
+    deploy(aws, DEFAULT_STACK, StackSettings(sandbox=True))
+    dlq, _ = aws.sqs.resolve("orders-dlq")
+    put(fresh_endpoint, dlq, [emulate.lambda_dlq(emulate.event({"n": n}), "e") for n in range(3)])
+    for command in (["list"], ["peek", "orders-dlq"], ["summary", "orders-dlq"],
+                    ["redrive", "orders-dlq", "--to-bus", "shop", "--yes"]):  # fmt: skip
+        result = cli_via(*command, "-o", "json")
+        assert result.exit_code == 0, result.stderr
+    statements = template["OperatorPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    allowed = {
+        action
+        for statement in statements
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    }
+    made = {
+        f"{service}:{operation}"
+        for service, operation in faults.calls
+        if service in ("sqs", "events", "sns")
+    }
+    batch = {"sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+             "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+             "sqs:SendMessageBatch": "sqs:SendMessage"}  # fmt: skip
+    needed = {batch.get(action, action) for action in made}
+    assert "sqs:TagQueue" in needed, "the lease was taken"
+    assert needed - allowed == set()

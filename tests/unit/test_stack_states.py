@@ -111,6 +111,9 @@ def test_a_deletion_that_completes_says_so(cloudformation):
     [
         ("UPDATE_IN_PROGRESS", BusyError, ExitCode.BUSY),
         ("ROLLBACK_COMPLETE", StackFailed, ExitCode.STACK_FAILED),
+        ("UPDATE_ROLLBACK_FAILED", StackFailed, ExitCode.STACK_FAILED),
+        ("ROLLBACK_FAILED", StackFailed, ExitCode.STACK_FAILED),
+        ("DELETE_FAILED", StackFailed, ExitCode.STACK_FAILED),
     ],
 )
 def test_a_deploy_onto_a_stack_it_cannot_change_is_refused_first(
