@@ -1249,6 +1249,24 @@ class Lambda(_Service):
         with ThreadPoolExecutor(max_workers=DISCOVERY_CONCURRENCY) as pool:
             for pointers in pool.map(self._destinations, sorted(names)):
                 yield from pointers
+        yield from self._mapping_destinations()
+
+    def _mapping_destinations(self) -> Iterator[DeadLetterPointer]:
+        """Event source mappings (Kinesis, DynamoDB Streams, Kafka) with an on-failure
+        destination: their failure records name the stream, not the messages."""
+        with self.errors("event source mappings"):
+            for page in self.client.get_paginator("list_event_source_mappings").paginate():
+                for mapping in page.get("EventSourceMappings", []):
+                    destination = (
+                        (mapping.get("DestinationConfig") or {}).get("OnFailure") or {}
+                    ).get("Destination")
+                    if destination:
+                        yield DeadLetterPointer(
+                            "lambda-event-source-mapping",
+                            str(mapping.get("EventSourceArn") or mapping["UUID"]),
+                            destination,
+                            detail=f"mapping {mapping['UUID']} → {mapping.get('FunctionArn')}",
+                        )
 
     def _destinations(self, function_name: str) -> list[DeadLetterPointer]:
         """A function's on-failure destinations, from its event invoke configs."""

@@ -180,7 +180,48 @@ def _record_origin(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _kafka_failure(record: Mapping[str, Any], batch: Mapping[str, Any]) -> _Decoded:
+    """An MSK or self-managed Kafka event-source-mapping failure: offsets per topic-partition
+    (``recordsInfo``), or one record's offset (``recordInfo``), on the cluster
+    ``eventSourceArn`` (Lambda developer guide, "Capturing discarded batches for Amazon MSK and
+    self-managed Apache Kafka event sources")."""
+    ranges: list[str] = []
+    partitions = batch.get("recordsInfo")
+    if isinstance(partitions, dict):
+        for partition, info in partitions.items():
+            if isinstance(info, dict):
+                first, last = info.get("firstRecordOffset"), info.get("lastRecordOffset")
+                ranges.append(f"{partition} offsets {first} to {last}")
+    single = batch.get("recordInfo")
+    if isinstance(single, dict):
+        ranges.append(f"offset {single.get('offset')}")
+    origin = _origin(
+        {
+            **_record_origin(record),
+            "batch_info": "KafkaBatchInfo",
+            "event_source_arn": batch.get("eventSourceArn"),
+            "bootstrap_servers": batch.get("bootstrapServers"),
+            "batch_size": batch.get("batchSize"),
+            "records": "; ".join(ranges) or None,
+        }
+    )
+    where = (
+        f"{'; '.join(ranges) or 'the records'} of {origin.get('event_source_arn', 'the cluster')}"
+    )
+    return _Decoded(
+        Kind.LAMBDA_STREAM_FAILURE,
+        error=_record_error(record),
+        origin=origin,
+        unreplayable=(
+            "a Kafka event-source-mapping failure holds no records, only where they are: "
+            f"re-read {where} while the topic retains them, then delete this message"
+        ),
+    )
+
+
 def _stream_failure(record: Mapping[str, Any], key: str, batch: Mapping[str, Any]) -> _Decoded:
+    if key == "KafkaBatchInfo":
+        return _kafka_failure(record, batch)
     origin = _origin(
         {
             **_record_origin(record),

@@ -153,6 +153,26 @@ EXPECTED: dict[str, tuple[Kind, str | None, dict[str, str], str | None, bool]] =
         None,
         False,
     ),
+    "kafka_esm_failure": (
+        Kind.LAMBDA_STREAM_FAILURE,
+        "Unhandled",
+        {
+            "batch_info": "KafkaBatchInfo",
+            "event_source_arn": (
+                "arn:aws:kafka:us-east-1:123456789012:cluster/vpc-2priv-2pub/"
+                "751d2973-a626-431c-9d4e-d7975eb44dd7-2"
+            ),
+            "batch_size": "500",
+            "records": (
+                "Topic-0 offsets 49601189658422359378836298521827638475320189012309704722 to "
+                "49601189658422359378836298522902373528957594348623495186; Topic-1 offsets "
+                "49601189658422359378836298521827638475320189012309704722 to "
+                "49601189658422359378836298522902373528957594348623495186"
+            ),
+        },
+        None,
+        False,
+    ),
     "dynamodb_esm_failure": (
         Kind.LAMBDA_STREAM_FAILURE,
         "Unhandled",
@@ -255,6 +275,7 @@ PAYLOADS: dict[str, Any] = {
     "lambda_destination_via_sns": {"raise_error": 1},
     "lambda_destination_via_eventbridge": {"raise_error": 1},
     "kinesis_esm_failure": None,
+    "kafka_esm_failure": None,
     "eventbridge_bus_dlq_kms": None,
     "custom_bus_subscriber_dlq": None,
     "sns_nonraw": "test_dlq_after_sqs_endpoint_deleted",
@@ -351,6 +372,8 @@ def test_bus_replay_sends_only_real_events_and_never_a_failure_notification(
     assert "aws.* sources" in reasons["eventbridge_rule_dlq"]
     assert "no EventBridge event" in reasons["lambda_destination_via_eventbridge"]
     assert "re-read shard shardId-000000000000" in reasons["kinesis_esm_failure"]
+    assert "re-read Topic-0 offsets" in reasons["kafka_esm_failure"]
+    assert "shard" not in reasons["kafka_esm_failure"]
     assert "ciphertext" in reasons["eventbridge_bus_dlq_kms"]
     assert "holds no events" in reasons["custom_bus_subscriber_dlq"]
     assert "on-success" in reasons["lambda_destination_success"]

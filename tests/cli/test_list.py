@@ -131,3 +131,26 @@ def test_a_queue_that_cannot_be_read_does_not_hide_the_others(cli_via, faults, f
     assert result.exit_code == ExitCode.PARTIAL, result.stderr
     assert len(result.json()) == 1
     assert "not looked at: access denied" in result.stderr
+
+
+def test_list_finds_a_stream_mappings_on_failure_destination(cli, boto, fresh_endpoint):
+    """A Kinesis (or DynamoDB Streams, Kafka) event source mapping sends its failure records
+    to DestinationConfig.OnFailure: that queue is a DLQ whatever its name says."""
+    queue = create_queue(fresh_endpoint, "stream-failures")
+    stream = boto("kinesis")
+    stream.create_stream(StreamName="orders", ShardCount=1)
+    stream_arn = stream.describe_stream(StreamName="orders")["StreamDescription"]["StreamARN"]
+    function = create_function(boto)
+    mapping = boto("lambda").create_event_source_mapping(
+        FunctionName=function["FunctionName"],
+        EventSourceArn=stream_arn,
+        StartingPosition="LATEST",
+        DestinationConfig={"OnFailure": {"Destination": queue.arn}},
+    )
+    if not (mapping.get("DestinationConfig") or {}).get("OnFailure"):
+        pytest.skip("the local endpoint (moto) does not store a mapping's DestinationConfig")
+    [listed] = cli("list", "-o", "json").json()
+    assert listed["name"] == "stream-failures"
+    [source] = listed["sources"]
+    assert (source["type"], source["arn"]) == ("lambda-event-source-mapping", stream_arn)
+    assert mapping["UUID"] in source["detail"]
