@@ -244,10 +244,16 @@ SEND_ATTEMPTS = 5
 _T = TypeVar("_T")
 
 
+class HandshakeFailed(botocore.exceptions.SSLError):
+    """A TLS handshake that failed on the wire's own connection: nothing of the request was
+    written (the wire connects, and only then sends)."""
+
+
 _NEVER_SENT = (
     botocore.exceptions.EndpointConnectionError,
     botocore.exceptions.ConnectTimeoutError,
     botocore.exceptions.ProxyConnectionError,
+    HandshakeFailed,
 )
 """Failures that prove the request never reached AWS: no connection was made."""
 
@@ -622,8 +628,8 @@ class Wire:
             raise failed.ConnectTimeoutError(endpoint_url=url, error=exc) from exc
         except transport.NotConnected as exc:
             raise failed.EndpointConnectionError(endpoint_url=url, error=exc) from exc
-        except transport.TlsFailed as exc:
-            raise failed.SSLError(endpoint_url=url, error=exc) from exc
+        except transport.TlsFailed as exc:  # from the handshake: before the request
+            raise HandshakeFailed(endpoint_url=url, error=exc) from exc
         except transport.AnswerTimedOut as exc:
             raise failed.ReadTimeoutError(endpoint_url=url, error=exc) from exc
         except transport.NoAnswer as exc:

@@ -514,6 +514,26 @@ def test_without_the_ca_bundle_a_tls_endpoint_is_one_error_line_and_nothing_move
     assert counts(fresh_endpoint, dlq) == (1, 0)
 
 
+def test_a_send_whose_handshake_failed_is_an_error_not_a_maybe_delivered(
+    tls_front: TlsFront, fresh_endpoint: str, monkeypatch: Any
+) -> None:
+    """The wire connects, and only then writes the request: a handshake that fails (a CA
+    bundle missing) sent nothing, so the send is a plain error, not "it may have been
+    delivered" (which a rerun would treat as ambiguous)."""
+    from dlqctl.aws import send_once
+    from dlqctl.errors import AmbiguousSend, DlqctlError
+
+    queue = create_queue(fresh_endpoint, "tls-target")
+    monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
+    monkeypatch.setattr("dlqctl.aws.time.sleep", lambda seconds: None)
+    wire = Aws(Connection(region=REGION, endpoint_url=tls_front.url)).wire("sqs", sends=True)
+    entries = {"QueueUrl": queue.url, "Entries": [{"Id": "0", "MessageBody": "x"}]}
+    with pytest.raises(DlqctlError) as failed:
+        send_once("sending", lambda: wire.call("SendMessageBatch", entries, retry=False))
+    assert not isinstance(failed.value, AmbiguousSend), failed.value.message
+    assert "may have been delivered" not in failed.value.message
+
+
 def test_a_proxy_or_a_client_certificate_keeps_the_client_session(
     monkeypatch: Any, certificate: Any
 ) -> None:
