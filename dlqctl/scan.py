@@ -117,6 +117,9 @@ class ScanStats:
     renewed: int = 0
     released: int = 0
     release_failures: int = 0
+    renewal_failures: int = 0
+    """Holds that could not be extended (refused, the endpoint not answering, or past SQS's 12
+    hours from a message's receive): those messages became visible again."""
     capped: str | None = None
     """Why the walk stopped before the end of the queue (SQS's in-flight cap), if it did."""
 
@@ -179,6 +182,8 @@ class QueueScan:
         missed some (a FIFO queue's held groups, messages moved on by the queue's own
         RedrivePolicy), or None where that proves nothing (the counts lag, others consume)."""
         self._ended_empty = False
+        self._ended_stale = False
+        """The walk ended on receives of messages it had already seen (their holds ran out)."""
         self._cut = False
         self.in_flight_limit = in_flight_limit or sqs_in_flight_limit()
         self.queue = queue
@@ -312,6 +317,7 @@ class QueueScan:
             if not received or self._stale >= self.STALE_RECEIVES:
                 self._done = True
                 self._ended_empty = self._ended_empty or not received
+                self._ended_stale = bool(received)
         return fresh if received else None
 
     def poll(self, wait_seconds: int = 0) -> list[ReceivedMessage]:
@@ -384,6 +390,12 @@ class QueueScan:
             and self.seen < self.depth_at_start
         ):
             reason = f"{self.short_reason}; run it again for the rest"
+        if reason is None and self._ended_stale and self.stats.renewal_failures:
+            reason = (
+                f"the holds of {self.stats.renewal_failures:,} message(s) could not be extended, "
+                "so they became visible again and the walk, seeing them again, stopped before "
+                "the end of the queue; run it again for the rest"
+            )
         return Coverage(
             complete=reason is None,
             seen=self.seen,
@@ -559,10 +571,14 @@ class QueueScan:
             if not due:
                 return
             expires = self._clock() + self.hold_seconds
-            self._expiry.extend((expires, message_id) for message_id, _ in due)
-        self.sqs.change_visibility(self.queue, [handle for _, handle in due], self.hold_seconds)
+        failed = set(
+            self.sqs.change_visibility(self.queue, [handle for _, handle in due], self.hold_seconds)
+        )
         with self._lock:
-            self.stats.renewed += len(due)
+            # A hold that was not extended runs out: not looked after again.
+            self._expiry.extend((expires, i) for i, handle in due if handle not in failed)
+            self.stats.renewed += len(due) - len(failed)
+            self.stats.renewal_failures += len(failed)
 
     def delete(self, messages: Sequence[ReceivedMessage]) -> Deletion:
         """Delete held messages from the queue and stop holding those that were deleted."""

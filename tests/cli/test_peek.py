@@ -276,3 +276,20 @@ def test_a_redrive_of_a_chained_dlq_reads_nothing_before_it_is_confirmed(cli, fr
     assert counts(fresh_endpoint, final) == (0, 0), "nothing moved on"
     assert counts(fresh_endpoint, middle) == (5, 0)
     assert "no sample was read" in refused.stderr
+
+
+def test_a_walk_whose_holds_could_not_be_extended_is_not_complete(cli_via, faults, fresh_endpoint):
+    """Holds SQS would not extend (refused here; past 12 hours from a receive on AWS) run out:
+    those messages are received again, and a walk that sees only them stops before the end.
+    It must not call itself complete."""
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    put(fresh_endpoint, dlq, [OutgoingMessage(f"m{n}", f"job {n}") for n in range(300)])
+    faults.fail("sqs", "ChangeMessageVisibilityBatch", "AccessDenied", status=403)
+    faults.delay("sqs", "ReceiveMessage", 0.7)
+    result = cli_via("summary", "orders-dlq", "--hold", "1", "-o", "json")
+    assert result.exit_code == ExitCode.PARTIAL, result.stderr
+    coverage = result.json()["coverage"]
+    if coverage["seen"] == 300:
+        pytest.skip("every message was seen before a hold ran out (a slow machine)")
+    assert coverage["complete"] is False
+    assert "could not be extended" in coverage["reason"]
