@@ -13,7 +13,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -117,6 +117,11 @@ def error_code(exc: botocore.exceptions.ClientError) -> str:
     error = exc.response.get("Error", {})
     code = str(error.get("QueryErrorCode") or error.get("Code") or "Unknown")
     return code.removeprefix("AWS.SimpleQueueService.")
+
+
+def _code(entry: Mapping[str, Any]) -> str:
+    """The short code of a batch answer's failed entry."""
+    return str(entry.get("Code") or "").removeprefix("AWS.SimpleQueueService.")
 
 
 def cause_code(exc: BaseException) -> str | None:
@@ -981,7 +986,9 @@ class Sqs(_Service):
 
         Many handles (the release at the end of a long walk) go out in parallel batches. A batch
         whose call fails outright (the endpoint gone, no permission) counts as failed whole, so
-        the others still go out and the caller learns how many were not changed.
+        the others still go out and the caller learns how many were not changed. Making visible
+        (0) a message that is no longer in flight (its hold ran out: ``MessageNotInflight``)
+        is done already, not a failure.
         """
 
         def change(chunk: Sequence[str]) -> list[str]:
@@ -996,7 +1003,11 @@ class Sqs(_Service):
                     )
             except DlqctlError:
                 return list(chunk)
-            return [chunk[int(item["Id"])] for item in response.get("Failed", [])]
+            return [
+                chunk[int(item["Id"])]
+                for item in response.get("Failed", [])
+                if not (timeout_seconds == 0 and _code(item) == "MessageNotInflight")
+            ]
 
         chunks = [
             receipt_handles[start : start + SQS_BATCH]
@@ -1255,9 +1266,8 @@ class Lambda(_Service):
         with ThreadPoolExecutor(max_workers=DISCOVERY_CONCURRENCY) as pool:
             for pointers in pool.map(self._destinations, sorted(names)):
                 yield from pointers
-        yield from self._mapping_destinations()
 
-    def _mapping_destinations(self) -> Iterator[DeadLetterPointer]:
+    def mapping_destinations(self) -> Iterator[DeadLetterPointer]:
         """Event source mappings (Kinesis, DynamoDB Streams, Kafka) with an on-failure
         destination: their failure records name the stream, not the messages."""
         with self.errors("event source mappings"):
@@ -1275,9 +1285,10 @@ class Lambda(_Service):
                         )
 
     def _destinations(self, function_name: str) -> list[DeadLetterPointer]:
-        """A function's on-failure destinations, from its event invoke configs."""
+        """A function's on-failure destinations, from its event invoke configs (none for a
+        function deleted since it was listed)."""
         pointers: list[DeadLetterPointer] = []
-        with self.errors(f"event invoke configs of {function_name}"):
+        with suppress(NotFoundError), self.errors(f"event invoke configs of {function_name}"):
             paginator = self.client.get_paginator("list_function_event_invoke_configs")
             for page in paginator.paginate(FunctionName=function_name):
                 for config in page.get("FunctionEventInvokeConfigs", []):
@@ -1393,22 +1404,35 @@ class Events(_Service):
                 bus_dlq = (bus.get("DeadLetterConfig") or {}).get("Arn")
                 if bus_dlq:
                     yield DeadLetterPointer("eventbridge-bus", bus_arn, bus_dlq)
-                rules = self.client.get_paginator("list_rules")
-                for page in rules.paginate(EventBusName=bus_name):
-                    for rule in page.get("Rules", []):
-                        targets = self.client.get_paginator("list_targets_by_rule")
-                        for target_page in targets.paginate(
-                            Rule=rule["Name"], EventBusName=bus_name
-                        ):
-                            for target in target_page.get("Targets", []):
-                                dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
-                                if dlq:
-                                    yield DeadLetterPointer(
-                                        "eventbridge-rule",
-                                        rule["Arn"],
-                                        dlq,
-                                        detail=f"target {target['Id']} → {target['Arn']}",
-                                    )
+                rules = [
+                    rule
+                    for page in self.client.get_paginator("list_rules").paginate(
+                        EventBusName=bus_name
+                    )
+                    for rule in page.get("Rules", [])
+                ]
+            for rule in rules:
+                yield from self._rule_dead_letters(bus_name, rule)
+
+    def _rule_dead_letters(self, bus_name: str, rule: Mapping[str, Any]) -> list[DeadLetterPointer]:
+        """A rule's targets with a DeadLetterConfig (none for a rule deleted since it was
+        listed)."""
+        pointers: list[DeadLetterPointer] = []
+        with suppress(NotFoundError), self.errors(f"rule {rule['Name']}"):
+            targets = self.client.get_paginator("list_targets_by_rule")
+            for page in targets.paginate(Rule=rule["Name"], EventBusName=bus_name):
+                for target in page.get("Targets", []):
+                    dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
+                    if dlq:
+                        pointers.append(
+                            DeadLetterPointer(
+                                "eventbridge-rule",
+                                rule["Arn"],
+                                dlq,
+                                detail=f"target {target['Id']} → {target['Arn']}",
+                            )
+                        )
+        return pointers
 
 
 def rule_location(rule_arn: str) -> tuple[str, str]:
@@ -1438,7 +1462,12 @@ class Sns(_Service):
                     arn = subscription.get("SubscriptionArn", "")
                     if not arn.startswith("arn:"):
                         continue  # "PendingConfirmation" has no attributes to read
-                    attributes = self.client.get_subscription_attributes(SubscriptionArn=arn)
+                    try:
+                        attributes = self.client.get_subscription_attributes(SubscriptionArn=arn)
+                    except botocore.exceptions.ClientError as exc:
+                        if error_code(exc) in _NOT_FOUND:
+                            continue  # unsubscribed since it was listed
+                        raise
                     policy = attributes.get("Attributes", {}).get("RedrivePolicy")
                     if not policy:
                         continue
@@ -1517,7 +1546,8 @@ class S3(_Service):
             except botocore.exceptions.ClientError as exc:
                 if owner and error_code(exc) in {"403", "AccessDenied"}:
                     raise UsageError(
-                        f"bucket {bucket} exists and does not belong to account {owner}",
+                        f"bucket {bucket} exists and is not account {owner}'s (or these "
+                        "credentials may not read it)",
                         "pass --bucket with a bucket of your own",
                     ) from exc
                 if error_code(exc) not in {"404", "NoSuchBucket", "NotFound"}:

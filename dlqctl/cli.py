@@ -826,6 +826,7 @@ def _show(
         )
     canary = data.get("canary")
     if isinstance(canary, dict) and canary.get("stopped"):
+        _warn_unreleased(data.get("coverage"))
         raise PartialFailure(
             f"{what} stopped: {canary['stopped']}",
             "what was not sent is still in the DLQ, and so are the replays that came back; "

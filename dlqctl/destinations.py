@@ -244,9 +244,7 @@ class BusDestination:
             bus=self.bus,
             source=source,
             detail_type=detail_type,
-            detail=json.dumps(
-                {} if detail is None else detail, separators=(",", ":"), ensure_ascii=False
-            ),
+            detail=json_text({} if detail is None else detail, separators=(",", ":")),
             resources=resources,
             time=moment,
         )
@@ -393,7 +391,7 @@ class FunctionDestination:
         if payload is view.json and payload is not None:
             text = view.message.body
         else:
-            text = json.dumps(payload, ensure_ascii=False)
+            text = json_text(payload)
         invocation = Invocation(self.function_arn, text.encode())
         return Planned(view, invocation, len(invocation.payload), self.function_arn)
 
@@ -507,6 +505,17 @@ class SourceDestination:
                 destination = self._function(target)
             results.update(destination.deliver(items))
         return results
+
+
+def json_text(value: JsonValue, separators: tuple[str, str] | None = None) -> str:
+    """``value`` as JSON with its text as UTF-8 (the size AWS counts), or escaped where it
+    cannot be UTF-8 (a lone surrogate, as a producer that cut an emoji in two writes)."""
+    text = json.dumps(value, separators=separators, ensure_ascii=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=separators)
+    return text
 
 
 def unqualified(function_arn: str) -> str:

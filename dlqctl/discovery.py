@@ -78,6 +78,7 @@ def find_dead_letter_queues(
             )
     finders: Iterable[tuple[str, Callable[[], Iterator[DeadLetterPointer]]]] = (
         ("Lambda", aws.lambda_.dead_letter_pointers),
+        ("Lambda event source mapping", aws.lambda_.mapping_destinations),
         ("EventBridge", aws.events.dead_letter_pointers),
         ("SNS", aws.sns.dead_letter_pointers),
     )

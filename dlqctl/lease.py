@@ -77,7 +77,8 @@ class Lease:
 
     def is_dead_local_run(self) -> bool:
         """Whether the lease belongs to a process of this machine that no longer runs."""
-        if self.owner != who() or self.pid is None:
+        me = who()
+        if self.owner not in (me, _tag_text(me)) or self.pid is None:  # as written, or before
             return False
         try:
             os.kill(self.pid, 0)

@@ -138,6 +138,8 @@ def check(
     moves = moves_when_read(opened.queue, opened.attributes)
     if moves is not None:  # read before the confirmation, a sample could move messages on
         result.warnings.append(f"no sample was read to check the messages first: {moves}")
+        if isinstance(destination, QueueDestination):
+            _loop(result, opened, destination)  # needs no sample
         return result
     views = sample(aws, opened, selection, call_seconds)
     result.sampled = len(views)

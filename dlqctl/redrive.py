@@ -135,6 +135,9 @@ class RedriveOptions:
     heartbeat: Callable[[], None] = lambda: None
     concurrency: int | None = 1
     """Workers; None: sized to the latency (``sized_concurrency``) when the plan is made."""
+    bounded: bool = True
+    """Stop after as many messages as the queue counted at the start (False: walk until a
+    receive finds nothing, for a queue nothing else sends to, such as a parking queue)."""
     parking: Parking | None = None
     """Where the messages the run leaves alone go, so the walk is not stopped by the cap."""
     replays: ReplayLedger | None = None
@@ -428,7 +431,7 @@ def redrive(
     if options.limit is not None and options.limit <= 0:
         return result
     drive = _Driver(aws, opened, destination, selection, options, Pacer(options.rate), progress)
-    scan = walk(aws, opened, options.walking)
+    scan = walk(aws, opened, options.walking, bounded=options.bounded)
     try:
         with covering(scan, result):
             if options.canary is None or options.dry_run:
@@ -844,25 +847,23 @@ def return_parked(
     aws: Aws, parking: Parking, options: RedriveOptions, progress: Callable[[int], None]
 ) -> None:
     """Move everything in the parking queue back into the DLQ: a journaled, unfiltered
-    redrive of the parking queue, repeated while its (approximate) count shows messages or
-    fewer have come back than this run parked (SQS's counts lag behind sends, so they alone
-    could end the return with messages still parked). Each pass opens the journal afresh, so
-    it knows what the passes before it delivered."""
+    redrive of the parking queue that walks until a receive finds it empty (its approximate
+    counts lag behind the sends that parked the messages, so they do not decide), repeated
+    while a pass moved something back. Each pass opens the journal afresh, so it knows what
+    the passes before it delivered."""
     park, dlq = parking.queue, parking.dlq
     if park is None:
         return
     back = QueueDestination(aws, dlq.queue, dlq.attributes)
     for _ in range(RETURN_PASSES):
         opened = open_queue(aws, park.url)
-        owed = parking.owed()
-        if not opened.attributes.visible and not owed:
-            return
-        if owed > opened.attributes.visible:  # the count lags: the walk is bounded by it
-            opened = replace(opened, attributes=replace(opened.attributes, visible=owed))
         journal = parking.journal_for_return(back)
         try:
             moving = RedriveOptions(
-                walking=options.walking, journal=journal, concurrency=options.concurrency
+                walking=options.walking,
+                journal=journal,
+                concurrency=options.concurrency,
+                bounded=False,  # only parking sends to it
             )
             result = redrive(aws, opened, back, Selection(), moving, progress)
         except DlqctlError as exc:
@@ -881,7 +882,7 @@ def return_parked(
 
 
 RETURN_PASSES = 3
-"""Walks of the parking queue at most, while its (approximate) count says messages remain."""
+"""Walks of the parking queue at most, while the one before moved messages back."""
 
 
 def prepare_redrive(

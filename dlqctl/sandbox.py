@@ -75,8 +75,8 @@ def read_state() -> SandboxState | None:
 
 
 def _is_sandbox(state: SandboxState) -> bool:
-    """Whether the state's process runs and is this sandbox: its command line where the system
-    shows it (/proc), else its endpoint answering."""
+    """Whether the state's process runs and is this sandbox: its command line, from /proc or
+    else ``ps`` (macOS), or where neither shows it, its endpoint answering."""
     try:
         os.kill(state.pid, 0)
     except (ProcessLookupError, PermissionError):  # gone, or another user's process
@@ -84,7 +84,18 @@ def _is_sandbox(state: SandboxState) -> bool:
     try:
         command = Path(f"/proc/{state.pid}/cmdline").read_bytes()
     except OSError:
-        return _healthy(state.url)
+        try:
+            shown = subprocess.run(
+                ["ps", "-o", "command=", "-p", str(state.pid)],
+                capture_output=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return _healthy(state.url)
+        if shown.returncode != 0:
+            return _healthy(state.url)
+        command = shown.stdout
     return b"dlqctl.sandbox" in command
 
 

@@ -543,6 +543,8 @@ class QueueScan:
                 if previous is not None:
                     self._extra_handles.append(previous)
                     self._held[message.message_id] = message.receipt_handle
+                    # Its hold ran out (a renewal failed, say): looked after again from now.
+                    self._expiry.append((expires, message.message_id))
                 else:
                     # Already deleted by the caller: a redelivery of a standard queue. Release it.
                     self._extra_handles.append(message.receipt_handle)
@@ -575,10 +577,13 @@ class QueueScan:
             self.sqs.change_visibility(self.queue, [handle for _, handle in due], self.hold_seconds)
         )
         with self._lock:
-            # A hold that was not extended runs out: not looked after again.
+            # A hold that was not extended runs out: not looked after until it is received
+            # again. One deleted meanwhile (no longer held) did not fail.
+            held = set(self._held.values())
+            lost = {handle for handle in failed if handle in held}
             self._expiry.extend((expires, i) for i, handle in due if handle not in failed)
             self.stats.renewed += len(due) - len(failed)
-            self.stats.renewal_failures += len(failed)
+            self.stats.renewal_failures += len(lost)
 
     def delete(self, messages: Sequence[ReceivedMessage]) -> Deletion:
         """Delete held messages from the queue and stop holding those that were deleted."""

@@ -261,13 +261,15 @@ def deploy(
         )
     if existing is not None and existing.status in _STUCK:
         raise StackFailed(f"stack {name} is {existing.status}", _STUCK[existing.status](name))
+    current = existing.parameters if existing is not None else None
     owner = None
-    if bucket is None:  # a name anyone can guess: it must be this account's bucket
-        owner = aws.account_id()
-        bucket = f"dlqctl-artifacts-{owner}-{aws.region}"
+    if bucket is None:  # the stack's own, else the default: a name anyone can guess, so it
+        account = aws.account_id()  # must be this account's bucket
+        default = f"dlqctl-artifacts-{account}-{aws.region}"
+        bucket = (current or {}).get("CodeBucket") or default
+        owner = account if bucket == default else None
     aws.s3.ensure_bucket(bucket, owner)
     packages = {"ProcessorCodeKey": package_processor(), "RedriverCodeKey": package_redriver()}
-    current = existing.parameters if existing is not None else None
     parameters = {"CodeBucket": bucket, **settings.for_stack(current)}
     for parameter, package in packages.items():
         key = _key(parameter.removesuffix("CodeKey").lower(), package)

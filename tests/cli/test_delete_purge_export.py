@@ -42,7 +42,13 @@ def test_delete_by_filter(cli, fresh_endpoint):
         "not_found": [],
         "dry_run": False,
         "failures": [],
-        "coverage": {"complete": True, "seen": 6, "queue_depth": 6, "reason": None},
+        "coverage": {
+            "complete": True,
+            "seen": 6,
+            "queue_depth": 6,
+            "reason": None,
+            "unreleased": 0,
+        },
         "parking": None,
     }
     left = {view["message_id"] for view in cli("peek", "orders-dlq", "--all", "-o", "json").json()}

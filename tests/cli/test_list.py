@@ -154,3 +154,22 @@ def test_list_finds_a_stream_mappings_on_failure_destination(cli, boto, fresh_en
     [source] = listed["sources"]
     assert (source["type"], source["arn"]) == ("lambda-event-source-mapping", stream_arn)
     assert mapping["UUID"] in source["detail"]
+
+
+def test_a_rule_deleted_while_list_runs_is_skipped_not_a_failure(
+    cli_via, faults, boto, fresh_endpoint
+):
+    """Between ListRules and ListTargetsByRule a rule can be deleted (a deploy, another
+    operator): that is no sign the list is incomplete, and the other rules are still read."""
+    events = boto("events")
+    queues = {}
+    for name in ("orders", "billing"):
+        queues[name] = create_queue(fresh_endpoint, f"{name}-failures")
+        events.put_rule(Name=name, EventPattern=json.dumps({"source": [name]}))
+        target = {"Id": "t", "Arn": queues[name].arn,
+                  "DeadLetterConfig": {"Arn": queues[name].arn}}  # fmt: skip
+        events.put_targets(Rule=name, Targets=[target])
+    faults.fail("events", "ListTargetsByRule", "ResourceNotFoundException", times=1)
+    result = cli_via("list", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert len([q for q in result.json() if q["sources"]]) == 1

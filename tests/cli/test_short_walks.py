@@ -165,6 +165,12 @@ def test_a_redrive_whose_messages_moved_on_as_it_read_them_is_not_complete(
 ):
     dlq, final = dlq_with_own_policy(fresh_endpoint, 1)
     create_queue(fresh_endpoint, "orders")
+    # Each message received once already (an earlier look): the walk's receive is past the
+    # DLQ's maxReceiveCount, and SQS moves it on instead of handing it out.
+    looked = boto("sqs").receive_message(
+        QueueUrl=dlq.url, MaxNumberOfMessages=10, VisibilityTimeout=0
+    )
+    assert len(looked["Messages"]) == 5
 
     result = cli("redrive", "orders-dlq", "--to-queue", "orders", "--yes", "-o", "json")
 

@@ -35,7 +35,7 @@ def test_a_bucket_of_the_default_name_owned_by_another_account_is_refused(s3):
         "head_bucket", "403", "Forbidden", 403,
         expected_params={"Bucket": BUCKET, "ExpectedBucketOwner": ACCOUNT},
     )  # fmt: skip
-    with pytest.raises(UsageError, match=f"bucket {BUCKET} exists and does not belong"):
+    with pytest.raises(UsageError, match=f"bucket {BUCKET} exists and is not account"):
         aws.s3.ensure_bucket(BUCKET, ACCOUNT)
 
 

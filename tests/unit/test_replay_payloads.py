@@ -46,3 +46,13 @@ def test_nan_and_infinity_are_text_not_json():
     assert parse_json("NaN") is None
     assert parse_json('{"amount": Infinity}') is None
     assert parse_json('{"amount": 1.5}') == {"amount": 1.5}
+
+
+def test_text_that_cannot_be_utf8_is_sent_escaped_not_refused():
+    """A lone surrogate (a producer that cut an emoji in two, ``"\\ud83d"`` in its JSON) has no
+    UTF-8 form: the detail keeps the escape, and the replay is planned like any other."""
+    event = emulate.event({"note": "x\ud83d"})
+    view = decode(received(__import__("json").dumps(event)))
+    planned = BusDestination(cast(Aws, None), "shop").plan(view)
+    assert isinstance(planned, Planned)
+    assert "\\ud83d" in cast(EventEntry, planned.payload).detail
