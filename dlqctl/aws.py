@@ -879,6 +879,29 @@ def _queue_name(url: str) -> str:
     return url.rstrip("/").rsplit("/", 1)[-1]
 
 
+def _queue_attributes(raw: Mapping[str, Any]) -> QueueAttributes:
+    """``GetQueueAttributes``'s answer, with when SQS gave it (``server_ms``)."""
+    return QueueAttributes.from_api(raw.get("Attributes", {}), read_at_ms=server_ms(raw))
+
+
+def server_ms(raw: Mapping[str, Any]) -> int | None:
+    """The time an answer's ``Date`` header gives (the server's clock, to the second), in
+    milliseconds; None without a readable one."""
+    headers = raw.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    text = headers.get("date") if isinstance(headers, Mapping) else None
+    if not isinstance(text, str):
+        return None
+    from email.utils import mktime_tz, parsedate_tz  # botocore has it loaded already
+
+    parts = parsedate_tz(text)
+    if parts is None:
+        return None
+    try:
+        return mktime_tz(parts) * 1000
+    except (OverflowError, ValueError):
+        return None
+
+
 def check_region(what: str, region: str | None, in_use: str, hint: str | None = None) -> None:
     """Refuse a resource of another region (an ARN or a queue URL says which), whatever the
     endpoint: FIFO, VPC and local endpoints serve one region too. ``hint`` (a format with
@@ -920,13 +943,13 @@ class Sqs(_Service):
             else:
                 url = self.client.get_queue_url(QueueName=ref)["QueueUrl"]
             raw = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
-        attributes = QueueAttributes.from_api(raw.get("Attributes", {}))
+        attributes = _queue_attributes(raw)
         return QueueRef(url=url, name=_queue_name(url), arn=attributes.arn), attributes
 
     def attributes(self, queue: QueueRef) -> QueueAttributes:
         with self.errors(f"queue {queue.name}"):
             raw = self.client.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["All"])
-        return QueueAttributes.from_api(raw.get("Attributes", {}))
+        return _queue_attributes(raw)
 
     def queue_urls(self, prefix: str | None = None) -> Iterator[str]:
         """Every queue URL in the account and region (paginated)."""
@@ -945,7 +968,7 @@ class Sqs(_Service):
                     raw = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
             except NotFoundError:
                 continue
-            attributes = QueueAttributes.from_api(raw.get("Attributes", {}))
+            attributes = _queue_attributes(raw)
             yield QueueRef(url=url, name=_queue_name(url), arn=attributes.arn), attributes
 
     def receive(

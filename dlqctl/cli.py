@@ -770,6 +770,12 @@ def _require_coverage(coverage: Any, what: str) -> None:
     if not isinstance(coverage, dict):
         return
     unreleased = _warn_unreleased(coverage)
+    arrived = int(coverage.get("arrived") or 0)
+    if arrived:
+        render.warn(
+            f"{arrived:,} message(s) arrived in the queue while the {what} ran: not part of "
+            "it, they were left there (a new run reads them)"
+        )
     if coverage.get("complete", True):
         if unreleased:
             raise PartialFailure(

@@ -96,9 +96,14 @@ class QueueAttributes:
     content_based_deduplication: bool
     redrive_policy: RedrivePolicy | None
     created_at: datetime | None
+    read_at_ms: int | None = None
+    """When SQS answered, by its own clock (the answer's ``Date``, to the second; None when it
+    had none): a walk bounded by these counts tells messages sent after them by it."""
 
     @classmethod
-    def from_api(cls, attributes: Mapping[str, str]) -> QueueAttributes:
+    def from_api(
+        cls, attributes: Mapping[str, str], *, read_at_ms: int | None = None
+    ) -> QueueAttributes:
         created = attributes.get("CreatedTimestamp")
         return cls(
             arn=attributes.get("QueueArn", ""),
@@ -118,6 +123,7 @@ class QueueAttributes:
                 if created and created.isdigit()
                 else None
             ),
+            read_at_ms=read_at_ms,
         )
 
 
@@ -219,13 +225,19 @@ class ReceivedMessage:
         return _int_attribute(self.attributes, "ApproximateReceiveCount")
 
     @property
+    def sent_ms(self) -> int | None:
+        """``SentTimestamp``: SQS's clock, in milliseconds, when the message was first sent."""
+        stamp = self.attributes.get("SentTimestamp")
+        return int(stamp) if stamp and stamp.isascii() and stamp.isdigit() else None
+
+    @property
     def sent_at(self) -> datetime | None:
         """When the message was first sent (for SQS redrive: to the source queue)."""
-        stamp = self.attributes.get("SentTimestamp")
-        if not stamp or not (stamp.isascii() and stamp.isdigit()):
+        stamp = self.sent_ms
+        if stamp is None:
             return None
         try:
-            return datetime.fromtimestamp(int(stamp) / 1000, tz=UTC)
+            return datetime.fromtimestamp(stamp / 1000, tz=UTC)
         except (OverflowError, OSError, ValueError):
             return None  # past the years a datetime holds (an export record edited by hand)
 

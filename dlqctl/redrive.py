@@ -275,7 +275,9 @@ def _redrive_batch(
         if run.watch.check():
             run.stop.set()  # nothing more is sent; the batch stays held and is released
             return 0
-    selected = [view for view in views if selection.selects(view)]
+    # Arrivals (sent since the run began) are not replayed: they stay, or are parked, with
+    # what the selection leaves.
+    selected = [view for view in scan.without_arrivals(views) if selection.selects(view)]
     chosen = run.take(selected)
     result, journal = run.result, options.journal
     with run.lock:
@@ -369,11 +371,12 @@ def _without_returns(
     scan: QueueScan, watch: ReturnWatch, views: list[MessageView]
 ) -> list[MessageView]:
     """Take the run's own replays coming back out of a batch: counted by the watch, left in
-    the DLQ, and not counted against the walk's bound."""
+    the DLQ, and not counted against the walk's bound (which already leaves out those it
+    knows for arrivals)."""
     back = watch.returns(views)
     if not back:
         return views
-    scan.not_counted(len(back))
+    scan.not_counted(sum(1 for view in back if not scan.is_arrival(view.message_id)))
     ids = {view.message_id for view in back}
     return [view for view in views if view.message_id not in ids]
 
@@ -524,6 +527,7 @@ def _read_ahead(
     if not received:
         return
     views = _without_returns(scan, watch, [decode(message, opened.context) for message in received])
+    views = scan.without_arrivals(views)  # held, and made visible again when the walk ends
     watch.looked(len(received))
     keep = max(0, len(views) - scan.over_bound())
     stash.put([view.message for view in views[:keep]])

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import cast
+from typing import Protocol, TypeVar, cast
 
 from dlqctl.aws import SQS_BATCH, Aws, Sqs
 from dlqctl.envelopes import QueueContext, decode
@@ -89,6 +89,8 @@ class Coverage:
     queue_depth: int | None
     reason: str | None = None
     unreleased: int = 0
+    arrived: int = 0
+    """Messages sent to the queue after a bounded walk began: not part of it, left there."""
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
@@ -97,6 +99,7 @@ class Coverage:
             "queue_depth": self.queue_depth,
             "reason": self.reason,
             "unreleased": self.unreleased,
+            "arrived": self.arrived,
         }
 
 
@@ -122,7 +125,20 @@ class ScanStats:
     hours from a message's receive): those messages became visible again."""
     capped: str | None = None
     """Why the walk stopped before the end of the queue (SQS's in-flight cap), if it did."""
+    arrived: int = 0
+    """Messages of a bounded walk sent after it began (``QueueScan``): not part of it."""
 
+
+class _Identified(Protocol):
+    @property
+    def message_id(self) -> str: ...
+
+
+ViewT = TypeVar("ViewT", bound=_Identified)
+
+ARRIVAL_SLACK_MS = 1000
+"""How much later than the second of its start a message's ``SentTimestamp`` must be (both by
+SQS's clocks) for a bounded walk to take it for one that arrived during the walk."""
 
 FIFO_DELETE_WAIT_SECONDS = 1.0
 """How long an empty receive of a FIFO walk that deletes as it goes waits for a delete to free
@@ -138,8 +154,18 @@ class QueueScan:
     Messages the caller deleted are forgotten so they are not released.
 
     The walk ends on an empty long-poll receive, after ``max_messages`` new messages, or after
-    several receives in a row that bring nothing new. ``next_batch`` may be called from several
-    threads at once; each caller then owns the batch it got.
+    several receives in a row that bring nothing new.
+
+    A bounded walk (``max_messages``: the messages visible at its start) given the time of
+    that count by SQS's clock (``started_ms``) is about the messages in the queue then. One
+    sent later (its ``SentTimestamp``: a new failure, or a replay that failed again and came
+    back) *arrived*: it is held like the others, but takes no place in the bound, so the walk
+    still reaches every message it is for, and ``without_arrivals`` leaves it out of what
+    the caller acts on. Up to as many arrivals as the bound are not counted; past that they
+    are, and a walk that then ends on its bound says it may have missed some.
+
+    ``next_batch`` may be called from several threads at once; each caller then owns the
+    batch it got.
 
     SQS lets a queue have about 120,000 messages in flight; past that a long poll comes back
     empty (a short poll fails with ``OverLimit``), and a walk that holds what it has seen would
@@ -169,6 +195,11 @@ class QueueScan:
     ) -> None:
         self.sqs = sqs
         self.fifo = fifo
+        self._arrival_from: int | None = None
+        """``SentTimestamp`` from which a message arrived after the walk began (``started``)."""
+        self._arrivals: set[str] = set()
+        self._uncounted = 0
+        """Arrivals the bound does not count (at most ``max_messages`` of them)."""
         self._deleted = 0
         self._deleted_at_end = 0
         """``_deleted`` when the receive that ended the walk was sent (a FIFO walk goes on
@@ -241,6 +272,27 @@ class QueueScan:
     def seen(self) -> int:
         return len(self._seen)
 
+    def started(self, started_ms: int | None) -> None:
+        """A bounded walk's start by SQS's clock (``read_at_ms`` of the count it is bounded
+        by): messages sent later are arrivals (see the class)."""
+        if started_ms is not None and self.max_messages is not None:
+            self._arrival_from = started_ms + 1000 + ARRIVAL_SLACK_MS
+
+    @property
+    def _counted(self) -> int:
+        """The messages seen that count against the bound."""
+        return len(self._seen) - self._uncounted
+
+    def is_arrival(self, message_id: str) -> bool:
+        """Whether a message the walk handed out arrived after it began (see the class)."""
+        return message_id in self._arrivals
+
+    def without_arrivals(self, views: list[ViewT]) -> list[ViewT]:
+        """The views of messages that were in the queue when the walk began."""
+        if not self._arrivals:
+            return views
+        return [view for view in views if view.message_id not in self._arrivals]
+
     def next_batch(self) -> list[ReceivedMessage] | None:
         """The next receive's new messages (possibly none), or None when the walk is over.
 
@@ -255,13 +307,15 @@ class QueueScan:
             while True:
                 if self._closing.is_set():
                     return None
-                if self._done or (self.max_messages is not None and self.seen >= self.max_messages):
+                if self._done or (
+                    self.max_messages is not None and self._counted >= self.max_messages
+                ):
                     self._done = True
                     return None
                 if self.max_messages is None:
                     wanted = SQS_BATCH
                     break
-                wanted = self.max_messages - self.seen
+                wanted = self.max_messages - self._counted
                 # The receives under way may bring all that is left: another one now would
                 # find nothing visible and wait out its long poll at the end of every walk.
                 # Wait for them instead; what they did not bring is asked for then.
@@ -352,7 +406,7 @@ class QueueScan:
         with self._lock:
             if self.max_messages is None:
                 return 0
-            return max(0, self.seen - self.max_messages)
+            return max(0, self._counted - self.max_messages)
 
     def not_counted(self, count: int) -> None:
         """Messages the walk took that are not part of it (replays coming back): the bound
@@ -387,9 +441,21 @@ class QueueScan:
             and not self._cut
             and self.short_reason is not None
             and self.depth_at_start is not None
-            and self.seen < self.depth_at_start
+            and self.seen - len(self._arrivals) < self.depth_at_start
         ):
             reason = f"{self.short_reason}; run it again for the rest"
+        if (
+            reason is None
+            and len(self._arrivals) > self._uncounted
+            and self.max_messages is not None
+            and self._counted >= self.max_messages
+            and not self._cut
+        ):
+            reason = (
+                f"{len(self._arrivals):,} messages arrived during the walk, more than the "
+                f"{self.max_messages:,} it was for; it stopped at that many again, so some that "
+                "were in the queue at its start may not have been read; run it again for the rest"
+            )
         if reason is None and self._ended_stale and self.stats.renewal_failures:
             reason = (
                 f"the holds of {self.stats.renewal_failures:,} message(s) could not be extended, "
@@ -402,6 +468,7 @@ class QueueScan:
             queue_depth=self.depth_at_start,
             reason=reason,
             unreleased=self.stats.release_failures,
+            arrived=len(self._arrivals),
         )
 
     def cut(self) -> None:
@@ -549,10 +616,17 @@ class QueueScan:
                     # Already deleted by the caller: a redelivery of a standard queue. Release it.
                     self._extra_handles.append(message.receipt_handle)
                 continue
-            if bounded and self.max_messages is not None and self.seen >= self.max_messages:
+            if bounded and self.max_messages is not None and self._counted >= self.max_messages:
                 # Past the bound (several receives raced): not part of this walk.
                 self._extra_handles.append(message.receipt_handle)
                 continue
+            if self._arrival_from is not None:
+                sent = message.sent_ms
+                if sent is not None and sent >= self._arrival_from:
+                    self._arrivals.add(message.message_id)
+                    self.stats.arrived += 1
+                    if self._uncounted < (self.max_messages or 0):
+                        self._uncounted += 1
             self._seen.add(key)
             self._held[message.message_id] = message.receipt_handle
             self._expiry.append((expires, message.message_id))
@@ -620,7 +694,7 @@ class QueueScan:
                 and not self._cut
                 and not self._closing.is_set()
                 and self._interrupt is None
-                and (self.max_messages is None or self.seen < self.max_messages)
+                and (self.max_messages is None or self._counted < self.max_messages)
             ):
                 return False
             self._done = self._ended_empty = False
@@ -703,6 +777,7 @@ def walk(
         fifo=opened.attributes.fifo,
     )
     scan.in_flight_at_start = opened.attributes.in_flight
+    scan.started(opened.attributes.read_at_ms)
     return scan
 
 
@@ -803,7 +878,7 @@ def split_batches(
     while True:
         for batch in scan.read_ahead(readers_for(scan, expected)):
             views = [decode(message, context) for message in batch]
-            chosen = [view for view in views if selection.selects(view)]
+            chosen = [view for view in scan.without_arrivals(views) if selection.selects(view)]
             if limit is not None:
                 chosen = chosen[: limit - matched]
             matched += len(chosen)
