@@ -1055,12 +1055,18 @@ class Sqs(_Service):
                 response = self.call_batch(
                     "DeleteMessageBatch", {"QueueUrl": queue.url, "Entries": entries}
                 )
-            deleted.extend(
-                chunk[int(item["Id"])].message_id for item in response.get("Successful", [])
-            )
+            answered: set[int] = set()
+            for item in response.get("Successful", []):
+                answered.add(int(item["Id"]))
+                deleted.append(chunk[int(item["Id"])].message_id)
+            for item in response.get("Failed", []):
+                answered.add(int(item["Id"]))
+                failed.append((chunk[int(item["Id"])].message_id, _code(item) or "Unknown"))
+            # An entry the answer leaves out was not confirmed deleted: it is not counted so.
             failed.extend(
-                (chunk[int(item["Id"])].message_id, str(item.get("Code", "Unknown")))
-                for item in response.get("Failed", [])
+                (message.message_id, "no answer for this entry")
+                for index, message in enumerate(chunk)
+                if index not in answered
             )
         return Deletion(tuple(deleted), tuple(failed))
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from dlqctl.aws import Aws
 from dlqctl.delivery import send_and_record
 from dlqctl.destinations import Planned, QueueDestination, Rejected
-from dlqctl.errors import DlqctlError, NotFoundError, UsageError, whole_call_failed
+from dlqctl.errors import DlqctlError, NotFoundError, UsageError
 from dlqctl.interrupts import interrupt_after_block
 from dlqctl.journal import Journal, State
 from dlqctl.models import (
@@ -142,20 +142,17 @@ class Parking:
             )
             acknowledged = [view.message for view, _ in delivery.accepted]
             parked = [view.message for view in sent_before] + acknowledged
+
+            def note(failed: Sequence[tuple[str, str]]) -> None:
+                failures.extend(Failure(i, f"{_NOT_DELETED} ({why})") for i, why in failed)
+
             try:
-                deletion = scan.delete(parked)
-            except DlqctlError as exc:  # in the parking queue, and maybe still in the DLQ
-                reason = whole_call_failed(exc)
-                failures.extend(
-                    Failure(message.message_id, f"{_NOT_DELETED} ({reason})") for message in parked
-                )
+                deletion = scan.delete_noting(parked, note)
+            except DlqctlError:  # in the parking queue, and maybe still in the DLQ
                 with self._lock:
                     self.result.failures.extend(failures)
                 raise
             journal.deleted(deletion.deleted)
-        failures.extend(
-            Failure(message_id, f"{_NOT_DELETED} ({code})") for message_id, code in deletion.failed
-        )
         with self._lock:
             self.result.parked += len(deletion.deleted)
             self.result.failures.extend(failures)

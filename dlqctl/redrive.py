@@ -35,7 +35,7 @@ from dlqctl.destinations import (
 )
 from dlqctl.drain import DrainPlan, prepare_drain
 from dlqctl.envelopes import decode
-from dlqctl.errors import DlqctlError, UsageError, whole_call_failed
+from dlqctl.errors import DlqctlError, UsageError
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block, signal_number
 from dlqctl.journal import Journal, State
@@ -311,7 +311,6 @@ def _redrive_batch(
         with run.lock:
             result.recovered += len(deletion.deleted)
             result.redriven += len(deletion.deleted)
-            _delete_failures(result, deletion.failed)
     if planned:
         _send_paced(scan, destination, planned, fingerprints, options, run, pacer)
     return len(chosen)
@@ -625,7 +624,6 @@ def _send_and_delete(
         journal.deleted(deletion.deleted)
     with lock:
         result.redriven += len(deletion.deleted)
-        _delete_failures(result, deletion.failed)
     by_id = {item.view.message_id: item for item in planned}
     return [by_id[view.message_id] for view, _ in delivery.accepted]
 
@@ -633,25 +631,21 @@ def _send_and_delete(
 def _delete(
     scan: QueueScan, messages: list[ReceivedMessage], result: RedriveResult, lock: threading.Lock
 ) -> Deletion:
-    """Delete delivered messages; a delete call that fails whole (the endpoint lost) is a
-    failure of each of its messages in the result before its error stops the run."""
-    try:
-        return scan.delete(messages)
-    except DlqctlError as exc:
-        reason = whole_call_failed(exc)
+    """Delete delivered messages; each one not deleted is a failure in the result (see
+    ``QueueScan.delete_noting``)."""
+
+    def note(failed: Sequence[tuple[str, str]]) -> None:
         with lock:
-            _delete_failures(result, [(message.message_id, reason) for message in messages])
-        raise
+            for message_id, why in failed:
+                result.reject(
+                    message_id,
+                    f"delivered, but deleting it from the DLQ failed ({why}); it will become "
+                    "visible again, and the journal lets a rerun delete it without sending it "
+                    "again",
+                    skipped=False,
+                )
 
-
-def _delete_failures(result: RedriveResult, failed: Sequence[tuple[str, str]]) -> None:
-    for message_id, code in failed:
-        result.reject(
-            message_id,
-            f"delivered, but deleting it from the DLQ failed ({code}); it will become "
-            "visible again, and the journal lets a rerun delete it without sending it again",
-            skipped=False,
-        )
+    return scan.delete_noting(messages, note)
 
 
 @dataclass

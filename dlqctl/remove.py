@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from dlqctl.aws import Aws
-from dlqctl.errors import DlqctlError, UsageError, whole_call_failed
+from dlqctl.errors import UsageError
 from dlqctl.filters import Selection
 from dlqctl.interrupts import interrupt_after_block
 from dlqctl.models import Failure, JsonValue, MessageView, walk_complete
@@ -31,16 +31,12 @@ def delete_views(
     """Delete held messages (a Ctrl-C waits for the call) and return how many were deleted.
     Each message not deleted goes into ``failures``, those of a call that failed whole (the
     endpoint lost: it may have been done) too, before that call's error stops the run."""
-    try:
-        with interrupt_after_block():
-            deletion = scan.delete([view.message for view in views])
-    except DlqctlError as exc:
-        reason = whole_call_failed(exc)
-        failures.extend(Failure(view.message_id, f"{failure_prefix}: {reason}") for view in views)
-        raise
-    failures.extend(
-        Failure(message_id, f"{failure_prefix}: {code}") for message_id, code in deletion.failed
-    )
+
+    def note(failed: Sequence[tuple[str, str]]) -> None:
+        failures.extend(Failure(i, f"{failure_prefix}: {why}") for i, why in failed)
+
+    with interrupt_after_block():
+        deletion = scan.delete_noting([view.message for view in views], note)
     return len(deletion.deleted)
 
 

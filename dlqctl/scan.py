@@ -15,7 +15,7 @@ from typing import Protocol, TypeVar, cast
 
 from dlqctl.aws import SQS_BATCH, Aws, Sqs
 from dlqctl.envelopes import QueueContext, decode
-from dlqctl.errors import DlqctlError, InFlightCap, UsageError
+from dlqctl.errors import DlqctlError, InFlightCap, UsageError, whole_call_failed
 from dlqctl.filters import Selection
 from dlqctl.interrupts import (
     Deferral,
@@ -675,6 +675,23 @@ class QueueScan:
             ]
         deletion = self.sqs.delete(self.queue, current)
         self.forget(deletion.deleted)
+        return deletion
+
+    def delete_noting(
+        self,
+        messages: Sequence[ReceivedMessage],
+        note: Callable[[Sequence[tuple[str, str]]], None],
+    ) -> Deletion:
+        """``delete``, with each message not deleted passed to ``note`` (its ID and why): those
+        the answer names, or all of them when the call failed whole (the endpoint lost: they
+        may have been deleted), noted before that call's error stops the run."""
+        try:
+            deletion = self.delete(messages)
+        except DlqctlError as exc:
+            reason = whole_call_failed(exc)
+            note([(message.message_id, reason) for message in messages])
+            raise
+        note(deletion.failed)
         return deletion
 
     def go_on(self) -> bool:

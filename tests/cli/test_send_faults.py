@@ -225,3 +225,21 @@ def test_an_answer_that_leaves_out_entries_makes_them_unanswered(
     assert "may have been delivered" in data["failures"][0]["reason"]
     assert len(drain(boto, bus_target)) == 1
     assert counts(fresh_endpoint, dlq) == (1, 0)
+
+
+def test_a_delete_answer_that_leaves_an_entry_out_is_not_counted_as_deleted(
+    cli_via, faults, fresh_endpoint
+):
+    """An entry missing from both DeleteMessageBatch's Successful and Failed was not confirmed
+    deleted: the run names it as a failure and does not call itself complete."""
+    dlq_with(fresh_endpoint, 3)
+
+    def lose_one(request, answer):
+        answer["Successful"] = answer.get("Successful", [])[1:]
+
+    faults.rewrite_answers("sqs", "DeleteMessageBatch", lose_one)
+    result = cli_via("delete", "orders-dlq", "--filter", "kind!='x'", "--yes", "-o", "json")
+    assert result.exit_code == ExitCode.PARTIAL, result.stderr
+    data = result.json()
+    assert (data["selected"], data["deleted"]) == (3, 2), data
+    assert [f["reason"] for f in data["failures"]] == ["delete failed: no answer for this entry"]
