@@ -301,7 +301,10 @@ def export_messages(
     result = into
     try:
         with covering(walk(aws, opened, walking), result) as scan:
-            for chosen, rest in split_batches(scan, selection, context=opened.context, limit=limit):
+            # A copy leaves nothing out; what is deleted is only what was there at the start.
+            for chosen, rest in split_batches(
+                scan, selection, context=opened.context, limit=limit, leave_arrivals=delete
+            ):
                 _write_durably(
                     handle,
                     [json_line(export_record(view)) + "\n" for view in chosen],
@@ -313,7 +316,7 @@ def export_messages(
                         scan, chosen, "exported, but delete failed", result.failures
                     )
                 if parking is not None:
-                    parking.park(scan, rest if delete else chosen + rest)
+                    parking.park(scan, scan.without_arrivals(rest if delete else chosen + rest))
                 progress(len(chosen))
         if not delete:
             _write_durably(handle, [])

@@ -880,26 +880,35 @@ def _queue_name(url: str) -> str:
 
 
 def _queue_attributes(raw: Mapping[str, Any]) -> QueueAttributes:
-    """``GetQueueAttributes``'s answer, with when SQS gave it (``server_ms``)."""
-    return QueueAttributes.from_api(raw.get("Attributes", {}), read_at_ms=server_ms(raw))
+    """``GetQueueAttributes``'s answer, with when it came (see ``read_at_ms``)."""
+    date = server_ms(raw)
+    read_at = None if date is None else max(date + 999, int(time.time() * 1000))
+    return QueueAttributes.from_api(raw.get("Attributes", {}), read_at_ms=read_at)
+
+
+_HTTP_DATE = re.compile(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT")
 
 
 def server_ms(raw: Mapping[str, Any]) -> int | None:
     """The time an answer's ``Date`` header gives (the server's clock, to the second), in
-    milliseconds; None without a readable one."""
+    milliseconds; None without a readable one. Where something on the way added its own
+    (botocore joins repeated headers with commas), the latest."""
     headers = raw.get("ResponseMetadata", {}).get("HTTPHeaders", {})
     text = headers.get("date") if isinstance(headers, Mapping) else None
     if not isinstance(text, str):
         return None
     from email.utils import mktime_tz, parsedate_tz  # botocore has it loaded already
 
-    parts = parsedate_tz(text)
-    if parts is None:
-        return None
-    try:
-        return mktime_tz(parts) * 1000
-    except (OverflowError, ValueError):
-        return None
+    stamps: list[int] = []
+    for part in _HTTP_DATE.findall(text) or [text]:
+        parts = parsedate_tz(part)
+        if parts is None:
+            continue
+        try:
+            stamps.append(mktime_tz(parts) * 1000)
+        except (OverflowError, ValueError):
+            continue
+    return max(stamps) if stamps else None
 
 
 def check_region(what: str, region: str | None, in_use: str, hint: str | None = None) -> None:

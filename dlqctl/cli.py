@@ -769,13 +769,7 @@ def _require_coverage(coverage: Any, what: str) -> None:
 
     if not isinstance(coverage, dict):
         return
-    unreleased = _warn_unreleased(coverage)
-    arrived = int(coverage.get("arrived") or 0)
-    if arrived:
-        render.warn(
-            f"{arrived:,} message(s) arrived in the queue while the {what} ran: not part of "
-            "it, they were left there (a new run reads them)"
-        )
+    unreleased = _warn_unreleased(coverage, what)
     if coverage.get("complete", True):
         if unreleased:
             raise PartialFailure(
@@ -792,10 +786,17 @@ def _require_coverage(coverage: Any, what: str) -> None:
     )
 
 
-def _warn_unreleased(coverage: Any) -> int:
-    """Say how many held messages a walk could not make visible again; returns how many."""
+def _warn_unreleased(coverage: Any, what: str) -> int:
+    """Say how many held messages a walk could not make visible again (returns how many), and
+    how many arrived while it ran and were left."""
     from dlqctl import render
 
+    arrived = int(coverage.get("arrived") or 0) if isinstance(coverage, dict) else 0
+    if arrived:
+        render.warn(
+            f"{arrived:,} message(s) arrived in the queue while the {what} ran: not part of "
+            "it, they were left there (a new run reads them)"
+        )
     unreleased = int(coverage.get("unreleased") or 0) if isinstance(coverage, dict) else 0
     if unreleased:
         render.warn(
@@ -824,7 +825,7 @@ def _show(
     data = result.to_json()
     what = result.title.lower()
     if result.interrupted_by is not None:
-        _warn_unreleased(data.get("coverage"))
+        _warn_unreleased(data.get("coverage"), what)
         raise Interrupted(
             f"{what} interrupted: the batch in flight was finished",
             "everything not done was made visible again; run the command again to go on",
@@ -832,7 +833,7 @@ def _show(
         )
     canary = data.get("canary")
     if isinstance(canary, dict) and canary.get("stopped"):
-        _warn_unreleased(data.get("coverage"))
+        _warn_unreleased(data.get("coverage"), what)
         raise PartialFailure(
             f"{what} stopped: {canary['stopped']}",
             "what was not sent is still in the DLQ, and so are the replays that came back; "

@@ -88,6 +88,12 @@ class Selection:
     def is_everything(self) -> bool:
         return self._compiled is None and self.error_text is None
 
+    @property
+    def names_messages(self) -> bool:
+        """Whether it picks messages by ID (a saved plan's): it takes them even if they look
+        as if they arrived after the run began."""
+        return False
+
     def fresh(self) -> Selection:
         """The same selection with counts of its own (to look at a sample, say)."""
         return replace(self, tally=Tally())

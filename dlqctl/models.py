@@ -97,8 +97,9 @@ class QueueAttributes:
     redrive_policy: RedrivePolicy | None
     created_at: datetime | None
     read_at_ms: int | None = None
-    """When SQS answered, by its own clock (the answer's ``Date``, to the second; None when it
-    had none): a walk bounded by these counts tells messages sent after them by it."""
+    """No earlier than when SQS answered: the later of the end of the answer's ``Date`` second
+    (SQS's clock) and this machine's clock when the answer came (None when the answer had no
+    ``Date``). A walk bounded by these counts takes messages sent after it for arrivals."""
 
     @classmethod
     def from_api(

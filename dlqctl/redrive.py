@@ -275,9 +275,10 @@ def _redrive_batch(
         if run.watch.check():
             run.stop.set()  # nothing more is sent; the batch stays held and is released
             return 0
-    # Arrivals (sent since the run began) are not replayed: they stay, or are parked, with
-    # what the selection leaves.
-    selected = [view for view in scan.without_arrivals(views) if selection.selects(view)]
+    # Arrivals (sent since the run began) are neither replayed nor parked: they stay held, and
+    # are made visible again when the walk ends.
+    present = views if selection.names_messages else scan.without_arrivals(views)
+    selected = [view for view in present if selection.selects(view)]
     chosen = run.take(selected)
     result, journal = run.result, options.journal
     with run.lock:
@@ -299,7 +300,7 @@ def _redrive_batch(
             scan,
             [
                 view
-                for view in views
+                for view in present
                 if view.message_id not in taken or view.message_id in rejected_ids
             ],
         )
@@ -370,12 +371,11 @@ def _without_returns(
     scan: QueueScan, watch: ReturnWatch, views: list[MessageView]
 ) -> list[MessageView]:
     """Take the run's own replays coming back out of a batch: counted by the watch, left in
-    the DLQ, and not counted against the walk's bound (which already leaves out those it
-    knows for arrivals)."""
+    the DLQ, and not counted against the walk's bound."""
     back = watch.returns(views)
     if not back:
         return views
-    scan.not_counted(sum(1 for view in back if not scan.is_arrival(view.message_id)))
+    scan.came_back([view.message_id for view in back])
     ids = {view.message_id for view in back}
     return [view for view in views if view.message_id not in ids]
 
@@ -434,6 +434,7 @@ def redrive(
         return result
     drive = _Driver(aws, opened, destination, selection, options, Pacer(options.rate), progress)
     scan = walk(aws, opened, options.walking, bounded=options.bounded)
+    scan.leaves_arrivals = not selection.names_messages
     try:
         with covering(scan, result):
             if options.canary is None or options.dry_run:
@@ -506,7 +507,14 @@ class _Driver:
         if stash is None or not stash.count:
             return scan.next_batch()
         if watch is not None:
-            _read_ahead(scan, self.opened, watch, stash, scan.poll())
+            _read_ahead(
+                scan,
+                self.opened,
+                watch,
+                stash,
+                scan.poll(),
+                names_messages=self.selection.names_messages,
+            )
             if watch.check():
                 run.stop.set()
                 return None
@@ -519,6 +527,8 @@ def _read_ahead(
     watch: ReturnWatch,
     stash: _Stash,
     received: Sequence[ReceivedMessage],
+    *,
+    names_messages: bool = False,
 ) -> None:
     """Sort messages a watch received: replays coming back are counted; the rest, as far as
     the walk's bound goes, is stashed. What is past the bound (arrived since the run started)
@@ -526,7 +536,8 @@ def _read_ahead(
     if not received:
         return
     views = _without_returns(scan, watch, [decode(message, opened.context) for message in received])
-    views = scan.without_arrivals(views)  # held, and made visible again when the walk ends
+    if not names_messages:
+        views = scan.without_arrivals(views)  # held, and made visible again when the walk ends
     watch.looked(len(received))
     keep = max(0, len(views) - scan.over_bound())
     stash.put([view.message for view in views[:keep]])
@@ -592,7 +603,14 @@ def _watch(
             continue
         wait = int(min(5.0, remaining, scan.hold_seconds / 3))  # renewed before holds lapse
         received = scan.poll(wait_seconds=wait)
-        _read_ahead(scan, drive.opened, watch, stash, received)
+        _read_ahead(
+            scan,
+            drive.opened,
+            watch,
+            stash,
+            received,
+            names_messages=drive.selection.names_messages,
+        )
         drive.options.status(watch.status())
         if not received and wait == 0:
             time.sleep(min(0.2, remaining))

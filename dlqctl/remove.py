@@ -97,7 +97,13 @@ def delete_messages(
     wanted = set(message_ids)
     try:
         with covering(walk(aws, opened, walking), result) as scan:
-            for chosen, rest in split_batches(scan, selection, context=opened.context, limit=limit):
+            for chosen, rest in split_batches(
+                scan,
+                selection,
+                context=opened.context,
+                limit=limit,
+                leave_arrivals=not message_ids,  # an ID asked for is deleted, whenever sent
+            ):
                 if wanted:
                     rest += [view for view in chosen if view.message_id not in wanted]
                     chosen = [view for view in chosen if view.message_id in wanted]
@@ -112,7 +118,7 @@ def delete_messages(
                     scan.cut()  # every ID asked for was found
                     break
                 if parking is not None and not dry_run:
-                    parking.park(scan, rest)
+                    parking.park(scan, scan.without_arrivals(rest))
     finally:
         result.not_found = sorted(wanted)  # also in the result an error carries
     return result

@@ -79,6 +79,10 @@ class PlannedSelection(Selection):
     def is_everything(self) -> bool:
         return False
 
+    @property
+    def names_messages(self) -> bool:
+        return True
+
     def fresh(self) -> PlannedSelection:
         return replace(self, tally=Tally(), found=set(), changed=set())
 

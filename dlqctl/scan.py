@@ -89,8 +89,9 @@ class Coverage:
     queue_depth: int | None
     reason: str | None = None
     unreleased: int = 0
-    arrived: int = 0
-    """Messages sent to the queue after a bounded walk began: not part of it, left there."""
+    arrived: int | None = None
+    """Messages sent to the queue after a bounded walk began: not part of it, left there (None
+    where the walk did not look for them: unbounded, or no time to tell them by)."""
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
@@ -125,8 +126,6 @@ class ScanStats:
     hours from a message's receive): those messages became visible again."""
     capped: str | None = None
     """Why the walk stopped before the end of the queue (SQS's in-flight cap), if it did."""
-    arrived: int = 0
-    """Messages of a bounded walk sent after it began (``QueueScan``): not part of it."""
 
 
 class _Identified(Protocol):
@@ -137,8 +136,8 @@ class _Identified(Protocol):
 ViewT = TypeVar("ViewT", bound=_Identified)
 
 ARRIVAL_SLACK_MS = 1000
-"""How much later than the second of its start a message's ``SentTimestamp`` must be (both by
-SQS's clocks) for a bounded walk to take it for one that arrived during the walk."""
+"""How much later than its start (``QueueAttributes.read_at_ms``) a message's ``SentTimestamp``
+must be for a bounded walk to take it for one that arrived during the walk."""
 
 FIFO_DELETE_WAIT_SECONDS = 1.0
 """How long an empty receive of a FIFO walk that deletes as it goes waits for a delete to free
@@ -157,12 +156,12 @@ class QueueScan:
     several receives in a row that bring nothing new.
 
     A bounded walk (``max_messages``: the messages visible at its start) given the time of
-    that count by SQS's clock (``started_ms``) is about the messages in the queue then. One
-    sent later (its ``SentTimestamp``: a new failure, or a replay that failed again and came
-    back) *arrived*: it is held like the others, but takes no place in the bound, so the walk
-    still reaches every message it is for, and ``without_arrivals`` leaves it out of what
-    the caller acts on. Up to as many arrivals as the bound are not counted; past that they
-    are, and a walk that then ends on its bound says it may have missed some.
+    that count (``started``) is about the messages in the queue then. One sent later (its
+    ``SentTimestamp``: a new failure, or a replay that failed again and came back) *arrived*:
+    it is held like the messages a selection leaves, but takes no place in the bound, so the
+    walk still reaches every message it is for, and ``without_arrivals`` leaves it out of
+    what the caller acts on. Up to as many arrivals as the bound are not counted; past that
+    they are, and a walk that then ends on its bound says it may have missed some.
 
     ``next_batch`` may be called from several threads at once; each caller then owns the
     batch it got.
@@ -197,9 +196,11 @@ class QueueScan:
         self.fifo = fifo
         self._arrival_from: int | None = None
         """``SentTimestamp`` from which a message arrived after the walk began (``started``)."""
-        self._arrivals: set[str] = set()
-        self._uncounted = 0
+        self._arrivals: set[int | str] = set()  # compact_id of each arrival
+        self._uncounted: set[int | str] = set()
         """Arrivals the bound does not count (at most ``max_messages`` of them)."""
+        self.leaves_arrivals = True
+        """Whether the caller leaves arrivals alone (``coverage`` counts them as left)."""
         self._deleted = 0
         self._deleted_at_end = 0
         """``_deleted`` when the receive that ended the walk was sent (a FIFO walk goes on
@@ -273,25 +274,29 @@ class QueueScan:
         return len(self._seen)
 
     def started(self, started_ms: int | None) -> None:
-        """A bounded walk's start by SQS's clock (``read_at_ms`` of the count it is bounded
-        by): messages sent later are arrivals (see the class)."""
+        """A bounded walk's start (``read_at_ms`` of the count it is bounded by): messages
+        sent later are arrivals (see the class)."""
         if started_ms is not None and self.max_messages is not None:
-            self._arrival_from = started_ms + 1000 + ARRIVAL_SLACK_MS
+            self._arrival_from = started_ms + ARRIVAL_SLACK_MS
 
     @property
     def _counted(self) -> int:
         """The messages seen that count against the bound."""
-        return len(self._seen) - self._uncounted
-
-    def is_arrival(self, message_id: str) -> bool:
-        """Whether a message the walk handed out arrived after it began (see the class)."""
-        return message_id in self._arrivals
+        return len(self._seen) - len(self._uncounted)
 
     def without_arrivals(self, views: list[ViewT]) -> list[ViewT]:
         """The views of messages that were in the queue when the walk began."""
         if not self._arrivals:
             return views
-        return [view for view in views if view.message_id not in self._arrivals]
+        return [view for view in views if compact_id(view.message_id) not in self._arrivals]
+
+    def came_back(self, message_ids: Sequence[str]) -> None:
+        """Messages the walk took that are not part of it (a canary's replays coming back):
+        those the bound still counts stop counting, so the walk reaches what it is for."""
+        with self._lock:
+            counted = sum(1 for i in message_ids if compact_id(i) not in self._uncounted)
+            if self.max_messages is not None:
+                self.max_messages += counted
 
     def next_batch(self) -> list[ReceivedMessage] | None:
         """The next receive's new messages (possibly none), or None when the walk is over.
@@ -338,10 +343,12 @@ class QueueScan:
 
     def _receive_and_hold(self, wanted: int) -> list[ReceivedMessage] | None:
         deleted_before = self._deleted
+        # Arrivals take no place in the bound: the walk's last messages may be behind them.
+        asked = SQS_BATCH if self._arrival_from is not None else min(SQS_BATCH, wanted)
         try:
             received = self.sqs.receive(
                 self.queue,
-                max_messages=min(SQS_BATCH, wanted),
+                max_messages=asked,
                 wait_seconds=self.wait_seconds,
                 hold_seconds=self.hold_seconds,
             )
@@ -408,13 +415,6 @@ class QueueScan:
                 return 0
             return max(0, self._counted - self.max_messages)
 
-    def not_counted(self, count: int) -> None:
-        """Messages the walk took that are not part of it (replays coming back): the bound
-        grows by as many, so the walk still reaches the messages it is for."""
-        with self._lock:
-            if self.max_messages is not None:
-                self.max_messages += count
-
     def _capped_now(self) -> bool:
         """After an empty receive: whether the in-flight limit stopped the walk (then marked)."""
         with self._lock:
@@ -446,7 +446,7 @@ class QueueScan:
             reason = f"{self.short_reason}; run it again for the rest"
         if (
             reason is None
-            and len(self._arrivals) > self._uncounted
+            and len(self._arrivals) > len(self._uncounted)
             and self.max_messages is not None
             and self._counted >= self.max_messages
             and not self._cut
@@ -464,11 +464,17 @@ class QueueScan:
             )
         return Coverage(
             complete=reason is None,
-            seen=self.seen,
+            seen=self.seen - len(self._arrivals),
             queue_depth=self.depth_at_start,
             reason=reason,
             unreleased=self.stats.release_failures,
-            arrived=len(self._arrivals),
+            arrived=(
+                None
+                if self._arrival_from is None
+                else len(self._arrivals)
+                if self.leaves_arrivals
+                else 0
+            ),
         )
 
     def cut(self) -> None:
@@ -623,10 +629,9 @@ class QueueScan:
             if self._arrival_from is not None:
                 sent = message.sent_ms
                 if sent is not None and sent >= self._arrival_from:
-                    self._arrivals.add(message.message_id)
-                    self.stats.arrived += 1
-                    if self._uncounted < (self.max_messages or 0):
-                        self._uncounted += 1
+                    self._arrivals.add(key)
+                    if len(self._uncounted) < (self.max_messages or 0):
+                        self._uncounted.add(key)
             self._seen.add(key)
             self._held[message.message_id] = message.receipt_handle
             self._expiry.append((expires, message.message_id))
@@ -884,9 +889,14 @@ def split_batches(
     *,
     context: QueueContext | None = None,
     limit: int | None = None,
+    leave_arrivals: bool = True,
 ) -> Iterator[tuple[list[MessageView], list[MessageView]]]:
     """Decode each receive's messages and yield (those the selection matches, up to ``limit``;
-    the rest of the batch). The walk ends once ``limit`` messages matched."""
+    the rest of the batch). The walk ends once ``limit`` messages matched. With
+    ``leave_arrivals`` (unless the selection names its messages), messages that arrived after
+    a bounded walk began are in the rest, whatever the selection."""
+    leave = leave_arrivals and not selection.names_messages
+    scan.leaves_arrivals = leave
     matched = 0
     if limit is not None and limit <= 0:
         return
@@ -895,7 +905,8 @@ def split_batches(
     while True:
         for batch in scan.read_ahead(readers_for(scan, expected)):
             views = [decode(message, context) for message in batch]
-            chosen = [view for view in scan.without_arrivals(views) if selection.selects(view)]
+            candidates = scan.without_arrivals(views) if leave else views
+            chosen = [view for view in candidates if selection.selects(view)]
             if limit is not None:
                 chosen = chosen[: limit - matched]
             matched += len(chosen)

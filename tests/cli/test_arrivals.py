@@ -157,3 +157,60 @@ def test_a_walk_that_more_arrived_in_than_it_was_for_is_not_called_complete(
     assert "arrived during the walk" in data["coverage"]["reason"]
     left = [message["Body"] for message in receive_all(boto, dlq)]
     assert sorted(left) == sorted(f"order {n}" for n in range(100, 160))
+
+
+def test_new_failures_delivered_first_do_not_crowd_out_older_messages(
+    cli_via, boto, faults, fresh_endpoint
+):
+    """A standard queue hands messages out in no set order ("Standard queues provide
+    best-effort ordering": SQS developer guide), so a walk may meet new failures before the
+    messages it is for. Here a colleague's peek holds the 30 old messages for a moment just
+    as 5 new failures come in, so the walk's first receive brings only the new ones; they must
+    not take the place of 5 old ones in the bound (30)."""
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    put(fresh_endpoint, dlq, orders(30))
+    first, put_done = threading.Lock(), threading.Event()
+
+    def colleague_peeks_as_failures_arrive(request):
+        if first.acquire(blocking=False):
+            sqs = boto("sqs")
+            held = 0
+            while held < 30:  # all 30 hidden for 3 s, as a peek holds what it shows
+                held += len(
+                    sqs.receive_message(
+                        QueueUrl=dlq.url, MaxNumberOfMessages=10, VisibilityTimeout=3
+                    ).get("Messages", [])
+                )
+            time.sleep(2.2)
+            put(fresh_endpoint, dlq, orders(5, start=100))
+            put_done.set()
+        put_done.wait(10)
+
+    faults.rewrite("sqs", "ReceiveMessage", colleague_peeks_as_failures_arrive)
+    result = cli_via(
+        "delete", "orders-dlq", "--filter", "starts_with(body, 'order')", "--wait", "5",
+        "--yes", "-o", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    left = [message["Body"] for message in receive_all(boto, dlq)]
+    assert sorted(left) == sorted(f"order {n}" for n in range(100, 105)), "every old one deleted"
+    data = result.json()
+    assert data["deleted"] == 30
+    assert data["coverage"]["complete"] is True and data["coverage"]["arrived"] == 5
+
+
+def test_an_export_without_delete_writes_what_arrived_too(
+    cli_via, boto, faults, fresh_endpoint, tmp_path
+):
+    """A copy cannot loop, and may be followed by a purge: it leaves nothing it read out."""
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    put(fresh_endpoint, dlq, orders(30))
+    faults.rewrite_answers("sqs", "GetQueueAttributes", lagging_count("orders-dlq"))
+    faults.rewrite("sqs", "ReceiveMessage", new_failures_meanwhile(fresh_endpoint, dlq))
+    out = tmp_path / "out.jsonl"
+    result = cli_via("export", "orders-dlq", str(out), "--yes", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    data = result.json()
+    assert data["exported"] == 35 and data["coverage"]["arrived"] == 0
+    assert "arrived" not in result.stderr
+    assert len(receive_all(boto, dlq)) == 35

@@ -74,7 +74,8 @@ def test_an_unfiltered_redrive_goes_to_the_end(cli_via, boto, fresh_endpoint, de
                      "--yes", "-o", "json")  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert result.json()["coverage"] == {
-        "complete": True, "seen": DEPTH, "queue_depth": DEPTH, "reason": None, "unreleased": 0
+        "complete": True, "seen": DEPTH, "queue_depth": DEPTH, "reason": None, "unreleased": 0,
+        "arrived": 0,
     }  # fmt: skip
     assert len(receive_all(boto, target)) == DEPTH
     assert counts(fresh_endpoint, deep_dlq) == (0, 0)

@@ -48,6 +48,7 @@ def test_delete_by_filter(cli, fresh_endpoint):
             "queue_depth": 6,
             "reason": None,
             "unreleased": 0,
+            "arrived": 0,
         },
         "parking": None,
     }

@@ -76,6 +76,7 @@ def test_redrive_to_bus_replays_every_kind_that_carries_an_event(cli, boto, fres
             "queue_depth": 3,
             "reason": None,
             "unreleased": 0,
+            "arrived": 0,
         },
         "parking": None,
         "canary": None,

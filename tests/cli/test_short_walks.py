@@ -44,6 +44,7 @@ def test_a_fifo_redrive_goes_on_as_its_deletes_free_the_groups(cli, boto, fresh_
         "queue_depth": 100,
         "reason": None,
         "unreleased": 0,
+        "arrived": 0,
     }
     assert counts(fresh_endpoint, dlq) == (0, 0)
     by_group: dict[str, list[int]] = {}
