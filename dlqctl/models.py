@@ -324,7 +324,25 @@ def json_line(record: Mapping[str, JsonValue]) -> str:
     """``record`` as one line of JSON, exactly as ``json.dumps(record, ensure_ascii=False,
     default=str)`` writes it, with a message's parsed body encoded once however many of its
     ``json``, ``event`` and ``payload`` hold that very object (for a plain event, all three).
-    Should the rest of the record's text hold the placeholder, it is encoded the plain way."""
+    Should the rest of the record's text hold the placeholder, it is encoded the plain way.
+    Text that cannot be UTF-8 is escaped (see ``utf8_or_escaped``)."""
+    return utf8_or_escaped(_json_line(record), record)
+
+
+def utf8_or_escaped(text: str, value: object, indent: int | None = None) -> str:
+    """JSON ``text`` of ``value`` as it is when it can be written as UTF-8, else ``value``
+    again with everything past ASCII escaped: a body's JSON may hold half an emoji
+    (``"\\ud83d"``: a lone surrogate), which no UTF-8 file or terminal takes."""
+    if text.isascii():
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, indent=indent, default=str)
+    return text
+
+
+def _json_line(record: Mapping[str, JsonValue]) -> str:
     parsed = record.get("json")
     names = [name for name in _PARSED_BODY_KEYS if record.get(name) is parsed]
     if len(names) < 2 or not isinstance(parsed, dict | list):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from dlqctl.choices import OutputFormat
 from dlqctl.envelopes import one_line
 from dlqctl.errors import OutputFailed
-from dlqctl.models import Arn, DeadLetterQueue, MessageView, json_line
+from dlqctl.models import Arn, DeadLetterQueue, MessageView, json_line, utf8_or_escaped
 from dlqctl.plans import PlannedOnly, Result
 
 if TYPE_CHECKING:
@@ -104,7 +104,8 @@ def _note(text: str, *, prefix: str = "", style: str = "") -> None:
 def to_json_text(value: Any, *, indent: int | None = 2) -> str:
     if indent is None and isinstance(value, dict):
         return json_line(value)
-    return json.dumps(value, indent=indent, ensure_ascii=False, default=str)
+    text = json.dumps(value, indent=indent, ensure_ascii=False, default=str)
+    return utf8_or_escaped(text, value, indent)
 
 
 def error(message: str, hint: str | None = None) -> None:

@@ -272,3 +272,27 @@ def test_a_message_in_a_shape_no_producer_writes_does_not_end_the_walk(cli, fres
     reasons = [failure["reason"] for failure in data["failures"]]
     assert all("is not in its shape" in reason for reason in reasons), reasons
     assert counts(fresh_endpoint, dlq) == (2, 0)
+
+
+def test_half_an_emoji_in_a_body_is_exported_shown_and_imported_back(
+    cli, boto, fresh_endpoint, tmp_path
+):
+    """A producer that cut an emoji in two writes ``"\\ud83d"`` into its JSON: valid SQS text
+    (the escape is ASCII), but once parsed a lone surrogate, which no UTF-8 file or terminal
+    takes. Every output escapes it, and the body goes back byte for byte."""
+    body = '{"note":"\\ud83d","orderId":"o-1"}'
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    put(fresh_endpoint, dlq, [OutgoingMessage("m1", body)])
+    for fmt in ("json", "jsonl", "table"):
+        shown = cli("peek", "orders-dlq", "-o", fmt)
+        assert shown.exit_code == 0, shown.stderr
+    assert json.loads(cli("peek", "orders-dlq", "-o", "json").stdout)[0]["json"]["note"] == "\ud83d"
+    out = tmp_path / "out.jsonl"
+    exported = cli("export", "orders-dlq", str(out), "--delete", "--yes", "-o", "json")
+    assert exported.exit_code == 0, exported.stderr
+    assert exported.json()["deleted"] == 1
+    assert json.loads(out.read_text(encoding="utf-8"))["sqs"]["body"] == body
+    back = cli("import", str(out), "orders-dlq", "--yes", "-o", "json")
+    assert back.exit_code == 0, back.stderr
+    received = boto("sqs").receive_message(QueueUrl=dlq.url)["Messages"]
+    assert [message["Body"] for message in received] == [body]
