@@ -30,6 +30,7 @@ from dlqctl.models import (
     OutgoingMessage,
     QueueAttributes,
     QueueRef,
+    utf8_or_escaped,
 )
 from dlqctl.scan import OpenQueue
 
@@ -511,11 +512,7 @@ def json_text(value: JsonValue, separators: tuple[str, str] | None = None) -> st
     """``value`` as JSON with its text as UTF-8 (the size AWS counts), or escaped where it
     cannot be UTF-8 (a lone surrogate, as a producer that cut an emoji in two writes)."""
     text = json.dumps(value, separators=separators, ensure_ascii=False)
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return json.dumps(value, separators=separators)
-    return text
+    return utf8_or_escaped(text, value, separators=separators)
 
 
 def unqualified(function_arn: str) -> str:

@@ -329,7 +329,12 @@ def json_line(record: Mapping[str, JsonValue]) -> str:
     return utf8_or_escaped(_json_line(record), record)
 
 
-def utf8_or_escaped(text: str, value: object, indent: int | None = None) -> str:
+def utf8_or_escaped(
+    text: str,
+    value: object,
+    indent: int | None = None,
+    separators: tuple[str, str] | None = None,
+) -> str:
     """JSON ``text`` of ``value`` as it is when it can be written as UTF-8, else ``value``
     again with everything past ASCII escaped: a body's JSON may hold half an emoji
     (``"\\ud83d"``: a lone surrogate), which no UTF-8 file or terminal takes."""
@@ -338,7 +343,7 @@ def utf8_or_escaped(text: str, value: object, indent: int | None = None) -> str:
     try:
         text.encode()
     except UnicodeEncodeError:
-        return json.dumps(value, indent=indent, default=str)
+        return json.dumps(value, indent=indent, separators=separators, default=str)
     return text
 
 
