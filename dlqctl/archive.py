@@ -185,6 +185,17 @@ def _open_empty(path: str) -> IO[str]:
     return os.fdopen(descriptor, "a", encoding="utf-8")
 
 
+def _holds_export(path: str) -> bool:
+    """Whether a file's first line is an export record (dlqctl's)."""
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline(4 * 1024 * 1024)
+        record = json.loads(first)
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(record, dict) and isinstance(record.get("sqs"), dict)
+
+
 def _sync_folder(path: str) -> None:
     """Make a created or renamed file's directory entry durable too."""
     descriptor = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
@@ -221,6 +232,12 @@ def open_export_file(path: str, *, overwrite: bool, only_empty: bool = False) ->
         folder, name = os.path.split(os.path.abspath(path))
         descriptor, temporary = tempfile.mkstemp(prefix=f"{name}.", suffix=".partial", dir=folder)
     except FileExistsError as exc:
+        if _holds_export(path):
+            raise UsageError(
+                f"{path} exists and holds a dlqctl export, which may be the only copy of "
+                "messages deleted since",
+                "choose another file (--overwrite would replace it)",
+            ) from exc
         raise UsageError(f"{path} exists", "choose another file, or pass --overwrite") from exc
     except OSError as exc:
         raise UsageError(f"cannot create {path}: {exc.strerror}", "check the path") from exc

@@ -559,3 +559,19 @@ def test_an_export_to_a_closed_pipe_is_not_an_error(fresh_endpoint):
     assert process.returncode == ExitCode.OK, stderr
     assert "Error" not in stderr
     assert counts(fresh_endpoint, dlq) == (150, 0)
+
+
+def test_an_export_onto_an_earlier_export_says_what_overwrite_would_replace(
+    cli, fresh_endpoint, tmp_path
+):
+    """An earlier export may be the only copy of messages deleted since (an `export --delete`,
+    a `purge --archive`): the refusal says so, rather than suggesting --overwrite."""
+    seed(fresh_endpoint, count=3)
+    path = tmp_path / "incident.jsonl"
+    assert cli("export", "orders-dlq", str(path), "--delete", "--yes").exit_code == 0
+    seed(fresh_endpoint, count=2)
+    again = cli("export", "orders-dlq", str(path))
+    assert again.exit_code == ExitCode.USAGE
+    assert "holds a dlqctl export, which may be the only copy" in again.stderr
+    assert "--overwrite would replace it" in again.stderr
+    assert len(path.read_text().splitlines()) == 3
