@@ -232,7 +232,16 @@ class PurgePlan(OnQueue):
         return f"Purging {self.name}"
 
     def describe(self) -> str:
-        return describe_scope("This deletes", self.opened, self.selection, None)
+        if not self.selection.is_everything:
+            return describe_scope("This deletes", self.opened, self.selection, None)
+        # PurgeQueue deletes every message: those others hold (in flight) and delayed too.
+        attributes = self.opened.attributes
+        parts = [f"~{attributes.visible:,} visible"]
+        if attributes.in_flight:
+            parts.append(f"~{attributes.in_flight:,} in flight (held by a consumer or a run)")
+        if attributes.delayed:
+            parts.append(f"~{attributes.delayed:,} delayed")
+        return f"This deletes every message of {self.name}: {', '.join(parts)}"
 
     def run(self, reporter: Reporter) -> DeleteResult | PurgeStarted:
         if not self.selection.is_everything:
@@ -245,4 +254,7 @@ class PurgePlan(OnQueue):
                 into=DeleteResult(title="Purge (selected)"),
             )
         self.aws.sqs.purge(self.opened.queue)
-        return PurgeStarted(self.name, self.opened.attributes.visible)
+        attributes = self.opened.attributes
+        return PurgeStarted(
+            self.name, attributes.visible + attributes.in_flight + attributes.delayed
+        )

@@ -60,3 +60,18 @@ def test_purge_wants_the_queue_name_typed(fresh_endpoint):
     )
     assert code == 0, stderr
     assert counts(fresh_endpoint, queue) == (0, 0)
+
+
+def test_the_purge_confirmation_counts_the_messages_others_hold(fresh_endpoint, boto):
+    """PurgeQueue deletes messages in flight too (a consumer's, another run's): the question
+    counts them, so no one confirms 2 and loses 7."""
+    queue = create_queue(fresh_endpoint, "jobs-dlq")
+    put(fresh_endpoint, queue, [OutgoingMessage(f"m{n}", f"x{n}") for n in range(7)])
+    held = boto("sqs").receive_message(
+        QueueUrl=queue.url, MaxNumberOfMessages=5, VisibilityTimeout=300
+    )["Messages"]
+    assert len(held) == 5
+    code, _, stderr = run_at_terminal(["purge", "jobs-dlq"], "no", fresh_endpoint)
+    assert code == ExitCode.USAGE
+    assert "This deletes every message of jobs-dlq: ~2 visible, ~5 in flight" in stderr
+    assert counts(fresh_endpoint, queue) == (2, 5)
