@@ -20,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO
 
-from dlqctl.errors import UsageError
+from dlqctl.errors import PartialFailure, UsageError
 from dlqctl.models import JsonValue, ReceivedMessage
 
 VERSION = 1
@@ -172,8 +172,13 @@ class Journal:
         journal._former = former
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            unfinished = False
             if path.exists():
-                lines = path.read_text(encoding="utf-8").splitlines()
+                text = path.read_text(encoding="utf-8")
+                lines = text.splitlines()
+                # A crash can leave the last line without its newline: the next line must
+                # not be written onto it (both would be lost).
+                unfinished = bool(text) and not text.endswith("\n")
                 if lines and not _is_journal_header(lines[0]):
                     raise UsageError(
                         f"{path} is not a dlqctl journal; it is left as it is",
@@ -182,6 +187,8 @@ class Journal:
                 journal._load(lines)
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             journal._handle = os.fdopen(descriptor, "a", encoding="utf-8")
+            if unfinished:
+                journal._handle.write("\n")
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise UsageError(
@@ -259,13 +266,20 @@ class Journal:
         """Write under the lock; fsync outside it, so workers' syncs overlap (group commit).
         An fsync covers everything written to the file before it, this thread's lines too."""
         lines = "".join(json.dumps(entry) + "\n" for entry in entries)
-        with self._lock:
-            assert self._handle is not None
-            self._handle.write(lines)
-            self._handle.flush()
-            descriptor = self._handle.fileno()
-        if sync:
-            os.fsync(descriptor)
+        try:
+            with self._lock:
+                assert self._handle is not None
+                self._handle.write(lines)
+                self._handle.flush()
+                descriptor = self._handle.fileno()
+            if sync:
+                os.fsync(descriptor)
+        except OSError as exc:
+            raise PartialFailure(
+                f"cannot write the journal {self.path}: {exc.strerror or exc}",
+                "free space on its disk, then run again: nothing this batch sent was deleted, "
+                "and what it may have delivered is sent again unless --no-resend-ambiguous",
+            ) from exc
 
     def status(self, message: ReceivedMessage) -> str:
         """What the journal says about a message: new, pending-delete, ambiguous or delivered."""

@@ -1,0 +1,49 @@
+"""The journal's file after a crash and on a full disk (a real file in a temporary folder)."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+
+from dlqctl.errors import ExitCode, PartialFailure
+from dlqctl.journal import Journal, State
+from dlqctl.models import ReceivedMessage
+
+QUEUE = "arn:aws:sqs:us-east-1:111122223333:orders-dlq"
+MESSAGE = ReceivedMessage("m-1", "h-1", '{"orderId":"o-1"}')
+
+
+def test_a_last_line_a_crash_left_without_its_newline_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    first = Journal.open(path, QUEUE, "queue orders", "run-1")
+    first.sending([MESSAGE])
+    first.acked([(MESSAGE, "target-1")])
+    first.close()
+    # The crash: the acknowledgement reached the disk, its newline did not.
+    path.write_bytes(path.read_bytes().removesuffix(b"\n"))
+    second = Journal.open(path, QUEUE, "queue orders", "run-2")
+    second.close()
+    assert second.status(MESSAGE) == State.PENDING_DELETE  # deleted, never sent again
+    third = Journal.open(path, QUEUE, "queue orders", "run-3")
+    third.close()
+    assert third.status(MESSAGE) == State.PENDING_DELETE, "the next run's line is on its own"
+    assert third.runs == 3
+
+
+def test_a_journal_that_cannot_be_written_stops_the_run_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = Journal.open(tmp_path / "journal.jsonl", QUEUE, "queue orders", "run-1")
+
+    def full(descriptor: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("dlqctl.journal.os.fsync", full)
+    with pytest.raises(PartialFailure) as stopped:
+        journal.acked([(MESSAGE, "target-1")])
+    assert stopped.value.exit_code == ExitCode.PARTIAL
+    assert "cannot write the journal" in stopped.value.message
+    assert "No space left on device" in stopped.value.message
+    journal.close()
