@@ -458,7 +458,11 @@ def import_messages(
     try:
         with keeping_done(result):
             for line in read_export(lines):
-                if options.limit is not None and result.selected >= options.limit:
+                # What an earlier run delivered is not counted: a rerun goes on past it.
+                if (
+                    options.limit is not None
+                    and result.selected - result.recovered >= options.limit
+                ):
                     break
                 pending.extend(_plan_line(line, destination, selection, options, result, taken))
                 if len(pending) >= SQS_BATCH:

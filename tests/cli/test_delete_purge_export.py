@@ -575,3 +575,22 @@ def test_an_export_onto_an_earlier_export_says_what_overwrite_would_replace(
     assert "holds a dlqctl export, which may be the only copy" in again.stderr
     assert "--overwrite would replace it" in again.stderr
     assert len(path.read_text().splitlines()) == 3
+
+
+def test_an_import_in_chunks_goes_on_where_the_last_chunk_ended(
+    cli, boto, fresh_endpoint, tmp_path
+):
+    """``--limit N`` run again sends the next N: what the journal shows delivered by an
+    earlier run does not count toward it."""
+    seed(fresh_endpoint, count=25)
+    path = tmp_path / "archive.jsonl"
+    assert cli("export", "orders-dlq", str(path)).exit_code == 0
+    target = create_queue(fresh_endpoint, "restored")
+    sent = []
+    for _ in range(3):
+        run = cli("import", str(path), "restored", "--limit", "10", "--yes", "-o", "json")
+        assert run.exit_code == 0, run.stderr
+        sent.append(run.json()["redriven"])
+    assert sent == [10, 10, 5]
+    bodies = [message["Body"] for message in receive_all(boto, target)]
+    assert len(bodies) == len(set(bodies)) == 25
