@@ -293,7 +293,7 @@ def _write_durably(handle: IO[str], lines: list[str], *, sync: bool = True) -> N
     except OSError as exc:
         raise DlqctlError(
             f"writing the export failed: {exc.strerror or exc}",
-            "nothing of this batch was deleted; free space or choose another file",
+            "free space or choose another file",
         ) from exc
 
 
@@ -317,7 +317,7 @@ def export_messages(
     the run fills in (it names the file and the command)."""
     result = into
     try:
-        with covering(walk(aws, opened, walking), result) as scan:
+        with _saying_counts(result, delete), covering(walk(aws, opened, walking), result) as scan:
             # A copy leaves nothing out; what is deleted is only what was there at the start.
             for chosen, rest in split_batches(
                 scan, selection, context=opened.context, limit=limit, leave_arrivals=delete
@@ -342,6 +342,23 @@ def export_messages(
             raise exc.__cause__ from None  # `export Q - | head`: a closed pipe is not an error
         raise
     return result
+
+
+@contextlib.contextmanager
+def _saying_counts(result: ExportResult, delete: bool) -> Iterator[None]:
+    """A write that fails says how many messages the file holds and, for an export that
+    deletes, how many of them were deleted (the batch that did not fit stays in the queue)."""
+    try:
+        yield
+    except DlqctlError as exc:
+        if isinstance(exc.__cause__, OSError) and exc.message.startswith("writing the export"):
+            where = "the output" if result.file == "-" else result.file
+            held = f"{where} holds {result.exported:,} message(s)"
+            if delete:
+                held += f", {result.deleted:,} of them deleted from the queue; the batch that "
+                held += "did not fit stays in the queue"
+            exc.message = f"{exc.message}; {held}"
+        raise
 
 
 @dataclass(frozen=True)

@@ -509,6 +509,7 @@ def test_an_export_that_cannot_write_says_what_it_wrote_and_deleted_before(
     assert data["error"] in error
     deleted = data["deleted"]
     assert 0 < deleted == data["exported"] < 60
+    assert f"holds {deleted:,} message(s), {deleted:,} of them deleted from the queue" in error
     assert data["coverage"]["complete"] is False
     assert counts(fresh_endpoint, dlq) == (60 - deleted, 0)
     kept = set()
