@@ -329,14 +329,18 @@ def export_messages(
                 )
                 result.exported += len(chosen)
                 if delete and chosen:
-                    result.deleted += delete_views(
-                        scan, chosen, "exported, but delete failed", result.failures
-                    )
+                    with interrupt_after_block():
+                        result.deleted += delete_views(
+                            scan, chosen, "exported, but delete failed", result.failures
+                        )
                 if parking is not None:
                     parking.park(scan, scan.without_arrivals(rest if delete else chosen + rest))
                 progress(len(chosen))
         if not delete:
             _write_durably(handle, [])
+    except KeyboardInterrupt as exc:  # the batch in flight was finished: say what was done
+        result.interrupted_by = signal_number(exc)
+        _write_durably(handle, [])  # what the file holds is on disk, as the result says
     except DlqctlError as exc:
         if not delete and parking is None and isinstance(exc.__cause__, BrokenPipeError):
             raise exc.__cause__ from None  # `export Q - | head`: a closed pipe is not an error
@@ -560,8 +564,16 @@ class ExportPlan(OnQueue):
                 with contextlib.suppress(OSError):  # what could not be written: said above
                     handle.close()
             raise
-        if not writing_stdout:
+        if result.interrupted_by is not None and isinstance(handle, _ReplacingFile):
+            partial = handle.keep_partial()  # a part must not replace a whole
+            reporter.warn(f"what was exported is in {partial} ({self.file} is as it was)")
+        elif not writing_stdout:
             handle.close()
+            if result.interrupted_by is not None:
+                reporter.warn(
+                    f"{self.file} holds only the {result.exported:,} message(s) exported before "
+                    "the signal"
+                )
         return result
 
 

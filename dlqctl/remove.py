@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from dlqctl.aws import Aws
 from dlqctl.errors import UsageError
 from dlqctl.filters import Selection
-from dlqctl.interrupts import interrupt_after_block
+from dlqctl.interrupts import interrupt_after_block, signal_number
 from dlqctl.models import Failure, JsonValue, MessageView, walk_complete
 from dlqctl.parking import Parking, prepare_parking
 from dlqctl.plans import Confirmation, OnQueue, Reporter, covering, describe_scope
@@ -28,15 +28,15 @@ from dlqctl.scan import (
 def delete_views(
     scan: QueueScan, views: Sequence[MessageView], failure_prefix: str, failures: list[Failure]
 ) -> int:
-    """Delete held messages (a Ctrl-C waits for the call) and return how many were deleted.
+    """Delete held messages and return how many were deleted (the caller counts them inside
+    ``interrupt_after_block``, so a Ctrl-C waits for the call and its count).
     Each message not deleted goes into ``failures``, those of a call that failed whole (the
     endpoint lost: it may have been done) too, before that call's error stops the run."""
 
     def note(failed: Sequence[tuple[str, str]]) -> None:
         failures.extend(Failure(i, f"{failure_prefix}: {why}") for i, why in failed)
 
-    with interrupt_after_block():
-        deletion = scan.delete_noting([view.message for view in views], note)
+    deletion = scan.delete_noting([view.message for view in views], note)
     return len(deletion.deleted)
 
 
@@ -112,13 +112,18 @@ def delete_messages(
                 if dry_run and record is not None:
                     record(chosen)
                 if chosen and not dry_run:
-                    result.deleted += delete_views(scan, chosen, "delete failed", result.failures)
+                    with interrupt_after_block():
+                        result.deleted += delete_views(
+                            scan, chosen, "delete failed", result.failures
+                        )
                 progress(len(chosen))
                 if message_ids and not wanted:
                     scan.cut()  # every ID asked for was found
                     break
                 if parking is not None and not dry_run:
                     parking.park(scan, scan.without_arrivals(rest))
+    except KeyboardInterrupt as exc:  # the batch in flight was finished: say what was done
+        result.interrupted_by = signal_number(exc)
     finally:
         result.not_found = sorted(wanted)  # also in the result an error carries
     return result

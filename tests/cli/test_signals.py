@@ -201,3 +201,24 @@ def test_a_signal_while_parked_messages_move_back_ends_the_run_with_it(faults, f
     assert again.returncode == 0, stderr
     assert counts(fresh_endpoint, parked) == (0, 0)
     assert counts(fresh_endpoint, dlq) == (MESSAGES, 0)
+
+
+def test_a_signalled_export_that_deletes_says_what_it_wrote_and_deleted(
+    faults, fresh_endpoint, tmp_path
+):
+    """The batch in flight is finished; the result (what the file holds, what was deleted) is
+    shown, and every other message is in the queue, visible."""
+    dlq = _dlq(fresh_endpoint)
+    faults.delay("sqs", "DeleteMessageBatch", 1.0)
+    path = tmp_path / "archive.jsonl"
+    process = start_dlqctl(faults.url, "export", "orders-dlq", str(path), "--delete", "--yes",
+                           "-o", "json")  # fmt: skip
+    _wait_for(lambda: faults.count("sqs", "DeleteMessageBatch") >= 1, "nothing was deleted")
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    result = json.loads(stdout)
+    lines = path.read_text().splitlines()
+    assert result["exported"] == result["deleted"] == len(lines) > 0
+    assert f"holds only the {len(lines)} message(s) exported before the signal" in stderr
+    assert counts(fresh_endpoint, dlq) == (MESSAGES - len(lines), 0), "nothing left hidden"
