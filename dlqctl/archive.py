@@ -43,6 +43,7 @@ from dlqctl.models import (
 )
 from dlqctl.parking import Parking, prepare_parking
 from dlqctl.plans import Confirmation, OnQueue, Reporter, covering, describe_scope, keeping_done
+from dlqctl.preflight import Preflight, check_sample, enforce
 from dlqctl.redrive import Pacer, RedriveOptions, count_refusals, run_parked, sort_by_journal
 from dlqctl.remove import delete_views
 from dlqctl.scan import (
@@ -672,10 +673,16 @@ class ImportPlan:
     options: RedriveOptions
     journal_path: Path | None = None
     warnings: Sequence[str] = ()
+    checked: Preflight | None = None
 
     @property
     def dry_run(self) -> bool:
         return self.options.dry_run
+
+    @property
+    def notes(self) -> list[str]:
+        """The fan-out of a bus replay, for the prompt and the dry run."""
+        return [] if self.checked is None else self.checked.notes()
 
     @property
     def confirmation(self) -> Confirmation:
@@ -719,11 +726,15 @@ class ImportPlan:
             result = import_messages(
                 handle, self.destination, self.selection, options, reporter.progress
             )
+            if self.checked is not None:
+                result.preflight = self.checked.to_json()
             if options.journal is not None and result.recovered:
                 reporter.warn(
                     f"{result.recovered:,} record(s) were found in the journal of an earlier run "
                     f"of this import ({options.journal.path}); what it had delivered was not sent "
-                    "again (to send everything again, pass --journal with a new file)"
+                    "again (to send everything again, pass --journal with a new file; a FIFO queue "
+                    "drops, unsaid, what it got in the last 5 minutes with the same deduplication "
+                    "ID)"
                 )
             return result
 
@@ -746,8 +757,10 @@ def prepare_import(
     options: RedriveOptions,
     *,
     journal_path: Path | None = None,
+    force: bool = False,
 ) -> ImportPlan:
-    """Check the file can be read and resolve the destination (a queue, or ``--to-bus``)."""
+    """Check the file can be read, resolve the destination (a queue, or ``--to-bus``) and run
+    the pre-flight checks on the file's first records, as a redrive does on a sample."""
     if queue is None and spec.to_bus is None:
         raise UsageError("give a QUEUE or --to-bus", "see 'dlqctl import --help'")
     if queue is not None and spec.to_bus is not None:
@@ -755,4 +768,29 @@ def prepare_import(
     if file != "-":
         _open_input(file).close()
     destination = build_destination(aws, None, replace(spec, to_queue=queue), [])
-    return ImportPlan(file, destination, selection, options, journal_path)
+    warnings: list[str] = []
+    checked = None
+    if file != "-":  # stdin can be read only once: it is not sampled
+        checked = check_sample(aws, Preflight(), destination, _first_records(file, selection))
+        warnings.extend(checked.warnings)
+        if options.dry_run:
+            warnings.extend(f"pre-flight check failed: {failure}" for failure in checked.failures)
+        else:
+            enforce(checked, force=force)
+    return ImportPlan(file, destination, selection, options, journal_path, warnings, checked)
+
+
+def _first_records(file: str, selection: Selection, count: int = 100) -> list[MessageView]:
+    """The first ``count`` records of an export file that the selection picks."""
+    picks = selection.fresh()
+    views: list[MessageView] = []
+    with _open_input(file) as handle:
+        for line in read_export(handle):
+            if line.message is None:
+                continue
+            view = decode(line.message, QueueContext())
+            if picks.selects(view):
+                views.append(view)
+                if len(views) >= count:
+                    break
+    return views

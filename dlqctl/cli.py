@@ -1256,6 +1256,7 @@ def import_command(
     yes: YesOption = False,
     journal_path: JournalOption = None,
     resend_ambiguous: ResendOption = True,
+    force: ForceOption = False,
 ) -> None:
     """Send an export file's messages to a queue (or their events to a bus), resumably."""
     from dlqctl.archive import prepare_import
@@ -1268,7 +1269,9 @@ def import_command(
     options = RedriveOptions(
         limit=limit, dry_run=dry_run, rate=rate, resend_ambiguous=resend_ambiguous
     )
-    plan = prepare_import(ctx.aws, file, queue, spec, selection, options, journal_path=journal_path)
+    plan = prepare_import(
+        ctx.aws, file, queue, spec, selection, options, journal_path=journal_path, force=force
+    )
     _execute(ctx, plan, yes=yes)
 
 

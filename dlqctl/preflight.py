@@ -70,6 +70,12 @@ class Preflight:
         """The fan-out, one line per group of events, for a person."""
         return [fan_out_line(group) for group in self.fan_out]
 
+    def notes(self) -> list[str]:
+        """The fan-out of a bus replay, for the prompt and the dry run."""
+        return [
+            f"rules on the bus that will get these events again: {line}" for line in self.lines()
+        ]
+
     def to_json(self) -> dict[str, JsonValue]:
         return {
             "sampled": self.sampled,
@@ -141,7 +147,17 @@ def check(
         if isinstance(destination, QueueDestination):
             _loop(result, opened, destination)  # needs no sample
         return result
-    views = sample(aws, opened, selection, call_seconds)
+    check_sample(aws, result, destination, sample(aws, opened, selection, call_seconds))
+    if isinstance(destination, QueueDestination):
+        _loop(result, opened, destination)
+    return result
+
+
+def check_sample(
+    aws: Aws, result: Preflight, destination: Destination, views: Sequence[MessageView]
+) -> Preflight:
+    """The checks on a sample of what would be sent (a queue's, or an export file's first
+    records): what cannot be sent, functions to invoke, and a bus replay's fan-out."""
     result.sampled = len(views)
     planned: list[Planned] = []
     failed: Counter[str] = Counter()
@@ -157,8 +173,6 @@ def check(
             planned.append(plan)
     _sends(result, failed, examples, len(views), len(planned) + sum(failed.values()))
     _functions(aws, result, planned)
-    if isinstance(destination, QueueDestination):
-        _loop(result, opened, destination)
     if isinstance(destination, BusDestination):
         _fan_out(aws, result, destination.bus, planned)
     return result

@@ -693,12 +693,7 @@ class RedrivePlan(OnQueue):
     @property
     def notes(self) -> list[str]:
         """The fan-out of a bus replay, for the prompt and the dry run."""
-        if self.checked is None or not self.checked.fan_out:
-            return []
-        return [
-            f"rules on the bus that will get these events again: {line}"
-            for line in self.checked.lines()
-        ]
+        return [] if self.checked is None else self.checked.notes()
 
     @property
     def activity(self) -> str:

@@ -18,6 +18,8 @@ import threading
 import time
 from collections import Counter
 
+import pytest
+
 from dlqctl.errors import ExitCode
 from dlqctl.models import OutgoingMessage
 from tests.helpers import create_queue, put, receive_all
@@ -118,23 +120,31 @@ def test_a_delete_leaves_what_arrived_while_it_ran(cli_via, boto, faults, fresh_
     assert sorted(left) == sorted(f"order {n}" for n in range(100, 105))
 
 
-def test_an_export_with_delete_leaves_what_arrived_while_it_ran(
-    cli_via, boto, faults, fresh_endpoint, tmp_path
+@pytest.mark.parametrize("delete", [True, False], ids=["export-delete", "export"])
+def test_an_export_that_deletes_leaves_what_arrived_and_a_copy_writes_it(
+    cli_via, boto, faults, fresh_endpoint, tmp_path, delete
 ):
+    """A copy cannot loop, and may be followed by a purge: it leaves out nothing it read."""
     dlq = create_queue(fresh_endpoint, "orders-dlq")
     put(fresh_endpoint, dlq, orders(30))
     faults.rewrite_answers("sqs", "GetQueueAttributes", lagging_count("orders-dlq"))
     faults.rewrite("sqs", "ReceiveMessage", new_failures_meanwhile(fresh_endpoint, dlq))
     out = tmp_path / "out.jsonl"
-    result = cli_via("export", "orders-dlq", str(out), "--delete", "--yes", "-o", "json")
+    deleting = ["--delete"] if delete else []
+    result = cli_via("export", "orders-dlq", str(out), *deleting, "--yes", "-o", "json")
     assert result.exit_code == 0, result.stderr
     data = result.json()
-    assert data["exported"] == 30 and data["deleted"] == 30
-    assert data["coverage"]["arrived"] == 5
+    old, new = [f"order {n}" for n in range(30)], [f"order {n}" for n in range(100, 105)]
     exported = [json.loads(line)["sqs"]["body"] for line in out.read_text().splitlines()]
-    assert sorted(exported) == sorted(f"order {n}" for n in range(30))
     left = [message["Body"] for message in receive_all(boto, dlq)]
-    assert sorted(left) == sorted(f"order {n}" for n in range(100, 105))
+    if delete:
+        assert (data["exported"], data["deleted"], data["coverage"]["arrived"]) == (30, 30, 5)
+        assert (sorted(exported), sorted(left)) == (sorted(old), sorted(new))
+        assert "arrived in the queue while the export ran" in result.stderr
+    else:
+        assert (data["exported"], data["coverage"]["arrived"]) == (35, 0)
+        assert sorted(exported) == sorted(left) == sorted(old + new)
+        assert "arrived" not in result.stderr
 
 
 def test_a_walk_that_more_arrived_in_than_it_was_for_is_not_called_complete(
@@ -197,20 +207,3 @@ def test_new_failures_delivered_first_do_not_crowd_out_older_messages(
     data = result.json()
     assert data["deleted"] == 30
     assert data["coverage"]["complete"] is True and data["coverage"]["arrived"] == 5
-
-
-def test_an_export_without_delete_writes_what_arrived_too(
-    cli_via, boto, faults, fresh_endpoint, tmp_path
-):
-    """A copy cannot loop, and may be followed by a purge: it leaves nothing it read out."""
-    dlq = create_queue(fresh_endpoint, "orders-dlq")
-    put(fresh_endpoint, dlq, orders(30))
-    faults.rewrite_answers("sqs", "GetQueueAttributes", lagging_count("orders-dlq"))
-    faults.rewrite("sqs", "ReceiveMessage", new_failures_meanwhile(fresh_endpoint, dlq))
-    out = tmp_path / "out.jsonl"
-    result = cli_via("export", "orders-dlq", str(out), "--yes", "-o", "json")
-    assert result.exit_code == 0, result.stderr
-    data = result.json()
-    assert data["exported"] == 35 and data["coverage"]["arrived"] == 0
-    assert "arrived" not in result.stderr
-    assert len(receive_all(boto, dlq)) == 35

@@ -595,3 +595,34 @@ def test_an_import_in_chunks_goes_on_where_the_last_chunk_ended(
     assert sent == [10, 10, 5]
     bodies = [message["Body"] for message in receive_all(boto, target)]
     assert len(bodies) == len(set(bodies)) == 25
+
+
+def test_an_import_to_a_bus_where_no_rule_matches_is_refused(
+    cli, cli_via, faults, boto, fresh_endpoint, tmp_path
+):
+    """The file may be the last copy (after `export --delete`): events put on a bus where no
+    enabled rule matches them would be acknowledged and go nowhere. The file's first records
+    are checked as a redrive checks its sample: refused (exit 2), nothing sent, --force sends."""
+    seed(fresh_endpoint, count=3)
+    path = tmp_path / "events.jsonl"
+    assert cli("export", "orders-dlq", str(path), "--delete", "--yes").exit_code == 0
+    events = boto("events")
+    events.create_event_bus(Name="shop")
+    target = create_queue(fresh_endpoint, "replayed")
+    events.put_rule(
+        Name="processor", EventBusName="shop", EventPattern='{"source": ["shop.orders"]}',
+        State="DISABLED",
+    )  # fmt: skip
+    events.put_targets(
+        Rule="processor", EventBusName="shop", Targets=[{"Id": "q", "Arn": target.arn}]
+    )
+    refused = cli_via("import", str(path), "--to-bus", "shop", "--yes", "-o", "json")
+    assert refused.exit_code == ExitCode.USAGE, refused.stderr
+    assert "pre-flight check failed" in refused.stderr and "go nowhere" in refused.stderr
+    assert faults.count("events", "PutEvents") == 0, "nothing was sent"
+    events.enable_rule(Name="processor", EventBusName="shop")
+    sent = cli("import", str(path), "--to-bus", "shop", "--yes", "-o", "json")
+    assert sent.exit_code == 0, sent.stderr
+    assert sent.json()["redriven"] == 3
+    assert sent.json()["preflight"]["sampled"] == 3
+    assert counts(fresh_endpoint, target) == (3, 0)
