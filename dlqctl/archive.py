@@ -177,6 +177,15 @@ def _open_empty(path: str) -> IO[str]:
     except OSError as exc:
         raise UsageError(f"cannot use {path}: {exc.strerror}", "choose another file") from exc
     found = os.fstat(descriptor)
+    if stat.S_ISREG(found.st_mode) and not found.st_size and stat.S_IMODE(found.st_mode) != 0o600:
+        try:
+            os.fchmod(descriptor, 0o600)  # the archive is owner-only, as a new one is
+        except OSError as exc:
+            os.close(descriptor)
+            raise UsageError(
+                f"cannot make {path} owner-only (0600): {exc.strerror}",
+                "choose another file, or a new one",
+            ) from exc
     if not stat.S_ISREG(found.st_mode) or found.st_size:
         os.close(descriptor)
         raise UsageError(

@@ -20,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO
 
-from dlqctl.errors import PartialFailure, UsageError
+from dlqctl.errors import BusyError, PartialFailure, UsageError
 from dlqctl.models import JsonValue, ReceivedMessage
 
 VERSION = 1
@@ -172,24 +172,28 @@ class Journal:
         journal._former = former
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            unfinished = False
-            if path.exists():
-                text = path.read_text(encoding="utf-8")
-                lines = text.splitlines()
-                # A crash can leave the last line without its newline: the next line must
-                # not be written onto it (both would be lost).
-                unfinished = bool(text) and not text.endswith("\n")
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            # Locked before it is read: what another run wrote up to its end is read.
+            _lock_for_this_run(descriptor, path)  # closes it when another run has it
+            journal._handle = os.fdopen(descriptor, "a", encoding="utf-8")
+            text = path.read_text(encoding="utf-8")
+            lines = text.splitlines()
+            try:
                 if lines and not _is_journal_header(lines[0]):
                     raise UsageError(
                         f"{path} is not a dlqctl journal; it is left as it is",
                         "pass --journal with a new file or an existing journal",
                     )
                 journal._load(lines)
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            journal._handle = os.fdopen(descriptor, "a", encoding="utf-8")
-            if unfinished:
+            except UsageError:
+                journal.close()
+                raise
+            if text and not text.endswith("\n"):
+                # A crash left the last line without its newline: the next line must not be
+                # written onto it (both would be lost).
                 journal._handle.write("\n")
         except (OSError, UnicodeDecodeError) as exc:
+            journal.close()
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise UsageError(
                 f"cannot use the journal {path}: {reason}",
@@ -358,6 +362,23 @@ class Journal:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+
+
+def _lock_for_this_run(descriptor: int, path: Path) -> None:
+    """One run at a time in a journal (two imports of one file would each send everything):
+    a lock the system drops when the process ends, however it ends."""
+    try:
+        import fcntl
+    except ImportError:  # no such locks here (Windows)
+        return
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        os.close(descriptor)
+        raise BusyError(
+            f"another run is using the journal {path}",
+            "wait for it to end, or pass --journal with another file",
+        ) from exc
 
 
 def journals_for(queue_arn: str) -> list[JournalSummary]:

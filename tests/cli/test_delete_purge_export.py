@@ -626,3 +626,14 @@ def test_an_import_to_a_bus_where_no_rule_matches_is_refused(
     assert sent.json()["redriven"] == 3
     assert sent.json()["preflight"]["sampled"] == 3
     assert counts(fresh_endpoint, target) == (3, 0)
+
+
+def test_an_archive_into_an_empty_file_is_made_owner_only(cli, fresh_endpoint, tmp_path):
+    seed(fresh_endpoint, count=2)
+    path = tmp_path / "archive.jsonl"
+    path.write_text("")
+    path.chmod(0o644)
+    done = cli("export", "orders-dlq", str(path), "--delete", "--overwrite", "--yes")
+    assert done.exit_code == 0, done.stderr
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(path.read_text().splitlines()) == 2

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dlqctl.errors import ExitCode, PartialFailure
+from dlqctl.errors import BusyError, ExitCode, PartialFailure
 from dlqctl.journal import Journal, State
 from dlqctl.models import ReceivedMessage
 
@@ -47,3 +47,20 @@ def test_a_journal_that_cannot_be_written_stops_the_run_in_one_line(
     assert "cannot write the journal" in stopped.value.message
     assert "No space left on device" in stopped.value.message
     journal.close()
+
+
+def test_one_run_at_a_time_in_a_journal(tmp_path: Path) -> None:
+    """Two imports of one file at once would each send everything: the second is refused
+    (exit 6) until the first has ended."""
+    path = tmp_path / "journal.jsonl"
+    first = Journal.open(path, QUEUE, "queue orders", "run-1")
+    with pytest.raises(BusyError) as refused:
+        Journal.open(path, QUEUE, "queue orders", "run-2")
+    assert refused.value.exit_code == ExitCode.BUSY
+    assert f"another run is using the journal {path}" in refused.value.message
+    first.sending([MESSAGE])
+    first.acked([(MESSAGE, "target-1")])
+    first.close()
+    second = Journal.open(path, QUEUE, "queue orders", "run-2")
+    assert second.status(MESSAGE) == State.PENDING_DELETE, "what the first run wrote is read"
+    second.close()
