@@ -389,6 +389,8 @@ def read_export(lines: Iterable[bytes]) -> Iterator[ExportLine]:
     """Each non-blank line of an export file, read as bytes so that one undecodable line is
     reported alone instead of ending the read."""
     for number, raw in enumerate(lines, start=1):
+        if number == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")  # a BOM an editor added
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -790,16 +792,27 @@ def prepare_import(
 
 
 def _first_records(file: str, selection: Selection, count: int = 100) -> list[MessageView]:
-    """The first ``count`` records of an export file that the selection picks."""
+    """The first ``count`` records of an export file that the selection picks; a file that
+    holds lines but no record at all is refused in one line, not line by line."""
     picks = selection.fresh()
     views: list[MessageView] = []
+    records = 0
+    first_problem: ExportLine | None = None
     with _open_input(file) as handle:
         for line in read_export(handle):
             if line.message is None:
+                first_problem = first_problem or line
                 continue
+            records += 1
             view = decode(line.message, QueueContext())
             if picks.selects(view):
                 views.append(view)
                 if len(views) >= count:
                     break
+    if first_problem is not None and not records:
+        raise UsageError(
+            f"{file} is not a dlqctl export this version reads (line {first_problem.number}: "
+            f"{first_problem.problem})",
+            "give a file that 'dlqctl export' wrote",
+        )
     return views

@@ -296,3 +296,23 @@ def test_half_an_emoji_in_a_body_is_exported_shown_and_imported_back(
     assert back.exit_code == 0, back.stderr
     received = boto("sqs").receive_message(QueueUrl=dlq.url)["Messages"]
     assert [message["Body"] for message in received] == [body]
+
+
+def test_a_file_that_is_not_an_export_is_refused_in_one_line(cli, fresh_endpoint, tmp_path):
+    """`peek -o jsonl` output, say, is not an export: one line and exit 2, not a failure per
+    line; an export an editor saved with a byte-order mark is read as it is."""
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    put(fresh_endpoint, dlq, [OutgoingMessage(f"m{n}", f'{{"n":{n}}}') for n in range(3)])
+    peeked = tmp_path / "peeked.jsonl"
+    peeked.write_text(cli("peek", "orders-dlq", "-o", "jsonl").stdout)
+    refused = cli("import", str(peeked), "orders-dlq", "--yes", "-o", "json")
+    assert refused.exit_code == ExitCode.USAGE
+    one_error_line(refused.stderr)
+    assert f"{peeked} is not a dlqctl export this version reads (line 1:" in refused.stderr
+    exported = tmp_path / "exported.jsonl"
+    assert cli("export", "orders-dlq", str(exported), "--delete", "--yes").exit_code == 0
+    exported.write_bytes(b"\xef\xbb\xbf" + exported.read_bytes())
+    back = cli("import", str(exported), "orders-dlq", "--yes", "-o", "json")
+    assert back.exit_code == 0, back.stderr
+    assert back.json()["redriven"] == 3
+    assert counts(fresh_endpoint, dlq) == (3, 0)
