@@ -686,6 +686,9 @@ RateOption = Annotated[
     float | None,
     typer.Option("--rate", min=0.1, help="At most N messages per second."),
 ]
+MaxEventBytesOption = Annotated[
+    int, typer.Option("--max-event-bytes", min=1024, help="Largest PutEvents entry.")
+]
 ForceOption = Annotated[
     bool,
     typer.Option(
@@ -892,9 +895,7 @@ def redrive_command(
     new_time: Annotated[
         bool, typer.Option("--new-time", help="Let EventBridge stamp the time of the replay.")
     ] = False,
-    max_event_bytes: Annotated[
-        int, typer.Option("--max-event-bytes", min=1024, help="Largest PutEvents entry.")
-    ] = EVENT_MAX_BYTES,
+    max_event_bytes: MaxEventBytesOption = EVENT_MAX_BYTES,
     group_id: Annotated[
         str | None, typer.Option("--group-id", help="Group for messages sent to a FIFO queue.")
     ] = None,
@@ -1257,6 +1258,7 @@ def import_command(
     journal_path: JournalOption = None,
     resend_ambiguous: ResendOption = True,
     force: ForceOption = False,
+    max_event_bytes: MaxEventBytesOption = EVENT_MAX_BYTES,
 ) -> None:
     """Send an export file's messages to a queue (or their events to a bus), resumably."""
     from dlqctl.archive import prepare_import
@@ -1264,7 +1266,12 @@ def import_command(
     from dlqctl.redrive import RedriveOptions
 
     spec = DestinationSpec(
-        to_bus=to_bus, source=source, detail_type=detail_type, new_time=new_time, group_id=group_id
+        to_bus=to_bus,
+        source=source,
+        detail_type=detail_type,
+        new_time=new_time,
+        group_id=group_id,
+        max_event_bytes=max_event_bytes,
     )
     options = RedriveOptions(
         limit=limit, dry_run=dry_run, rate=rate, resend_ambiguous=resend_ambiguous

@@ -19,6 +19,7 @@ from dlqctl.errors import ExitCode
 from dlqctl.journal import default_path
 from dlqctl.models import MessageAttribute, OutgoingMessage
 from tests.cli.test_exit_codes import one_error_line
+from tests.cli.test_redrive import bus_with_queue_target
 from tests.conftest import REGION
 from tests.helpers import counts, create_queue, put, receive_all, start_dlqctl
 
@@ -637,3 +638,28 @@ def test_an_archive_into_an_empty_file_is_made_owner_only(cli, fresh_endpoint, t
     assert done.exit_code == 0, done.stderr
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert len(path.read_text().splitlines()) == 2
+
+
+def test_an_import_to_a_bus_keeps_to_the_entry_size_it_is_given(
+    cli, boto, fresh_endpoint, tmp_path
+):
+    """An endpoint that still takes 256 KB, or less: --max-event-bytes, as for a redrive."""
+    queue = create_queue(fresh_endpoint, "orders-dlq")
+    put(
+        fresh_endpoint,
+        queue,
+        [
+            emulate.lambda_dlq(emulate.event({"n": n, "pad": "x" * 2000 * n}), "boom")
+            for n in range(2)
+        ],
+    )
+    path = tmp_path / "events.jsonl"
+    assert cli("export", "orders-dlq", str(path), "--delete", "--yes").exit_code == 0
+    target = bus_with_queue_target(boto, fresh_endpoint)
+    result = cli("import", str(path), "--to-bus", "shop", "--max-event-bytes", "1500", "--yes",
+                 "-o", "json")  # fmt: skip
+    assert result.exit_code == ExitCode.PARTIAL, result.stderr
+    data = result.json()
+    assert (data["redriven"], data["failed"]) == (1, 1)
+    assert "1,500-byte PutEvents limit (--max-event-bytes)" in data["failures"][0]["reason"]
+    assert counts(fresh_endpoint, target) == (1, 0)
