@@ -781,7 +781,12 @@ def prepare_import(
     destination = build_destination(aws, None, replace(spec, to_queue=queue), [])
     warnings: list[str] = []
     checked = None
-    if file != "-":  # stdin can be read only once: it is not sampled
+    if not _rereadable(file):
+        warnings.append(
+            f"{'stdin' if file == '-' else file} can be read only once (a pipe): the pre-flight "
+            "checks did not sample it"
+        )
+    else:
         checked = check_sample(aws, Preflight(), destination, _first_records(file, selection))
         warnings.extend(checked.warnings)
         if options.dry_run:
@@ -791,15 +796,45 @@ def prepare_import(
     return ImportPlan(file, destination, selection, options, journal_path, warnings, checked)
 
 
+def _rereadable(file: str) -> bool:
+    """Whether a sample can be read before the import reads the file: a regular file, not
+    stdin or a pipe (``<(zcat …)``, ``/dev/stdin``), which a sample would consume."""
+    if file == "-":
+        return False
+    try:
+        return stat.S_ISREG(os.stat(file).st_mode)
+    except OSError:
+        return False
+
+
+SAMPLE_LINES = 1000
+SAMPLE_BYTES = 16 * 1024 * 1024
+
+
+def _first_lines(handle: IO[bytes]) -> Iterator[bytes]:
+    """The lines a sample reads: at most ``SAMPLE_LINES`` and ``SAMPLE_BYTES`` (a huge line is
+    cut there: a file that is no export, say)."""
+    left = SAMPLE_BYTES
+    for _ in range(SAMPLE_LINES):
+        line = handle.readline(left)
+        if not line:
+            return
+        yield line
+        left -= len(line)
+        if left <= 0:
+            return
+
+
 def _first_records(file: str, selection: Selection, count: int = 100) -> list[MessageView]:
-    """The first ``count`` records of an export file that the selection picks; a file that
-    holds lines but no record at all is refused in one line, not line by line."""
+    """Up to ``count`` records the selection picks, from the file's first lines
+    (``_first_lines``); a file whose first lines hold no record at all is refused in one line,
+    not line by line."""
     picks = selection.fresh()
     views: list[MessageView] = []
     records = 0
     first_problem: ExportLine | None = None
     with _open_input(file) as handle:
-        for line in read_export(handle):
+        for line in read_export(_first_lines(handle)):
             if line.message is None:
                 first_problem = first_problem or line
                 continue

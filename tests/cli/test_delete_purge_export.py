@@ -9,6 +9,7 @@ import resource
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -663,3 +664,31 @@ def test_an_import_to_a_bus_keeps_to_the_entry_size_it_is_given(
     assert (data["redriven"], data["failed"]) == (1, 1)
     assert "1,500-byte PutEvents limit (--max-event-bytes)" in data["failures"][0]["reason"]
     assert counts(fresh_endpoint, target) == (1, 0)
+
+
+def test_an_import_through_a_pipe_sends_every_record(cli, boto, fresh_endpoint, tmp_path):
+    """`import <(zcat archive.jsonl.gz) orders`: a pipe can be read only once, so no sample is
+    taken from it before the import (one would consume the first records), and it says so."""
+    seed(fresh_endpoint, count=30)
+    path = tmp_path / "archive.jsonl"
+    assert cli("export", "orders-dlq", str(path), "--delete", "--yes").exit_code == 0
+    target = create_queue(fresh_endpoint, "restored")
+    reading, writing = os.pipe()
+
+    def feed() -> None:
+        with os.fdopen(writing, "wb") as pipe:
+            pipe.write(path.read_bytes())
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        result = cli("import", f"/dev/fd/{reading}", "restored", "--yes", "-o", "json")
+    finally:
+        feeder.join()
+        os.close(reading)
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["redriven"] == 30
+    assert "can be read only once (a pipe): the pre-flight checks did not sample it" in (
+        result.stderr
+    )
+    assert counts(fresh_endpoint, target) == (30, 0)
