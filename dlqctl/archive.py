@@ -196,13 +196,22 @@ def _open_empty(path: str) -> IO[str]:
 
 
 def _holds_export(path: str) -> bool:
-    """Whether a file's first line is an export record (dlqctl's)."""
+    """Whether a regular file's first line is an export record (dlqctl's); never waits (a
+    FIFO, a terminal, ``/dev/stdout``)."""
     try:
-        with open(path, "rb") as handle:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return False
+        with os.fdopen(os.dup(descriptor), "rb") as handle:
             first = handle.readline(4 * 1024 * 1024)
         record = json.loads(first)
     except (OSError, ValueError, RecursionError):
         return False
+    finally:
+        os.close(descriptor)
     return isinstance(record, dict) and isinstance(record.get("sqs"), dict)
 
 

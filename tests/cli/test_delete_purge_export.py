@@ -692,3 +692,12 @@ def test_an_import_through_a_pipe_sends_every_record(cli, boto, fresh_endpoint, 
         result.stderr
     )
     assert counts(fresh_endpoint, target) == (30, 0)
+
+
+def test_an_export_onto_a_fifo_is_refused_at_once(cli, fresh_endpoint, tmp_path):
+    seed(fresh_endpoint, count=1)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    refused = cli("export", "orders-dlq", str(fifo))
+    assert refused.exit_code == ExitCode.USAGE
+    assert f"{fifo} exists" in refused.stderr
