@@ -341,14 +341,13 @@ def export_messages(
             for chosen, rest in split_batches(
                 scan, selection, context=opened.context, limit=limit, leave_arrivals=delete
             ):
-                _write_durably(
-                    handle,
-                    [json_line(export_record(view)) + "\n" for view in chosen],
-                    sync=delete,
-                )
-                result.exported += len(chosen)
-                if delete and chosen:
-                    with interrupt_after_block():
+                lines = [json_line(export_record(view)) + "\n" for view in chosen]
+                # Deleting: a signal waits for the batch (written, synced, counted, deleted),
+                # so the file and the queue agree with the result. (A copy deletes nothing.)
+                with interrupt_after_block() if delete else contextlib.nullcontext():
+                    _write_durably(handle, lines, sync=delete)
+                    result.exported += len(chosen)
+                    if delete and chosen:
                         result.deleted += delete_views(
                             scan, chosen, "exported, but delete failed", result.failures
                         )
