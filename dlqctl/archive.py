@@ -741,6 +741,8 @@ class ImportPlan:
                     uuid.uuid4().hex[:12],
                 )
                 resources.callback(journal.close)
+                if journal.unlocked:
+                    reporter.warn(journal.unlocked)
                 options.journal = journal
             result = import_messages(
                 handle, self.destination, self.selection, options, reporter.progress

@@ -144,6 +144,8 @@ class Journal:
         self.runs = 0
         self._former = ""
         self._handle: IO[str] | None = None
+        self.unlocked: str | None = None
+        """Why the file could not be locked for this run (a file system without locks)."""
         self._lock = threading.RLock()
 
     @classmethod
@@ -173,9 +175,13 @@ class Journal:
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            # Locked before it is read: what another run wrote up to its end is read.
-            _lock_for_this_run(descriptor, path)  # closes it when another run has it
-            journal._handle = os.fdopen(descriptor, "a", encoding="utf-8")
+            try:
+                # Locked before it is read: what another run wrote up to its end is read.
+                journal.unlocked = _lock_for_this_run(descriptor, path)
+                journal._handle = os.fdopen(descriptor, "a", encoding="utf-8")
+            except OSError:
+                os.close(descriptor)
+                raise
             text = path.read_text(encoding="utf-8")
             lines = text.splitlines()
             try:
@@ -199,19 +205,23 @@ class Journal:
                 f"cannot use the journal {path}: {reason}",
                 "pass --journal with a writable file path",
             ) from exc
-        if path.stat().st_size == 0:
-            journal._append(
-                [
-                    {
-                        "op": "journal",
-                        "version": VERSION,
-                        "queue": queue_arn,
-                        "destination": destination,
-                    }
-                ],
-                sync=True,
-            )
-        journal._append([{"op": "run", "run": run_id, "at": round(time.time(), 3)}], sync=True)
+        header: dict[str, JsonValue] = {
+            "op": "journal",
+            "version": VERSION,
+            "queue": queue_arn,
+            "destination": destination,
+        }
+        try:
+            if path.stat().st_size == 0:
+                journal._append([header], sync=True)
+            journal._append([{"op": "run", "run": run_id, "at": round(time.time(), 3)}], sync=True)
+        except (OSError, PartialFailure) as exc:  # nothing was sent yet
+            journal.close()
+            raise UsageError(
+                f"cannot use the journal {path}: "
+                + (exc.message if isinstance(exc, PartialFailure) else str(exc.strerror or exc)),
+                "free space on its disk, or pass --journal with a writable file path",
+            ) from exc
         journal.runs += 1
         return journal
 
@@ -266,9 +276,12 @@ class Journal:
         if record is not None and record.digest:
             self.delivered.add(_delivered_key(message_id, record.digest))
 
-    def _append(self, entries: Iterable[dict[str, JsonValue]], *, sync: bool) -> None:
+    def _append(
+        self, entries: Iterable[dict[str, JsonValue]], *, sync: bool, deletes: bool = False
+    ) -> None:
         """Write under the lock; fsync outside it, so workers' syncs overlap (group commit).
-        An fsync covers everything written to the file before it, this thread's lines too."""
+        An fsync covers everything written to the file before it, this thread's lines too.
+        ``deletes``: the entries record deletes already done (said if they cannot be)."""
         lines = "".join(json.dumps(entry) + "\n" for entry in entries)
         try:
             with self._lock:
@@ -281,8 +294,14 @@ class Journal:
         except OSError as exc:
             raise PartialFailure(
                 f"cannot write the journal {self.path}: {exc.strerror or exc}",
-                "free space on its disk, then run again: nothing this batch sent was deleted, "
-                "and what it may have delivered is sent again unless --no-resend-ambiguous",
+                "free space on its disk, then run again: "
+                + (
+                    "the batch was delivered and deleted, only not recorded so, and a rerun "
+                    "sends none of it again"
+                    if deletes
+                    else "nothing this batch sent was deleted, and what it may have delivered "
+                    "is sent again unless --no-resend-ambiguous"
+                ),
             ) from exc
 
     def status(self, message: ReceivedMessage) -> str:
@@ -342,7 +361,9 @@ class Journal:
             self.delivered_now += len(message_ids)
         if message_ids:
             self._append(
-                [{"op": Op.DELETED, "id": message_id} for message_id in message_ids], sync=False
+                [{"op": Op.DELETED, "id": message_id} for message_id in message_ids],
+                sync=False,
+                deletes=True,
             )
 
     def summary(self) -> JournalSummary:
@@ -364,13 +385,14 @@ class Journal:
             self._handle = None
 
 
-def _lock_for_this_run(descriptor: int, path: Path) -> None:
+def _lock_for_this_run(descriptor: int, path: Path) -> str | None:
     """One run at a time in a journal (two imports of one file would each send everything):
-    a lock the system drops when the process ends, however it ends."""
+    a lock the system drops when the process ends, however it ends. Returns why it could not
+    be locked where the file system has no such locks (the run goes on)."""
     try:
         import fcntl
     except ImportError:  # no such locks here (Windows)
-        return
+        return None
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as exc:
@@ -379,6 +401,12 @@ def _lock_for_this_run(descriptor: int, path: Path) -> None:
             f"another run is using the journal {path}",
             "wait for it to end, or pass --journal with another file",
         ) from exc
+    except OSError as exc:  # a file system without such locks (some NFS, FUSE, SMB mounts)
+        return (
+            f"the journal {path} cannot be locked ({exc.strerror or exc}): make sure no other "
+            "run uses it at the same time"
+        )
+    return None
 
 
 def journals_for(queue_arn: str) -> list[JournalSummary]:

@@ -152,10 +152,10 @@ class Parking:
                 with self._lock:
                     self.result.failures.extend(failures)
                 raise
+            with self._lock:
+                self.result.parked += len(deletion.deleted)
+                self.result.failures.extend(failures)
             journal.deleted(deletion.deleted)
-        with self._lock:
-            self.result.parked += len(deletion.deleted)
-            self.result.failures.extend(failures)
 
     @property
     def queue(self) -> QueueRef | None:

@@ -307,11 +307,11 @@ def _redrive_batch(
     if delivered:
         with interrupt_after_block():
             deletion = _delete(scan, [view.message for view in delivered], result, run.lock)
+            with run.lock:
+                result.recovered += len(deletion.deleted)
+                result.redriven += len(deletion.deleted)
             if journal is not None:
                 journal.deleted(deletion.deleted)
-        with run.lock:
-            result.recovered += len(deletion.deleted)
-            result.redriven += len(deletion.deleted)
     if planned:
         _send_paced(scan, destination, planned, fingerprints, options, run, pacer)
     return len(chosen)
@@ -638,10 +638,10 @@ def _send_and_delete(
         count_refusals(result, delivery)
     deletion = _delete(scan, [view.message for view, _ in delivery.accepted], result, lock)
     checkpoint("after-delete")
-    if journal is not None:
-        journal.deleted(deletion.deleted)
     with lock:
         result.redriven += len(deletion.deleted)
+    if journal is not None:
+        journal.deleted(deletion.deleted)
     by_id = {item.view.message_id: item for item in planned}
     return [by_id[view.message_id] for view, _ in delivery.accepted]
 
@@ -736,6 +736,8 @@ class RedrivePlan(OnQueue):
                     run_id,
                 )
                 resources.callback(journal.close)
+                if journal.unlocked:
+                    reporter.warn(journal.unlocked)
                 options.journal = journal
                 if options.replays is not None:
                     options.replays.start(run_id)

@@ -64,3 +64,20 @@ def test_one_run_at_a_time_in_a_journal(tmp_path: Path) -> None:
     second = Journal.open(path, QUEUE, "queue orders", "run-2")
     assert second.status(MESSAGE) == State.PENDING_DELETE, "what the first run wrote is read"
     second.close()
+
+
+def test_a_journal_on_a_file_system_without_locks_is_used_with_a_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+
+    def no_locks(descriptor: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    journal = Journal.open(tmp_path / "journal.jsonl", QUEUE, "queue orders", "run-1")
+    assert journal.unlocked is not None and "cannot be locked (No locks available)" in (
+        journal.unlocked
+    )
+    journal.sending([MESSAGE])
+    journal.close()
