@@ -352,7 +352,7 @@ def export_messages(
                             scan, chosen, "exported, but delete failed", result.failures
                         )
                 if parking is not None:
-                    parking.park(scan, scan.without_arrivals(rest if delete else chosen + rest))
+                    parking.park(scan, rest if delete else chosen + rest)
                 progress(len(chosen))
         if not delete:
             _write_durably(handle, [])

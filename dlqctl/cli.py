@@ -693,8 +693,8 @@ ForceOption = Annotated[
     bool,
     typer.Option(
         "--force",
-        help="Send although a pre-flight check failed, and take the queue's redrive lease "
-        "from another run.",
+        help="Send although a pre-flight check failed (a redrive also takes the queue's lease "
+        "from another run).",
     ),
 ]
 SavePlanOption = Annotated[

@@ -275,8 +275,8 @@ def _redrive_batch(
         if run.watch.check():
             run.stop.set()  # nothing more is sent; the batch stays held and is released
             return 0
-    # Arrivals (sent since the run began) are neither replayed nor parked: they stay held, and
-    # are made visible again when the walk ends.
+    # Arrivals (sent since the run began) are not replayed: they stay held (or are parked,
+    # with what the selection leaves), and are in the DLQ when the run ends.
     present = views if selection.names_messages else scan.without_arrivals(views)
     selected = [view for view in present if selection.selects(view)]
     chosen = run.take(selected)
@@ -300,7 +300,7 @@ def _redrive_batch(
             scan,
             [
                 view
-                for view in present
+                for view in views
                 if view.message_id not in taken or view.message_id in rejected_ids
             ],
         )

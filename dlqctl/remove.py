@@ -121,7 +121,7 @@ def delete_messages(
                     scan.cut()  # every ID asked for was found
                     break
                 if parking is not None and not dry_run:
-                    parking.park(scan, scan.without_arrivals(rest))
+                    parking.park(scan, rest)
     except KeyboardInterrupt as exc:  # the batch in flight was finished: say what was done
         result.interrupted_by = signal_number(exc)
     finally:

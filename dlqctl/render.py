@@ -38,6 +38,11 @@ class _Output:
             raise
         except OSError as exc:
             raise OutputFailed.of(exc) from exc
+        except UnicodeEncodeError:
+            # Text the output cannot take (half an emoji from a message's JSON in a table
+            # cell, say): written escaped, as stderr writes it.
+            encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+            return self.write(text.encode(encoding, "backslashreplace").decode(encoding))
 
     def flush(self) -> None:
         try:

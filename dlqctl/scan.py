@@ -343,8 +343,9 @@ class QueueScan:
 
     def _receive_and_hold(self, wanted: int) -> list[ReceivedMessage] | None:
         deleted_before = self._deleted
-        # Arrivals take no place in the bound: the walk's last messages may be behind them.
-        asked = SQS_BATCH if self._arrival_from is not None else min(SQS_BATCH, wanted)
+        # Arrivals take no place in the bound: once there are some, the walk's last messages
+        # may be behind them.
+        asked = SQS_BATCH if self._arrivals else min(SQS_BATCH, wanted)
         try:
             received = self.sqs.receive(
                 self.queue,
@@ -464,7 +465,7 @@ class QueueScan:
             )
         return Coverage(
             complete=reason is None,
-            seen=self.seen - len(self._arrivals),
+            seen=self.seen - (len(self._arrivals) if self.leaves_arrivals else 0),
             queue_depth=self.depth_at_start,
             reason=reason,
             unreleased=self.stats.release_failures,

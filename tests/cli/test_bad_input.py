@@ -283,19 +283,31 @@ def test_half_an_emoji_in_a_body_is_exported_shown_and_imported_back(
     body = '{"note":"\\ud83d","orderId":"o-1"}'
     dlq = create_queue(fresh_endpoint, "orders-dlq")
     put(fresh_endpoint, dlq, [OutgoingMessage("m1", body)])
-    for fmt in ("json", "jsonl", "table"):
-        shown = cli("peek", "orders-dlq", "-o", fmt)
-        assert shown.exit_code == 0, shown.stderr
-    assert json.loads(cli("peek", "orders-dlq", "-o", "json").stdout)[0]["json"]["note"] == "\ud83d"
+    failed = emulate.lambda_destination(
+        {"orderId": "o-2"},
+        function_arn="arn:aws:lambda:us-east-1:123456789012:function:orders",
+        error_type="ValueError",
+        error_message="bad note \ud83d",  # in the table's error column
+    )
+    put(fresh_endpoint, dlq, [failed])
+    for command in ("peek", "summary"):
+        for fmt in ("json", "jsonl", "table"):
+            shown = cli(command, "orders-dlq", "-o", fmt)
+            assert shown.exit_code == 0, shown.stderr
+    table = cli("peek", "orders-dlq", "-o", "table", columns=400).stdout
+    assert "bad note \\ud83d" in table
+    notes = [view["json"].get("note") for view in cli("peek", "orders-dlq", "-o", "json").json()]
+    assert "\ud83d" in notes
     out = tmp_path / "out.jsonl"
     exported = cli("export", "orders-dlq", str(out), "--delete", "--yes", "-o", "json")
     assert exported.exit_code == 0, exported.stderr
-    assert exported.json()["deleted"] == 1
-    assert json.loads(out.read_text(encoding="utf-8"))["sqs"]["body"] == body
+    assert exported.json()["deleted"] == 2
+    bodies = [json.loads(line)["sqs"]["body"] for line in out.read_text().splitlines()]
+    assert body in bodies
     back = cli("import", str(out), "orders-dlq", "--yes", "-o", "json")
     assert back.exit_code == 0, back.stderr
-    received = boto("sqs").receive_message(QueueUrl=dlq.url)["Messages"]
-    assert [message["Body"] for message in received] == [body]
+    received = boto("sqs").receive_message(QueueUrl=dlq.url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(message["Body"] for message in received) == sorted(bodies)
 
 
 def test_a_file_that_is_not_an_export_is_refused_in_one_line(cli, fresh_endpoint, tmp_path):
