@@ -425,14 +425,40 @@ def journals_for(queue_arn: str) -> list[JournalSummary]:
     return found
 
 
+def _unlink_unless_in_use(path: Path) -> bool:
+    """Delete a journal no run is using (one that is, between its batches, has nothing
+    pending either); whether it was deleted."""
+    try:
+        import fcntl
+    except ImportError:  # no such locks here (Windows)
+        path.unlink(missing_ok=True)
+        return True
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # a run holds it
+        except OSError:
+            pass  # a file system without locks: deleted as before
+        path.unlink(missing_ok=True)  # under the lock: no run opens it meanwhile
+        return True
+    finally:
+        os.close(descriptor)
+
+
 def journal_records(queue_arn: str, *, prune: bool = False) -> list[dict[str, JsonValue]]:
     """The journals kept for a queue, as ``dlqctl journal`` shows them; with ``prune``, the
     journals of finished runs (nothing pending) are deleted and marked ``pruned``."""
     records = []
     for summary in journals_for(queue_arn):
         data = summary.to_json()
-        if prune and summary.finished:
-            Path(summary.path).unlink(missing_ok=True)
+        if prune and summary.finished and _unlink_unless_in_use(Path(summary.path)):
             data["pruned"] = True
         records.append(data)
     return records

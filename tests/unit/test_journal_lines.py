@@ -81,3 +81,20 @@ def test_a_journal_on_a_file_system_without_locks_is_used_with_a_note(
     )
     journal.sending([MESSAGE])
     journal.close()
+
+
+def test_prune_leaves_the_journal_of_a_run_under_way(tmp_path: Path) -> None:
+    """Between its batches a run's journal has nothing pending, like a finished one: prune
+    must not delete it under the run (a crash then would resend what it had delivered)."""
+    from dlqctl import journal as journals
+
+    path = tmp_path / "journal.jsonl"
+    running = Journal.open(path, QUEUE, "queue orders", "run-1")
+    running.sending([MESSAGE])
+    running.acked([(MESSAGE, "target-1")])
+    running.deleted([MESSAGE.message_id])
+    assert journals._unlink_unless_in_use(path) is False
+    assert path.exists()
+    running.close()
+    assert journals._unlink_unless_in_use(path) is True
+    assert not path.exists()
