@@ -154,10 +154,10 @@ def test_a_signal_stops_a_paced_redrive_from_sending_what_waits_its_turn(faults,
 def test_a_signalled_summary_shows_what_it_read_and_releases_it(faults, fresh_endpoint, signum):
     messages = 200
     dlq = _dlq(fresh_endpoint, messages)
-    faults.delay("sqs", "ReceiveMessage", 1.0)
+    faults.delay("sqs", "ReceiveMessage", 3.0)  # long enough for a loaded machine
     process = start_dlqctl(faults.url, "summary", "orders-dlq", "--hold", "900", "-o", "json")
     _wait_for(lambda: counts(fresh_endpoint, dlq)[1] >= 40, "the summary never held four batches")
-    time.sleep(0.5)  # their answers are read and handed out; the next receives wait 1 s
+    time.sleep(0.5)  # their answers are read and handed out; the next receives wait 3 s
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signum, stderr
