@@ -786,7 +786,9 @@ def prepare_import(
         raise UsageError("give a QUEUE or --to-bus", "see 'dlqctl import --help'")
     if queue is not None and spec.to_bus is not None:
         raise UsageError("give a QUEUE or --to-bus, not both", "see 'dlqctl import --help'")
-    if file != "-":
+    if _rereadable(file):
+        _open_input(file).close()  # unreadable: said now, before the confirmation
+    elif file != "-" and not os.access(file, os.R_OK):  # a pipe is opened only once
         _open_input(file).close()
     destination = build_destination(aws, None, replace(spec, to_queue=queue), [])
     warnings: list[str] = []
@@ -809,8 +811,8 @@ def prepare_import(
 def _rereadable(file: str) -> bool:
     """Whether a sample can be read before the import reads the file: a regular file, not
     stdin or a pipe (``<(zcat …)``, ``/dev/stdin``), which a sample would consume."""
-    if file == "-":
-        return False
+    if file == "-" or os.path.abspath(file).startswith(("/dev/", "/proc/")):
+        return False  # stdin or a descriptor (on macOS ``/dev/fd/N`` shares its offset)
     try:
         return stat.S_ISREG(os.stat(file).st_mode)
     except OSError:

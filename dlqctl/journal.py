@@ -8,6 +8,7 @@ recorded but whose acknowledgement was not is *ambiguous*: it may or may not hav
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -146,6 +147,7 @@ class Journal:
         self._handle: IO[str] | None = None
         self.unlocked: str | None = None
         """Why the file could not be locked for this run (a file system without locks)."""
+        self._fresh = False
         self._lock = threading.RLock()
 
     @classmethod
@@ -173,57 +175,78 @@ class Journal:
         journal = cls(path, queue_arn, destination)
         journal._former = former
         try:
+            journal._open_locked(path)
+            journal._start(run_id)
+        except BaseException:
+            journal.close()  # the lock too: nothing of this run holds the file any more
+            raise
+        return journal
+
+    def _open_locked(self, path: Path) -> None:
+        """Open (creating it), lock for this run, and read the journal at ``path``."""
+        try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            try:
-                # Locked before it is read: what another run wrote up to its end is read.
-                journal.unlocked = _lock_for_this_run(descriptor, path)
-                journal._handle = os.fdopen(descriptor, "a", encoding="utf-8")
-            except OSError:
-                os.close(descriptor)
-                raise
+            for _ in range(3):
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                try:
+                    # Locked before it is read: what another run wrote up to its end is read.
+                    self.unlocked = _lock_for_this_run(descriptor, path)
+                    self._handle = os.fdopen(descriptor, "a", encoding="utf-8")
+                except BaseException:
+                    if self._handle is None:
+                        with contextlib.suppress(OSError):
+                            os.close(descriptor)
+                    raise
+                if _same_file(path, self._handle.fileno()):
+                    break
+                self.close()  # pruned between the open and the lock: open the new one
             text = path.read_text(encoding="utf-8")
-            lines = text.splitlines()
-            try:
-                if lines and not _is_journal_header(lines[0]):
-                    raise UsageError(
-                        f"{path} is not a dlqctl journal; it is left as it is",
-                        "pass --journal with a new file or an existing journal",
-                    )
-                journal._load(lines)
-            except UsageError:
-                journal.close()
-                raise
-            if text and not text.endswith("\n"):
-                # A crash left the last line without its newline: the next line must not be
-                # written onto it (both would be lost).
-                journal._handle.write("\n")
+            torn = "\n" not in text and text.startswith('{"op": "journal"')
+            if torn and not _is_journal_header(text) and self._handle is not None:
+                # A header a crash cut short, and nothing after it: a journal not begun.
+                os.ftruncate(self._handle.fileno(), 0)
+                text = ""
         except (OSError, UnicodeDecodeError) as exc:
-            journal.close()
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise UsageError(
                 f"cannot use the journal {path}: {reason}",
                 "pass --journal with a writable file path",
             ) from exc
+        lines = text.splitlines()
+        if lines and not _is_journal_header(lines[0]):
+            raise UsageError(
+                f"{path} is not a dlqctl journal; it is left as it is",
+                "pass --journal with a new file or an existing journal",
+            )
+        self._load(lines)
+        self._fresh = not text
+        if text and not text.endswith("\n"):
+            # A crash left the last line without its newline: the next line must not be
+            # written onto it (both would be lost).
+            self._append([], sync=False, prefix="\n")
+
+    def _start(self, run_id: str) -> None:
+        """Write the header (a new journal) and the run's first line, synced."""
         header: dict[str, JsonValue] = {
             "op": "journal",
             "version": VERSION,
-            "queue": queue_arn,
-            "destination": destination,
+            "queue": self.queue_arn,
+            "destination": self.destination,
         }
         try:
-            if path.stat().st_size == 0:
-                journal._append([header], sync=True)
-            journal._append([{"op": "run", "run": run_id, "at": round(time.time(), 3)}], sync=True)
-        except (OSError, PartialFailure) as exc:  # nothing was sent yet
-            journal.close()
+            if self._fresh:
+                self._append([header], sync=True)
+            self._append([{"op": "run", "run": run_id, "at": round(time.time(), 3)}], sync=True)
+        except PartialFailure as exc:  # nothing was sent yet
+            if self._fresh:  # no torn header left behind to refuse the next run
+                self.close()
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
             raise UsageError(
-                f"cannot use the journal {path}: "
-                + (exc.message if isinstance(exc, PartialFailure) else str(exc.strerror or exc)),
+                f"cannot use the journal {self.path}: {exc.message}",
                 "free space on its disk, or pass --journal with a writable file path",
             ) from exc
-        journal.runs += 1
-        return journal
+        self.runs += 1
 
     @classmethod
     def read(cls, path: Path) -> Journal:
@@ -277,12 +300,17 @@ class Journal:
             self.delivered.add(_delivered_key(message_id, record.digest))
 
     def _append(
-        self, entries: Iterable[dict[str, JsonValue]], *, sync: bool, deletes: bool = False
+        self,
+        entries: Iterable[dict[str, JsonValue]],
+        *,
+        sync: bool,
+        deletes: bool = False,
+        prefix: str = "",
     ) -> None:
         """Write under the lock; fsync outside it, so workers' syncs overlap (group commit).
         An fsync covers everything written to the file before it, this thread's lines too.
         ``deletes``: the entries record deletes already done (said if they cannot be)."""
-        lines = "".join(json.dumps(entry) + "\n" for entry in entries)
+        lines = prefix + "".join(json.dumps(entry) + "\n" for entry in entries)
         try:
             with self._lock:
                 assert self._handle is not None
@@ -380,9 +408,24 @@ class Journal:
         return result
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        """Close the file (and so its lock). What a failed write left in the buffer is not
+        written again here: that failure was said when it happened."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            try:
+                handle.close()
+            except OSError:
+                with contextlib.suppress(OSError, ValueError):
+                    os.close(handle.fileno())
+
+
+def _same_file(path: Path, descriptor: int) -> bool:
+    """Whether ``path`` still names the file open at ``descriptor`` (not deleted since)."""
+    try:
+        named, opened = os.stat(path), os.fstat(descriptor)
+    except OSError:
+        return False
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 def _lock_for_this_run(descriptor: int, path: Path) -> str | None:
@@ -434,7 +477,7 @@ def _unlink_unless_in_use(path: Path) -> bool:
         path.unlink(missing_ok=True)
         return True
     try:
-        descriptor = os.open(path, os.O_RDONLY)
+        descriptor = os.open(path, os.O_RDWR)  # written to: NFS locks only what is
     except FileNotFoundError:
         return True
     except OSError:
@@ -446,8 +489,13 @@ def _unlink_unless_in_use(path: Path) -> bool:
             return False  # a run holds it
         except OSError:
             pass  # a file system without locks: deleted as before
-        path.unlink(missing_ok=True)  # under the lock: no run opens it meanwhile
-        return True
+        try:  # what was read before the lock may be stale: read again under it
+            if not Journal.read(path).summary().finished:
+                return False
+        except (OSError, UnicodeDecodeError, UsageError):
+            return False
+        path.unlink(missing_ok=True)  # under the lock: a run that opens it meanwhile sees
+        return True  # that it was deleted (``_same_file``) and opens a new one
     finally:
         os.close(descriptor)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import sys
@@ -40,9 +41,9 @@ class _Output:
             raise OutputFailed.of(exc) from exc
         except UnicodeEncodeError:
             # Text the output cannot take (half an emoji from a message's JSON in a table
-            # cell, say): written escaped, as stderr writes it.
+            # cell, an ASCII-only terminal): written as JSON escapes, which keep JSON valid.
             encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
-            return self.write(text.encode(encoding, "backslashreplace").decode(encoding))
+            return self.write(text.encode(encoding, _JSON_ESCAPE).decode(encoding))
 
     def flush(self) -> None:
         try:
@@ -55,6 +56,24 @@ class _Output:
     def __getattr__(self, name: str) -> Any:
         return getattr(sys.stdout, name)
 
+
+def _json_escape(error: UnicodeError) -> tuple[str, int]:
+    """A codec error handler: what an encoding cannot take, as ``\\uXXXX`` escapes."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    escaped = []
+    for character in error.object[error.start : error.end]:
+        point = ord(character)
+        if point > 0xFFFF:  # a surrogate pair, as JSON writes it
+            point -= 0x10000
+            escaped.append(f"\\u{0xD800 + (point >> 10):04x}\\u{0xDC00 + (point & 0x3FF):04x}")
+        else:
+            escaped.append(f"\\u{point:04x}")
+    return "".join(escaped), error.end
+
+
+_JSON_ESCAPE = "dlqctl-json-escape"
+codecs.register_error(_JSON_ESCAPE, _json_escape)
 
 _OUT = _Output()
 

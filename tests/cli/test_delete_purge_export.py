@@ -701,3 +701,40 @@ def test_an_export_onto_a_fifo_is_refused_at_once(cli, fresh_endpoint, tmp_path)
     refused = cli("export", "orders-dlq", str(fifo))
     assert refused.exit_code == ExitCode.USAGE
     assert f"{fifo} exists" in refused.stderr
+
+
+def test_an_import_from_a_named_pipe_is_read_once_and_whole(cli, fresh_endpoint, tmp_path):
+    seed(fresh_endpoint, count=12)
+    path = tmp_path / "archive.jsonl"
+    assert cli("export", "orders-dlq", str(path), "--delete", "--yes").exit_code == 0
+    target = create_queue(fresh_endpoint, "restored")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with open(fifo, "wb") as pipe:  # waits for the import to open it
+            pipe.write(path.read_bytes())
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    result = cli("import", str(fifo), "restored", "--yes", "-o", "json")
+    feeder.join(timeout=30)
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["redriven"] == 12
+    assert counts(fresh_endpoint, target) == (12, 0)
+
+
+def test_output_an_ascii_terminal_cannot_take_is_escaped_and_stays_json(fresh_endpoint):
+    queue = create_queue(fresh_endpoint, "orders-dlq")
+    body = '{"note":"caf\\u00e9 \\ud83d\\ude00"}'  # nothing ASCII can take
+    put(fresh_endpoint, queue, [OutgoingMessage("m", body)])
+    done = subprocess.run(
+        [sys.executable, "-m", "dlqctl", "peek", "orders-dlq", "-o", "json"],
+        env={**os.environ, "AWS_ENDPOINT_URL": fresh_endpoint, "AWS_REGION": REGION,
+             "PYTHONIOENCODING": "ascii"},
+        capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    [view] = json.loads(done.stdout.decode("ascii"))
+    assert view["json"]["note"] == "caf\u00e9 \U0001f600"
+    assert view["body"] == body

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import errno
+import io
+import json
+import os
 from pathlib import Path
 
 import pytest
 
-from dlqctl.errors import BusyError, ExitCode, PartialFailure
+from dlqctl.errors import BusyError, ExitCode, PartialFailure, UsageError
 from dlqctl.journal import Journal, State
 from dlqctl.models import ReceivedMessage
 
@@ -98,3 +101,47 @@ def test_prune_leaves_the_journal_of_a_run_under_way(tmp_path: Path) -> None:
     running.close()
     assert journals._unlink_unless_in_use(path) is True
     assert not path.exists()
+
+
+def test_a_journal_whose_header_cannot_be_written_is_refused_and_leaves_no_torn_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "journal.jsonl"
+    real_fsync = os.fsync
+
+    def full(descriptor: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("dlqctl.journal.os.fsync", full)
+    with pytest.raises(UsageError) as refused:
+        Journal.open(path, QUEUE, "queue orders", "run-1")
+    assert refused.value.exit_code == ExitCode.USAGE
+    assert "No space left on device" in refused.value.message
+    assert not path.exists(), "nothing left to refuse the next run"
+    monkeypatch.setattr("dlqctl.journal.os.fsync", real_fsync)
+    Journal.open(path, QUEUE, "queue orders", "run-2").close()
+
+
+def test_a_header_a_crash_cut_short_is_a_journal_not_begun(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    path.write_text('{"op": "journal", "v')
+    journal = Journal.open(path, QUEUE, "queue orders", "run-1")
+    journal.close()
+    assert json.loads(path.read_text().splitlines()[0])["queue"] == QUEUE
+
+
+def test_closing_after_a_failed_write_does_not_fail_again(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path / "journal.jsonl", QUEUE, "queue orders", "run-1")
+    handle = journal._handle
+    assert handle is not None
+
+    class Failing(io.TextIOWrapper):
+        def flush(self) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    failing = Failing(io.FileIO(tmp_path / "disk", "w"), encoding="utf-8")
+    journal._handle = failing
+    with pytest.raises(PartialFailure):
+        journal.acked([(MESSAGE, "target-1")])
+    journal.close()  # the same failure again would hide the first: not raised here
+    handle.close()
