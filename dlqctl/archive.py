@@ -795,8 +795,8 @@ def prepare_import(
     checked = None
     if not _rereadable(file):
         warnings.append(
-            f"{'stdin' if file == '-' else file} can be read only once (a pipe): the pre-flight "
-            "checks did not sample it"
+            f"{'stdin' if file == '-' else file} can be read only once (stdin, a pipe, a "
+            "descriptor): the pre-flight checks did not sample it"
         )
     else:
         checked = check_sample(aws, Preflight(), destination, _first_records(file, selection))
@@ -811,7 +811,7 @@ def prepare_import(
 def _rereadable(file: str) -> bool:
     """Whether a sample can be read before the import reads the file: a regular file, not
     stdin or a pipe (``<(zcat …)``, ``/dev/stdin``), which a sample would consume."""
-    if file == "-" or os.path.abspath(file).startswith(("/dev/", "/proc/")):
+    if file == "-" or os.path.realpath(file).startswith(("/dev/", "/proc/")):
         return False  # stdin or a descriptor (on macOS ``/dev/fd/N`` shares its offset)
     try:
         return stat.S_ISREG(os.stat(file).st_mode)

@@ -9,10 +9,12 @@ recorded but whose acknowledgement was not is *ambiguous*: it may or may not hav
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import re
+import stat
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -148,6 +150,8 @@ class Journal:
         self.unlocked: str | None = None
         """Why the file could not be locked for this run (a file system without locks)."""
         self._fresh = False
+        self._unfinished = False
+        self._created = False
         self._lock = threading.RLock()
 
     @classmethod
@@ -187,26 +191,24 @@ class Journal:
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             for _ in range(3):
-                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-                try:
-                    # Locked before it is read: what another run wrote up to its end is read.
-                    self.unlocked = _lock_for_this_run(descriptor, path)
-                    self._handle = os.fdopen(descriptor, "a", encoding="utf-8")
-                except BaseException:
-                    if self._handle is None:
-                        with contextlib.suppress(OSError):
-                            os.close(descriptor)
-                    raise
+                self._handle, self._created = _open_journal_file(path)
+                # Locked before it is read: what another run wrote up to its end is read.
+                self.unlocked = _lock_for_this_run(self._handle.fileno(), path)
                 if _same_file(path, self._handle.fileno()):
                     break
                 self.close()  # pruned between the open and the lock: open the new one
+            else:
+                raise UsageError(
+                    f"the journal {path} was replaced each time it was opened",
+                    "pass --journal with a file of this run's own",
+                )
             text = path.read_text(encoding="utf-8")
             torn = "\n" not in text and text.startswith('{"op": "journal"')
-            if torn and not _is_journal_header(text) and self._handle is not None:
+            if torn and not _is_journal_header(text):
                 # A header a crash cut short, and nothing after it: a journal not begun.
                 os.ftruncate(self._handle.fileno(), 0)
                 text = ""
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, RecursionError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise UsageError(
                 f"cannot use the journal {path}: {reason}",
@@ -220,26 +222,31 @@ class Journal:
             )
         self._load(lines)
         self._fresh = not text
-        if text and not text.endswith("\n"):
-            # A crash left the last line without its newline: the next line must not be
-            # written onto it (both would be lost).
-            self._append([], sync=False, prefix="\n")
+        self._unfinished = bool(text) and not text.endswith("\n")
 
     def _start(self, run_id: str) -> None:
-        """Write the header (a new journal) and the run's first line, synced."""
+        """Write the header (a new journal) and the run's first line, synced; nothing has been
+        sent yet, so a failure here is a journal that cannot be used (exit 2)."""
         header: dict[str, JsonValue] = {
             "op": "journal",
             "version": VERSION,
             "queue": self.queue_arn,
             "destination": self.destination,
         }
+        run: dict[str, JsonValue] = {"op": "run", "run": run_id, "at": round(time.time(), 3)}
         try:
-            if self._fresh:
-                self._append([header], sync=True)
-            self._append([{"op": "run", "run": run_id, "at": round(time.time(), 3)}], sync=True)
-        except PartialFailure as exc:  # nothing was sent yet
-            if self._fresh:  # no torn header left behind to refuse the next run
-                self.close()
+            # A crash left the last line without its newline: the next line must not be
+            # written onto it (both would be lost).
+            self._append(
+                [header, run] if self._fresh else [run],
+                sync=True,
+                prefix="\n" if self._unfinished else "",
+            )
+        except PartialFailure as exc:
+            # No torn header left behind to refuse the next run: the file this run created
+            # is removed while it still holds it.
+            handle = self._handle
+            if self._created and handle is not None and _same_file(self.path, handle.fileno()):
                 with contextlib.suppress(OSError):
                     self.path.unlink()
             raise UsageError(
@@ -419,6 +426,23 @@ class Journal:
                     os.close(handle.fileno())
 
 
+def _open_journal_file(path: Path) -> tuple[IO[str], bool]:
+    """The journal file opened to append, and whether this call created it. Only a regular
+    file: never waits on a FIFO, never writes to a device."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK
+    try:
+        descriptor, created = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600), True
+    except FileExistsError:
+        descriptor, created = os.open(path, flags), False
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return os.fdopen(descriptor, "a", encoding="utf-8"), created
+
+
 def _same_file(path: Path, descriptor: int) -> bool:
     """Whether ``path`` still names the file open at ``descriptor`` (not deleted since)."""
     try:
@@ -439,7 +463,6 @@ def _lock_for_this_run(descriptor: int, path: Path) -> str | None:
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as exc:
-        os.close(descriptor)
         raise BusyError(
             f"another run is using the journal {path}",
             "wait for it to end, or pass --journal with another file",
@@ -477,7 +500,8 @@ def _unlink_unless_in_use(path: Path) -> bool:
         path.unlink(missing_ok=True)
         return True
     try:
-        descriptor = os.open(path, os.O_RDWR)  # written to: NFS locks only what is
+        # Opened to write (NFS locks only such files), without waiting on a FIFO.
+        descriptor = os.open(path, os.O_RDWR | os.O_NONBLOCK)
     except FileNotFoundError:
         return True
     except OSError:
@@ -489,6 +513,8 @@ def _unlink_unless_in_use(path: Path) -> bool:
             return False  # a run holds it
         except OSError:
             pass  # a file system without locks: deleted as before
+        if not _same_file(path, descriptor):
+            return False  # replaced since it was listed: the new one is another's
         try:  # what was read before the lock may be stale: read again under it
             if not Journal.read(path).summary().finished:
                 return False

@@ -145,3 +145,31 @@ def test_closing_after_a_failed_write_does_not_fail_again(tmp_path: Path) -> Non
         journal.acked([(MESSAGE, "target-1")])
     journal.close()  # the same failure again would hide the first: not raised here
     handle.close()
+
+
+def test_a_journal_path_that_is_not_a_regular_file_is_refused_and_left_alone(
+    tmp_path: Path,
+) -> None:
+    """A FIFO (or a device: never tried here, a failed run must not be able to remove one) is
+    refused at once, not waited on, and left where it is."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError) as refused:
+        Journal.open(fifo, QUEUE, "queue orders", "run-1")
+    assert refused.value.exit_code == ExitCode.USAGE
+    assert fifo.exists()
+
+
+def test_a_journal_this_run_did_not_create_is_never_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "journal.jsonl"
+    path.write_text("")  # made by someone else, empty
+
+    def full(descriptor: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("dlqctl.journal.os.fsync", full)
+    with pytest.raises(UsageError):
+        Journal.open(path, QUEUE, "queue orders", "run-1")
+    assert path.exists()
