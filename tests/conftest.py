@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from dlqctl.local_endpoint import configure_local_endpoint
-from tests.helpers import Run, run_dlqctl
+from tests.helpers import Run, end_started, run_dlqctl
 
 REGION = "us-east-1"
 
@@ -45,6 +45,14 @@ def state_home(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     path = tmp_path / "state"
     monkeypatch.setenv("XDG_STATE_HOME", str(path))
     return path
+
+
+@pytest.fixture(autouse=True)
+def processes_ended() -> Iterator[None]:
+    """Every ``dlqctl`` process a test started has ended, and its pipes are closed, when the
+    test ends."""
+    yield
+    end_started()
 
 
 @pytest.fixture(scope="session")

@@ -115,8 +115,9 @@ def start_dlqctl(
     module: list[str] | None = None,
 ) -> subprocess.Popen[str]:
     """Start the real ``python -m dlqctl ARGS`` against the endpoint, output captured
-    (``module``: another entry point and its arguments, such as the crash tests')."""
-    return subprocess.Popen(
+    (``module``: another entry point and its arguments, such as the crash tests'). A process
+    still running when its test ends is killed then (``end_started``)."""
+    process = subprocess.Popen(
         [sys.executable, "-m", *(module or ["dlqctl"]), *args],
         env={**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION, **(env or {})},
         stdin=stdin,
@@ -124,6 +125,26 @@ def start_dlqctl(
         stderr=subprocess.PIPE,
         text=True,
     )
+    STARTED.append(process)
+    return process
+
+
+STARTED: list[subprocess.Popen[str]] = []
+
+
+def end_started() -> None:
+    """Kill what a test started and left running (a failed assertion before ``communicate``),
+    and close every pipe, so nothing of it is left for a later test to trip over."""
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+        try:
+            process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # a child of it still holds the pipes
+            for pipe in (process.stdout, process.stderr):
+                if pipe is not None:
+                    pipe.close()
 
 
 def create_function(boto: Any, name: str = "process", **extra: Any) -> dict[str, Any]:
