@@ -93,13 +93,13 @@ def drain(
     interrupted_by: int | None = None
     try:
         try:
-            with interrupt_after_block():  # enabled, then the signal: the finally disables it
-                aws.lambda_.set_mapping_enabled(mapping.uuid, True, busy_seconds=0)
-                enabled = True
-        except DlqctlError as exc:
-            enabled = isinstance(exc, UnreachableError)  # no answer: it may be enabled
-            raise
-        try:
+            try:
+                with interrupt_after_block():  # enabled, then the signal: the finally disables it
+                    aws.lambda_.set_mapping_enabled(mapping.uuid, True, busy_seconds=0)
+                    enabled = True
+            except DlqctlError as exc:
+                enabled = isinstance(exc, UnreachableError)  # no answer: it may be enabled
+                raise
             while True:
                 attributes = aws.sqs.attributes(opened.queue)
                 remaining = attributes.visible + attributes.in_flight + attributes.delayed
@@ -114,8 +114,8 @@ def drain(
                 if now - best_at > stall_seconds or now - started > timeout_seconds:
                     break
                 time.sleep(poll_seconds)
-        except KeyboardInterrupt as interrupt:  # the watch ends; the result is still shown
-            interrupted_by = signal_number(interrupt)
+        except KeyboardInterrupt as interrupt:  # the watch ends (or never starts): the result
+            interrupted_by = signal_number(interrupt)  # is still shown
     finally:
         if enabled:
             disable(aws, opened.queue.name, mapping)

@@ -37,7 +37,7 @@ from dlqctl.drain import DrainPlan, prepare_drain
 from dlqctl.envelopes import decode
 from dlqctl.errors import DlqctlError, UsageError
 from dlqctl.filters import Selection
-from dlqctl.interrupts import interrupt_after_block, signal_number
+from dlqctl.interrupts import interrupt_after_block, signal_number, signals_noted
 from dlqctl.journal import Journal, State
 from dlqctl.lease import QueueLease, give_back_lease, take_lease
 from dlqctl.models import Deletion, JsonValue, MessageView, ReceivedMessage, RedriveResult
@@ -796,13 +796,19 @@ def finish_parking(
     try:
         if not interrupted:
             reporter.warn(f"moving the parked messages back from {parking.name}")
-            return_parked(aws, parking, options, reporter.progress)
+            try:
+                return_parked(aws, parking, options, reporter.progress)
+            except KeyboardInterrupt as interrupt:  # between two passes: the run ends with it
+                parking.result.interrupted_by = signal_number(interrupt)
     except DlqctlError:
         count = False  # the endpoint may be what failed: the error says where they may be
         raise
     finally:
         if count:
-            parking.count_left(quietly=interrupted or parking.result.interrupted_by is not None)
+            with signals_noted() as arrived:  # a signal now still shows what was done
+                parking.count_left(quietly=interrupted or parking.result.interrupted_by is not None)
+            if arrived and parking.result.interrupted_by is None and not interrupted:
+                parking.result.interrupted_by = arrived[0]
     left = parking.result.left_parked
     if left != 0:
         many = "messages" if left is None else f"~{left:,} message(s)"

@@ -393,6 +393,38 @@ def test_a_signal_ends_a_server_side_redrive_with_its_result_and_the_redriver_of
     assert counts(fresh_endpoint, dlq) == (5, 0)
 
 
+def test_a_signal_while_the_redriver_is_being_turned_on_still_shows_the_result(
+    cli, boto, fresh_endpoint, monkeypatch
+):
+    """Ctrl-C that lands while the enabling call is answered: the call completes, the watch
+    never starts, the redriver is turned off again, and the result is shown."""
+    from dlqctl.aws import Lambda
+
+    aws = aws_for(fresh_endpoint)
+    deploy(aws, DEFAULT_STACK, StackSettings(sandbox=True))
+    dlq, _ = aws.sqs.resolve("orders-dlq")
+    put(fresh_endpoint, dlq, [emulate.lambda_dlq(emulate.event({"n": n}), "e") for n in range(5)])
+    turn = Lambda.set_mapping_enabled
+
+    def turned_then_signalled(self, uuid, enabled, **kwargs):  # type: ignore[no-untyped-def]
+        answer = turn(self, uuid, enabled, **kwargs)
+        if enabled:
+            os.kill(os.getpid(), signal.SIGINT)  # a real signal, while the answer is read
+        return answer
+
+    monkeypatch.setattr(Lambda, "set_mapping_enabled", turned_then_signalled)
+    result = cli("redrive", "orders-dlq", "--to-bus", "shop", "--server-side", "--yes",
+                 "-o", "json")  # fmt: skip
+    assert result.exit_code == 128 + signal.SIGINT, result.stderr
+    data = result.json()
+    assert (data["started_with"], data["remaining"], data["drained"]) == (5, 5, False)
+    [mapping] = boto("lambda").list_event_source_mappings(FunctionName="orders-dlq-redriver")[
+        "EventSourceMappings"
+    ]
+    assert mapping["State"] == "Disabled"
+    assert counts(fresh_endpoint, dlq) == (5, 0)
+
+
 def test_a_server_side_redrive_is_refused_while_a_client_side_one_holds_the_lease(
     cli, boto, fresh_endpoint
 ):
