@@ -16,7 +16,6 @@ import http.client
 import json
 import re
 import threading
-import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,6 +67,7 @@ class FaultProxy:
         ] = []
         self.cap: InFlightCap | None = None
         self.lost = threading.Event()
+        self.closed = threading.Event()
         self._lock = threading.Lock()
         proxy = self
 
@@ -89,13 +89,17 @@ class FaultProxy:
                 if rule is not None and rule.lose_endpoint:
                     rule = None  # answered: the calls matched after it find the endpoint lost
                 if rule is not None and rule.delay_seconds:
-                    time.sleep(rule.delay_seconds)
+                    proxy.closed.wait(rule.delay_seconds)
                     rule = None
                 if rule is not None and not (rule.drop_response or rule.cut_response):
                     self._send_error(service, rule)
                     return
                 cap = proxy.cap if service == "sqs" else None
                 body = proxy.rewritten(service, operation, body)
+                if proxy.closed.is_set():  # its test has ended: not passed on into the next
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 answer = cap.answer(operation, body, self._forward) if cap else self._forward(body)
                 answer = proxy.rewritten_answer(service, operation, body, answer)
                 if rule is not None and rule.cut_response:  # a 200 whose body is cut short
@@ -286,5 +290,6 @@ class FaultProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.closed.set()
         self.server.shutdown()
         self.server.server_close()

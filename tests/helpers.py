@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -134,17 +135,23 @@ STARTED: list[subprocess.Popen[str]] = []
 
 def end_started() -> None:
     """Kill what a test started and left running (a failed assertion before ``communicate``),
-    and close every pipe, so nothing of it is left for a later test to trip over."""
+    and close every pipe, so nothing of it is left for a later test to trip over. After a kill,
+    wait out the longest long poll it may have left at the endpoint, which could otherwise
+    take the next test's messages."""
+    killed = False
     while STARTED:
         process = STARTED.pop()
         if process.poll() is None:
             process.kill()
+            killed = True
         try:
             process.communicate(timeout=30)
         except subprocess.TimeoutExpired:  # a child of it still holds the pipes
             for pipe in (process.stdout, process.stderr):
                 if pipe is not None:
                     pipe.close()
+    if killed:
+        time.sleep(6)
 
 
 def create_function(boto: Any, name: str = "process", **extra: Any) -> dict[str, Any]:

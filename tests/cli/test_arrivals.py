@@ -22,7 +22,7 @@ import pytest
 
 from dlqctl.errors import ExitCode
 from dlqctl.models import OutgoingMessage
-from tests.helpers import create_queue, put, receive_all
+from tests.helpers import counts, create_queue, put, receive_all
 
 LAG = 10
 
@@ -86,13 +86,23 @@ def test_a_replay_that_fails_again_is_not_replayed_again(cli_via, boto, faults, 
     consumer.start()
     try:
         result = cli_via(
-            "redrive", "orders-dlq", "--to-queue", "orders", "--concurrency", "1", "--yes",
-            "-o", "json",
-        )  # fmt: skip
+            "redrive",
+            "orders-dlq",
+            "--to-queue",
+            "orders",
+            "--concurrency",
+            "1",
+            "--wait",
+            "3",
+            "--yes",
+            "-o",
+            "json",
+        )  # fmt: skip  (each empty poll gives the consumer 3 s to bounce a replay back)
         deadline = time.monotonic() + 30
-        while len(attempts) < 30 and time.monotonic() < deadline:
-            time.sleep(0.05)  # the last replays fail too
-        time.sleep(0.2)  # and are moved back on the consumer's next receive
+        while (len(attempts) < 30 or counts(fresh_endpoint, source) != (0, 0)) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.05)  # the last replays fail too, and are moved back
     finally:
         stop.set()
         consumer.join()

@@ -19,11 +19,13 @@ MESSAGES = 25
 HOLD = 2
 
 
-def start(endpoint, *args, fault=None, pause=None):
-    """A real dlqctl process; with a fault, through the crash-test entry point."""
+def start(endpoint, *args, fault=None, pause=None, until=None):
+    """A real dlqctl process; with a fault, through the crash-test entry point (a pause ends
+    after ``pause`` seconds, or once the file ``until`` exists)."""
     if not fault:
         return start_dlqctl(endpoint, *args)
     timing = ["--pause", str(pause)] if pause is not None else []
+    timing += ["--until", str(until)] if until is not None else []
     return start_dlqctl(endpoint, *args, module=["tests.crash_run", fault, *timing, "--"])
 
 
@@ -151,9 +153,10 @@ def test_ctrl_c_finishes_the_batch_in_flight_and_releases_the_rest(boto, fresh_e
     assert counts(fresh_endpoint, dlq) == (MESSAGES - sent, 0), "nothing left invisible"
 
 
-def test_a_second_redrive_is_refused_while_the_first_holds_the_lease(fresh_endpoint):
+def test_a_second_redrive_is_refused_while_the_first_holds_the_lease(fresh_endpoint, tmp_path):
     setup_queues(fresh_endpoint)
-    first = start(fresh_endpoint, *REDRIVE, fault="pause@before-send:1", pause=6)
+    go_on = tmp_path / "go-on"  # the first run waits until the second has been refused
+    first = start(fresh_endpoint, *REDRIVE, fault="pause@before-send:1", pause=120, until=go_on)
     deadline = time.monotonic() + 30
     sqs_tags = None
     from tests.helpers import aws_for
@@ -168,6 +171,7 @@ def test_a_second_redrive_is_refused_while_the_first_holds_the_lease(fresh_endpo
     assert code == ExitCode.BUSY
     assert "is being redriven by" in stderr
     assert "--force" in stderr
+    go_on.touch()
     stdout, _ = first.communicate(timeout=60)
     assert first.returncode == 0
     assert json.loads(stdout)["redriven"] == MESSAGES

@@ -42,7 +42,7 @@ def _wait_for(condition, what):
 def test_a_signalled_peek_releases_what_it_held(faults, fresh_endpoint, signum):
     messages = 200  # ten receives of ten at once, then ten more: the signal lands between
     dlq = _dlq(fresh_endpoint, messages)
-    faults.delay("sqs", "ReceiveMessage", 1.0)
+    faults.delay("sqs", "ReceiveMessage", 3.0)  # long enough for a loaded machine
     process = start_dlqctl(faults.url, "peek", "orders-dlq", "--all", "--hold", "900", "-o", "json")
     _wait_for(lambda: counts(fresh_endpoint, dlq)[1] >= 20, "the peek never held two batches")
     process.send_signal(signum)
@@ -157,7 +157,9 @@ def test_a_signalled_summary_shows_what_it_read_and_releases_it(faults, fresh_en
     faults.delay("sqs", "ReceiveMessage", 3.0)  # long enough for a loaded machine
     process = start_dlqctl(faults.url, "summary", "orders-dlq", "--hold", "900", "-o", "json")
     _wait_for(lambda: counts(fresh_endpoint, dlq)[1] >= 40, "the summary never held four batches")
-    time.sleep(0.5)  # their answers are read and handed out; the next receives wait 3 s
+    # Every reader has its first batch and has asked for the next (held 3 s by the proxy).
+    _wait_for(lambda: faults.count("sqs", "ReceiveMessage") >= 20, "no second receive")
+    time.sleep(1.0)  # the first batches are read and handed out
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signum, stderr
@@ -171,13 +173,18 @@ def test_a_signalled_summary_shows_what_it_read_and_releases_it(faults, fresh_en
 
 def test_a_signal_while_parked_messages_move_back_ends_the_run_with_it(faults, fresh_endpoint):
     dlq = _dlq(fresh_endpoint)
-    faults.delay("sqs", "SendMessageBatch", 1.0)  # parking, and moving back, one batch a second
+
+    def held_on_the_way_back(request: dict) -> None:  # each batch moved back: held 3 s
+        if request["QueueUrl"].endswith("/orders-dlq"):
+            time.sleep(3)
+
+    faults.rewrite("sqs", "SendMessageBatch", held_on_the_way_back)
     command = ("delete", "orders-dlq", "--error-contains", "no such error", "--park",
                "orders-dlq-parked", "--hold", "900", "--yes", "-o", "json")  # fmt: skip
     process = start_dlqctl(faults.url, *command)
     sqs = aws_for(fresh_endpoint).sqs
 
-    def moving_back() -> bool:  # a batch is on its way back to the DLQ (held 1 s by the proxy)
+    def moving_back() -> bool:  # a batch is on its way back to the DLQ
         return any(
             operation == "SendMessageBatch" and json.loads(body)["QueueUrl"].endswith("/orders-dlq")
             for _, operation, body in list(faults.bodies)
@@ -195,7 +202,7 @@ def test_a_signal_while_parked_messages_move_back_ends_the_run_with_it(faults, f
     parked = sqs.resolve("orders-dlq-parked")[0]
     assert sum(counts(fresh_endpoint, dlq)) + sum(counts(fresh_endpoint, parked)) == MESSAGES
 
-    faults.rules.clear()
+    faults.rewrites.clear()
     again = start_dlqctl(faults.url, *command)
     _, stderr = again.communicate(timeout=120)
     assert again.returncode == 0, stderr
@@ -222,3 +229,34 @@ def test_a_signalled_export_that_deletes_says_what_it_wrote_and_deleted(
     assert result["exported"] == result["deleted"] == len(lines) > 0
     assert f"holds only the {len(lines)} message(s) exported before the signal" in stderr
     assert counts(fresh_endpoint, dlq) == (MESSAGES - len(lines), 0), "nothing left hidden"
+
+
+def test_a_signal_between_two_passes_moving_parked_messages_back_ends_the_run_with_it(
+    cli, fresh_endpoint, monkeypatch
+):
+    """A signal that lands after one pass moved the parked messages back and before the next
+    starts: the run ends with the signal and still shows what it did."""
+    import os
+
+    from dlqctl.parking import Parking
+
+    dlq = _dlq(fresh_endpoint)
+    opened = Parking.journal_for_return
+    passes = []
+
+    def signalled_before_the_second(self, back):  # type: ignore[no-untyped-def]
+        passes.append(back)
+        if len(passes) == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # a real signal, between the two passes
+        return opened(self, back)
+
+    monkeypatch.setattr(Parking, "journal_for_return", signalled_before_the_second)
+    result = cli("delete", "orders-dlq", "--error-contains", "no such error", "--park",
+                 "orders-dlq-parked", "--yes", "-o", "json")  # fmt: skip
+    assert result.exit_code == 128 + signal.SIGINT, result.stderr
+    assert len(passes) == 2
+    assert "delete interrupted" in result.stderr
+    data = result.json()
+    assert data["deleted"] == 0
+    assert data["parking"]["returned"] == MESSAGES
+    assert counts(fresh_endpoint, dlq) == (MESSAGES, 0)

@@ -14,12 +14,12 @@ from tests.helpers import aws_for, create_queue
 def test_a_run_whose_lease_was_taken_at_the_same_moment_stops_at_its_next_batch(fresh_endpoint):
     aws = aws_for(fresh_endpoint)
     queue = create_queue(fresh_endpoint, "orders-dlq")
-    first = QueueLease(aws, queue, "run-1", settle_seconds=0.2)
-    second = QueueLease(aws, queue, "run-2", settle_seconds=0.2)
+    first = QueueLease(aws, queue, "run-1", settle_seconds=2.0)  # room for a loaded machine
+    second = QueueLease(aws, queue, "run-2", settle_seconds=2.0)
     first.acquire()  # does not wait for the tag to settle
     second.acquire(force=True)  # stands for a writer that raced it
     first.renew()  # before the settle time: nothing read back yet
-    time.sleep(0.25)
+    time.sleep(2.1)
     with pytest.raises(LeaseHeld, match="at the same moment"):
         first.renew()
     second.renew()  # the winner goes on
