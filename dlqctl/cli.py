@@ -404,7 +404,8 @@ def _run(body: Callable[[], T], debug: bool) -> T:
         _report(exc.message, exc.hint)
         raise typer.Exit(exc.exit_code) from exc
     except KeyboardInterrupt as exc:
-        _report(f"interrupted ({signal.Signals(signal_number(exc)).name})", None)
+        notes = "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))
+        _report(f"interrupted ({signal.Signals(signal_number(exc)).name}){notes}", None)
         raise typer.Exit(exit_code(exc)) from exc
     except BrokenPipeError as exc:
         raise typer.Exit(ExitCode.OK) from exc

@@ -252,14 +252,22 @@ class QueueScan:
         signalled = isinstance(exc, KeyboardInterrupt) or (exc is None and self._interrupt)
         if signalled and self.stats.capped is None:
             self._cap("a signal stopped the walk")  # before the release, which a signal may cut
-        self.release()
+        noted = self.release()
         if isinstance(exc, DlqctlError):
             if self.stats.capped is None:
                 self._cap("an error stopped the walk")
             if self.stats.release_failures:
                 exc.message = f"{exc.message.rstrip('.')}; {self.unreleased_note()}"
-        if exc is None and self._interrupt is not None:
-            interrupt, self._interrupt = self._interrupt, None
+            return
+        interrupt = exc if isinstance(exc, KeyboardInterrupt) else self._interrupt
+        self._interrupt = None
+        if interrupt is None and noted is not None and exc is None:
+            interrupt = interrupt_for(noted)  # the first signal came during the release
+            if self.stats.capped is None:
+                self._cap("a signal stopped the walk")
+        if interrupt is not None and self.stats.release_failures:
+            interrupt.add_note(self.unreleased_note())  # said with the line the signal ends on
+        if exc is None and interrupt is not None:
             raise interrupt
 
     def unreleased_note(self) -> str:
@@ -744,8 +752,10 @@ class QueueScan:
         with self._lock:
             self._deletes.notify_all()
 
-    def release(self) -> None:
-        """Make every held message visible again (visibility 0).
+    def release(self) -> int | None:
+        """Make every held message visible again (visibility 0); returns the first signal that
+        arrived meanwhile, or None. A signal waits for the release (a second Ctrl-C must not
+        leave messages hidden uncounted), so what it could not release is always counted.
 
         ``stats.released`` and ``stats.release_failures`` count messages, not receipt handles:
         handles left over from redeliveries are released too but not counted.
@@ -759,11 +769,13 @@ class QueueScan:
             self._extra_handles.clear()
             self._expiry.clear()
         if not held and not extra:
-            return
-        failed = set(self.sqs.change_visibility(self.queue, held + extra, 0))
+            return None
+        with signals_noted() as arrived:
+            failed = set(self.sqs.change_visibility(self.queue, held + extra, 0))
         failed_held = sum(1 for handle in held if handle in failed)
         self.stats.released += len(held) - failed_held
         self.stats.release_failures += failed_held
+        return arrived[0] if arrived else None
 
 
 @dataclass(frozen=True)

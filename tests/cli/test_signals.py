@@ -260,3 +260,32 @@ def test_a_signal_between_two_passes_moving_parked_messages_back_ends_the_run_wi
     assert data["deleted"] == 0
     assert data["parking"]["returned"] == MESSAGES
     assert counts(fresh_endpoint, dlq) == (MESSAGES, 0)
+
+
+def test_a_second_signal_during_the_release_still_says_what_stayed_hidden(faults, fresh_endpoint):
+    """The release that follows a first signal is answered slowly, and it says it could not
+    make the messages visible again; a second signal then does not lose that count."""
+    dlq = _dlq(fresh_endpoint, 200)
+    faults.delay("sqs", "ReceiveMessage", 3.0)
+
+    def slow_and_refused(request: dict, answer: dict) -> None:
+        time.sleep(3)
+        answer["Failed"] = [
+            {"Id": entry["Id"], "Code": "ReceiptHandleIsInvalid", "SenderFault": True,
+             "Message": "refused"}
+            for entry in request["Entries"]
+        ]  # fmt: skip
+        answer["Successful"] = []
+
+    faults.rewrite_answers("sqs", "ChangeMessageVisibilityBatch", slow_and_refused)
+    process = start_dlqctl(faults.url, "peek", "orders-dlq", "--all", "--hold", "900", "-o", "json")
+    _wait_for(lambda: counts(fresh_endpoint, dlq)[1] >= 20, "the peek never held two batches")
+    process.send_signal(signal.SIGTERM)
+    _wait_for(lambda: faults.count("sqs", "ChangeMessageVisibilityBatch") >= 1, "no release")
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    held = faults.count("sqs", "ChangeMessageVisibilityBatch")
+    assert held >= 2  # more than one batch: released side by side
+    assert "held message(s) could not be made visible again" in stderr, stderr
+    assert isinstance(json.loads(stdout), list)  # what was shown: a closed array
