@@ -773,7 +773,7 @@ def _require_coverage(coverage: Any, what: str) -> None:
 
     if not isinstance(coverage, dict):
         return
-    unreleased = _warn_unreleased(coverage, what)
+    unreleased = _warn_what_was_left(coverage, what)
     if coverage.get("complete", True):
         if unreleased:
             raise PartialFailure(
@@ -790,9 +790,9 @@ def _require_coverage(coverage: Any, what: str) -> None:
     )
 
 
-def _warn_unreleased(coverage: Any, what: str) -> int:
-    """Say how many held messages a walk could not make visible again (returns how many), and
-    how many arrived while it ran and were left."""
+def _warn_what_was_left(coverage: Any, what: str) -> int:
+    """Say what a walk left: the messages that arrived while it ran (not part of it), and the
+    held messages it could not make visible again (returns how many)."""
     from dlqctl import render
 
     arrived = int(coverage.get("arrived") or 0) if isinstance(coverage, dict) else 0
@@ -829,7 +829,7 @@ def _show(
     data = result.to_json()
     what = result.title.lower()
     if result.interrupted_by is not None:
-        _warn_unreleased(data.get("coverage"), what)
+        _warn_what_was_left(data.get("coverage"), what)
         raise Interrupted(
             f"{what} interrupted: the batch in flight was finished",
             "everything not done was made visible again; run the command again to go on",
@@ -837,7 +837,7 @@ def _show(
         )
     canary = data.get("canary")
     if isinstance(canary, dict) and canary.get("stopped"):
-        _warn_unreleased(data.get("coverage"), what)
+        _warn_what_was_left(data.get("coverage"), what)
         raise PartialFailure(
             f"{what} stopped: {canary['stopped']}",
             "what was not sent is still in the DLQ, and so are the replays that came back; "
