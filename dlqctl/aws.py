@@ -9,6 +9,7 @@ import hmac
 import json
 import os
 import re
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -1012,7 +1013,12 @@ class Sqs(_Service):
         return [ReceivedMessage.from_api(item) for item in response.get("Messages", [])]
 
     def change_visibility(
-        self, queue: QueueRef, receipt_handles: Sequence[str], timeout_seconds: int
+        self,
+        queue: QueueRef,
+        receipt_handles: Sequence[str],
+        timeout_seconds: int,
+        *,
+        stop: threading.Event | None = None,
     ) -> list[str]:
         """Set the visibility timeout of held messages; returns the handles that failed.
 
@@ -1020,10 +1026,13 @@ class Sqs(_Service):
         whose call fails outright (the endpoint gone, no permission) counts as failed whole, so
         the others still go out and the caller learns how many were not changed. Making visible
         (0) a message that is no longer in flight (its hold ran out: ``MessageNotInflight``)
-        is done already, not a failure.
+        is done already, not a failure. Once ``stop`` is set no batch is sent: the ones not sent
+        count as failed.
         """
 
         def change(chunk: Sequence[str]) -> list[str]:
+            if stop is not None and stop.is_set():
+                return list(chunk)
             entries = [
                 {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": timeout_seconds}
                 for index, handle in enumerate(chunk)

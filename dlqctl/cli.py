@@ -392,6 +392,11 @@ def _report(message: str, hint: str | None) -> None:
         render.error(message, hint)
 
 
+def _notes(exc: BaseException) -> str:
+    """What the code an exception passed through added to it (held messages left hidden)."""
+    return "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))
+
+
 def _run(body: Callable[[], T], debug: bool) -> T:
     """The error boundary: one line on stderr and a documented exit code, never a traceback."""
     from dlqctl import render
@@ -404,10 +409,12 @@ def _run(body: Callable[[], T], debug: bool) -> T:
         _report(exc.message, exc.hint)
         raise typer.Exit(exc.exit_code) from exc
     except KeyboardInterrupt as exc:
-        notes = "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))
-        _report(f"interrupted ({signal.Signals(signal_number(exc)).name}){notes}", None)
+        _report(f"interrupted ({signal.Signals(signal_number(exc)).name}){_notes(exc)}", None)
         raise typer.Exit(exit_code(exc)) from exc
     except BrokenPipeError as exc:
+        if _notes(exc):  # the reader went away; what it left hidden is still said
+            _report(f"output closed{_notes(exc)}", None)
+            raise typer.Exit(ExitCode.PARTIAL) from exc
         raise typer.Exit(ExitCode.OK) from exc
     except (typer.Exit, typer.TyperException, typer.Abort):
         raise
@@ -415,7 +422,7 @@ def _run(body: Callable[[], T], debug: bool) -> T:
         if debug:
             traceback.print_exc()
         render.error(
-            f"unexpected {type(exc).__name__}: {exc}",
+            f"unexpected {type(exc).__name__}: {exc}{_notes(exc)}",
             "run again with --debug and report the traceback",
         )
         raise typer.Exit(ExitCode.UNEXPECTED) from exc

@@ -118,7 +118,10 @@ def drain(
             interrupted_by = signal_number(interrupt)  # is still shown
     finally:
         if enabled:
-            disable(aws, opened.queue.name, mapping)
+            try:
+                disable(aws, opened.queue.name, mapping)  # the call completes, then the signal
+            except KeyboardInterrupt as interrupt:  # takes effect: the result is still shown
+                interrupted_by = interrupted_by or signal_number(interrupt)
     return DrainResult(
         mapping=mapping.uuid,
         function=mapping.function_arn,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any, TypeVar
@@ -54,23 +54,60 @@ def install_handlers() -> None:
         signal.signal(signum, _raise_terminated)
 
 
+def _install(handlers: Mapping[signal.Signals, Any]) -> BaseException | None:
+    """Install every handler, even if a signal comes meanwhile; returns what that signal raised.
+
+    ``signal.signal`` first runs the handler of a signal that came since the last check (the
+    handler in place then), so it can raise before it installs: the same install is tried
+    again, and the error is returned for the caller to raise once every handler is in place.
+    """
+    raised: BaseException | None = None
+    for signum, handler in handlers.items():
+        while True:
+            try:
+                signal.signal(signum, handler)
+                break
+            except KeyboardInterrupt as exc:  # a signal's handler ran and raised: again
+                raised = raised or exc
+    return raised
+
+
 @contextmanager
-def signals_noted() -> Iterator[list[int]]:
+def _handled_by(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """``handler`` for the handled signals during the block, the previous ones restored after
+    (all of them, whatever a signal raises meanwhile). A signal that comes while they are put
+    in place is raised as before, the previous handlers back in place; one that comes while
+    they are restored is raised after."""
+    previous = {signum: signal.getsignal(signum) for signum in HANDLED_SIGNALS}
+    raised = _install(dict.fromkeys(HANDLED_SIGNALS, handler))
+    if raised is not None:  # it came before the block began
+        _install(previous)
+        raise raised
+    try:
+        yield
+    finally:
+        raised = _install(previous)
+        if raised is not None:
+            raise raised
+
+
+@contextmanager
+def signals_noted(on_signal: Callable[[list[int]], None] | None = None) -> Iterator[list[int]]:
     """Note the signals that arrive during the block instead of raising them (main thread
-    only; elsewhere the list stays empty): the caller decides when they take effect."""
+    only; elsewhere the list stays empty): the caller decides when they take effect.
+    ``on_signal`` is called with the list after each one is noted."""
     arrived: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield arrived
         return
-    previous = {
-        signum: signal.signal(signum, lambda number, frame: arrived.append(number))
-        for signum in HANDLED_SIGNALS
-    }
-    try:
+
+    def note(number: int, frame: FrameType | None) -> None:
+        arrived.append(number)
+        if on_signal is not None:
+            on_signal(arrived)
+
+    with _handled_by(note):
         yield arrived
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 class Deferral:
@@ -91,24 +128,20 @@ def deferrable_signals() -> Iterator[Deferral]:
     if threading.current_thread() is not threading.main_thread():
         yield deferral
         return
-    previous: dict[int, Any] = {}
+    previous = {signum: signal.getsignal(signum) for signum in HANDLED_SIGNALS}
 
     def handle(number: int, frame: FrameType | None) -> None:
         if deferral.noting:
             deferral.arrived.append(number)
             return
-        before = previous.get(number)
+        before = previous.get(signal.Signals(number))
         if callable(before):
             before(number, frame)
         else:
             raise interrupt_for(number)
 
-    previous.update({signum: signal.signal(signum, handle) for signum in HANDLED_SIGNALS})
-    try:
+    with _handled_by(handle):
         yield deferral
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def each_whole(items: Iterable[T], handle: Callable[[T], None]) -> None:

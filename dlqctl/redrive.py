@@ -795,8 +795,8 @@ def finish_parking(
     count = True
     try:
         if not interrupted:
-            reporter.warn(f"moving the parked messages back from {parking.name}")
             try:
+                reporter.warn(f"moving the parked messages back from {parking.name}")
                 return_parked(aws, parking, options, reporter.progress)
             except KeyboardInterrupt as interrupt:  # between two passes: the run ends with it
                 parking.result.interrupted_by = signal_number(interrupt)

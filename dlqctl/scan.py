@@ -252,7 +252,7 @@ class QueueScan:
         signalled = isinstance(exc, KeyboardInterrupt) or (exc is None and self._interrupt)
         if signalled and self.stats.capped is None:
             self._cap("a signal stopped the walk")  # before the release, which a signal may cut
-        noted = self.release()
+        noted = self.release(signalled=bool(signalled))
         if isinstance(exc, DlqctlError):
             if self.stats.capped is None:
                 self._cap("an error stopped the walk")
@@ -261,14 +261,13 @@ class QueueScan:
             return
         interrupt = exc if isinstance(exc, KeyboardInterrupt) else self._interrupt
         self._interrupt = None
-        if interrupt is None and noted is not None and exc is None:
+        if interrupt is None and noted is not None:
             interrupt = interrupt_for(noted)  # the first signal came during the release
-            if self.stats.capped is None:
-                self._cap("a signal stopped the walk")
-        if interrupt is not None and self.stats.release_failures:
-            interrupt.add_note(self.unreleased_note())  # said with the line the signal ends on
-        if exc is None and interrupt is not None:
-            raise interrupt
+        carrier = interrupt or exc  # what the run ends on says what was left hidden
+        if carrier is not None and self.stats.release_failures:
+            carrier.add_note(self.unreleased_note())
+        if interrupt is not None and interrupt is not exc:
+            raise interrupt from exc  # a signal ends the run, even one a broken pipe ends
 
     def unreleased_note(self) -> str:
         """What an operator must know when held messages could not be released."""
@@ -752,29 +751,39 @@ class QueueScan:
         with self._lock:
             self._deletes.notify_all()
 
-    def release(self) -> int | None:
+    def release(self, *, signalled: bool = False) -> int | None:
         """Make every held message visible again (visibility 0); returns the first signal that
-        arrived meanwhile, or None. A signal waits for the release (a second Ctrl-C must not
-        leave messages hidden uncounted), so what it could not release is always counted.
+        arrived meanwhile, or None. A signal waits for the release, so what could not be made
+        visible is always counted; the next one (the first, when the run ends by a signal
+        already: ``signalled``) sends no more of it, and what was not sent counts as not
+        released.
 
         ``stats.released`` and ``stats.release_failures`` count messages, not receipt handles:
         handles left over from redeliveries are released too but not counted.
         """
-        self._close()
-        self._stop_readers()
-        with self._lock:
-            held = list(self._held.values())
-            extra = list(self._extra_handles)
-            self._held.clear()
-            self._extra_handles.clear()
-            self._expiry.clear()
-        if not held and not extra:
-            return None
-        with signals_noted() as arrived:
-            failed = set(self.sqs.change_visibility(self.queue, held + extra, 0))
-        failed_held = sum(1 for handle in held if handle in failed)
-        self.stats.released += len(held) - failed_held
-        self.stats.release_failures += failed_held
+        stop = threading.Event()
+        enough = 1 if signalled else 2
+
+        def noted(arrived: list[int]) -> None:
+            if len(arrived) >= enough:
+                stop.set()
+
+        with signals_noted(noted) as arrived:
+            self._close()
+            self._stop_readers()
+            with self._lock:
+                held = list(self._held.values())
+                extra = list(self._extra_handles)
+            if held or extra:
+                handles = held + extra
+                failed = set(self.sqs.change_visibility(self.queue, handles, 0, stop=stop))
+                failed_held = sum(1 for handle in held if handle in failed)
+                self.stats.released += len(held) - failed_held
+                self.stats.release_failures += failed_held
+            with self._lock:
+                self._held.clear()
+                self._extra_handles.clear()
+                self._expiry.clear()
         return arrived[0] if arrived else None
 
 

@@ -262,30 +262,70 @@ def test_a_signal_between_two_passes_moving_parked_messages_back_ends_the_run_wi
     assert counts(fresh_endpoint, dlq) == (MESSAGES, 0)
 
 
-def test_a_second_signal_during_the_release_still_says_what_stayed_hidden(faults, fresh_endpoint):
-    """The release that follows a first signal is answered slowly, and it says it could not
-    make the messages visible again; a second signal then does not lose that count."""
+def test_a_second_signal_during_the_release_sends_no_more_and_counts_what_stayed_hidden(
+    faults, fresh_endpoint
+):
+    """A first signal ends a peek; its release is answered slowly, and a second signal stops
+    it: the batches under way finish, no more are sent, and exactly what is still hidden is
+    counted and named."""
     dlq = _dlq(fresh_endpoint, 200)
     faults.delay("sqs", "ReceiveMessage", 3.0)
-
-    def slow_and_refused(request: dict, answer: dict) -> None:
-        time.sleep(3)
-        answer["Failed"] = [
-            {"Id": entry["Id"], "Code": "ReceiptHandleIsInvalid", "SenderFault": True,
-             "Message": "refused"}
-            for entry in request["Entries"]
-        ]  # fmt: skip
-        answer["Successful"] = []
-
-    faults.rewrite_answers("sqs", "ChangeMessageVisibilityBatch", slow_and_refused)
+    faults.delay("sqs", "ChangeMessageVisibilityBatch", 3.0)
     process = start_dlqctl(faults.url, "peek", "orders-dlq", "--all", "--hold", "900", "-o", "json")
-    _wait_for(lambda: counts(fresh_endpoint, dlq)[1] >= 20, "the peek never held two batches")
+    _wait_for(lambda: counts(fresh_endpoint, dlq)[1] >= 100, "the peek never held ten batches")
     process.send_signal(signal.SIGTERM)
     _wait_for(lambda: faults.count("sqs", "ChangeMessageVisibilityBatch") >= 1, "no release")
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signal.SIGTERM, stderr
-    held = faults.count("sqs", "ChangeMessageVisibilityBatch")
-    assert held >= 2  # more than one batch: released side by side
-    assert "held message(s) could not be made visible again" in stderr, stderr
     assert isinstance(json.loads(stdout), list)  # what was shown: a closed array
+    hidden = counts(fresh_endpoint, dlq)[1]
+    assert hidden > 0  # more batches than are released side by side: some were not sent
+    assert f"{hidden} held message(s) could not be made visible again" in stderr, stderr
+
+
+def test_a_signal_that_comes_during_the_release_of_a_finished_peek_ends_it_after(
+    cli, fresh_endpoint, monkeypatch
+):
+    """The peek has shown everything; the first signal comes while its messages are made
+    visible again: they all are, and the run ends with the signal."""
+    import os
+
+    from dlqctl.aws import Sqs
+
+    dlq = _dlq(fresh_endpoint)
+    change = Sqs.change_visibility
+
+    def signalled_first(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        os.kill(os.getpid(), signal.SIGINT)  # a real signal, as the release starts
+        return change(self, *args, **kwargs)
+
+    monkeypatch.setattr(Sqs, "change_visibility", signalled_first)
+    result = cli("peek", "orders-dlq", "--all", "--hold", "900", "-o", "json")
+    assert result.exit_code == 128 + signal.SIGINT, result.stderr
+    assert "interrupted (SIGINT)" in result.stderr
+    assert len(result.json()) == MESSAGES
+    assert counts(fresh_endpoint, dlq) == (MESSAGES, 0), "nothing left hidden"
+
+
+def test_a_signal_while_the_parking_queue_is_counted_still_shows_the_result(
+    cli, fresh_endpoint, monkeypatch
+):
+    import os
+
+    from dlqctl.parking import Parking
+
+    dlq = _dlq(fresh_endpoint)
+    count_left = Parking.count_left
+
+    def signalled(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        os.kill(os.getpid(), signal.SIGINT)  # a real signal, during the count
+        return count_left(self, *args, **kwargs)
+
+    monkeypatch.setattr(Parking, "count_left", signalled)
+    result = cli("delete", "orders-dlq", "--error-contains", "no such error", "--park",
+                 "orders-dlq-parked", "--yes", "-o", "json")  # fmt: skip
+    assert result.exit_code == 128 + signal.SIGINT, result.stderr
+    data = result.json()
+    assert (data["deleted"], data["parking"]["returned"]) == (0, MESSAGES)
+    assert counts(fresh_endpoint, dlq) == (MESSAGES, 0)

@@ -393,11 +393,13 @@ def test_a_signal_ends_a_server_side_redrive_with_its_result_and_the_redriver_of
     assert counts(fresh_endpoint, dlq) == (5, 0)
 
 
+@pytest.mark.parametrize("signalled", [(True,), (True, False)], ids=["on", "on-and-off"])
 def test_a_signal_while_the_redriver_is_being_turned_on_still_shows_the_result(
-    cli, boto, fresh_endpoint, monkeypatch
+    cli, boto, fresh_endpoint, monkeypatch, signalled
 ):
     """Ctrl-C that lands while the enabling call is answered: the call completes, the watch
-    never starts, the redriver is turned off again, and the result is shown."""
+    never starts, the redriver is turned off again, and the result is shown; so too when a
+    second one lands while it is turned off."""
     from dlqctl.aws import Lambda
 
     aws = aws_for(fresh_endpoint)
@@ -408,7 +410,7 @@ def test_a_signal_while_the_redriver_is_being_turned_on_still_shows_the_result(
 
     def turned_then_signalled(self, uuid, enabled, **kwargs):  # type: ignore[no-untyped-def]
         answer = turn(self, uuid, enabled, **kwargs)
-        if enabled:
+        if enabled in signalled:
             os.kill(os.getpid(), signal.SIGINT)  # a real signal, while the answer is read
         return answer
 
