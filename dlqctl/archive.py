@@ -361,6 +361,8 @@ def export_messages(
         _write_durably(handle, [])  # what the file holds is on disk, as the result says
     except DlqctlError as exc:
         if not delete and parking is None and isinstance(exc.__cause__, BrokenPipeError):
+            for note in getattr(exc, "__notes__", ()):  # what the walk left hidden
+                exc.__cause__.add_note(note)
             raise exc.__cause__ from None  # `export Q - | head`: a closed pipe is not an error
         raise
     return result

@@ -18,6 +18,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import botocore.exceptions
@@ -1054,6 +1055,8 @@ class Sqs(_Service):
             receipt_handles[start : start + SQS_BATCH]
             for start in range(0, len(receipt_handles), SQS_BATCH)
         ]
+        if stop is not None:
+            return _until_stopped(change, chunks, stop)
         if len(chunks) <= 1:
             return [handle for chunk in chunks for handle in change(chunk)]
         with ThreadPoolExecutor(max_workers=min(RELEASE_CONCURRENCY, len(chunks))) as pool:
@@ -1225,6 +1228,52 @@ def _dead_letter_config(function: dict[str, Any]) -> DeadLetterPointer | None:
 
 _MAPPING_BUSY = frozenset({"ResourceInUseException", "ResourceConflictException"})
 """What Lambda answers an update of an event source mapping that is between states."""
+
+
+RELEASE_GRACE_SECONDS = 2.0
+"""How long the batches under way may still take once a release is told to stop."""
+
+
+def _until_stopped(
+    change: Callable[[Sequence[str]], list[str]],
+    chunks: Sequence[Sequence[str]],
+    stop: threading.Event,
+) -> list[str]:
+    """``change`` each chunk on worker threads (RELEASE_CONCURRENCY at once) while this thread
+    stays free to take signals; returns the handles that failed. Once ``stop`` is set no chunk
+    starts, and the ones under way get RELEASE_GRACE_SECONDS: a chunk not done by then (the
+    endpoint stalled) counts as failed, and its thread is left behind (a daemon)."""
+    done: list[list[str] | None] = [None] * len(chunks)
+    pending: SimpleQueue[int] = SimpleQueue()
+    for index in range(len(chunks)):
+        pending.put(index)
+
+    def work() -> None:
+        while not stop.is_set():
+            try:
+                index = pending.get_nowait()
+            except Empty:
+                return
+            done[index] = change(chunks[index])
+
+    workers = [
+        threading.Thread(target=work, name="dlqctl-release", daemon=True)
+        for _ in range(min(RELEASE_CONCURRENCY, len(chunks)))
+    ]
+    for worker in workers:
+        worker.start()
+    stopped_at: float | None = None
+    for worker in workers:
+        while worker.is_alive():
+            worker.join(0.1)
+            if stop.is_set():
+                stopped_at = stopped_at or time.monotonic()
+                if time.monotonic() - stopped_at > RELEASE_GRACE_SECONDS:
+                    break
+    failed: list[str] = []
+    for chunk, answer in zip(chunks, list(done), strict=True):
+        failed.extend(chunk if answer is None else answer)  # not done: may still be hidden
+    return failed
 
 
 class Lambda(_Service):

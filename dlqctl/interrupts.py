@@ -73,28 +73,36 @@ def _install(handlers: Mapping[signal.Signals, Any]) -> BaseException | None:
 
 
 @contextmanager
-def _handled_by(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+def _handled_by(
+    handler: Callable[[int, FrameType | None], None],
+    on_raised: Callable[[BaseException], None] | None = None,
+) -> Iterator[None]:
     """``handler`` for the handled signals during the block, the previous ones restored after
-    (all of them, whatever a signal raises meanwhile). A signal that comes while they are put
-    in place is raised as before, the previous handlers back in place; one that comes while
-    they are restored is raised after."""
+    (all of them, whatever a signal raises meanwhile). What a signal that comes while they are
+    put in place or restored raises goes to ``on_raised``; without it, it is raised (as the
+    block begins, the previous handlers back in place; or after they are restored)."""
     previous = {signum: signal.getsignal(signum) for signum in HANDLED_SIGNALS}
     raised = _install(dict.fromkeys(HANDLED_SIGNALS, handler))
-    if raised is not None:  # it came before the block began
+    if raised is not None and on_raised is None:  # it came before the block began
         _install(previous)
         raise raised
+    if raised is not None and on_raised is not None:
+        on_raised(raised)
     try:
         yield
     finally:
         raised = _install(previous)
-        if raised is not None:
+        if raised is not None and on_raised is not None:
+            on_raised(raised)
+        elif raised is not None:
             raise raised
 
 
 @contextmanager
 def signals_noted(on_signal: Callable[[list[int]], None] | None = None) -> Iterator[list[int]]:
     """Note the signals that arrive during the block instead of raising them (main thread
-    only; elsewhere the list stays empty): the caller decides when they take effect.
+    only; elsewhere the list stays empty): the caller decides when they take effect. One that
+    comes while the handlers are put in place or restored is noted too: this never raises.
     ``on_signal`` is called with the list after each one is noted."""
     arrived: list[int] = []
     if threading.current_thread() is not threading.main_thread():
@@ -106,7 +114,7 @@ def signals_noted(on_signal: Callable[[list[int]], None] | None = None) -> Itera
         if on_signal is not None:
             on_signal(arrived)
 
-    with _handled_by(note):
+    with _handled_by(note, lambda raised: note(signal_number(raised), None)):
         yield arrived
 
 

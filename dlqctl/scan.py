@@ -249,20 +249,23 @@ class QueueScan:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        signalled = isinstance(exc, KeyboardInterrupt) or (exc is None and self._interrupt)
+        signalled = isinstance(exc, KeyboardInterrupt) or self._interrupt is not None
         if signalled and self.stats.capped is None:
             self._cap("a signal stopped the walk")  # before the release, which a signal may cut
-        noted = self.release(signalled=bool(signalled))
+        noted = self.release(signalled=signalled)
         if isinstance(exc, DlqctlError):
             if self.stats.capped is None:
                 self._cap("an error stopped the walk")
             if self.stats.release_failures:
                 exc.message = f"{exc.message.rstrip('.')}; {self.unreleased_note()}"
+                exc.add_note(self.unreleased_note())  # for a caller that raises its cause
             return
         interrupt = exc if isinstance(exc, KeyboardInterrupt) else self._interrupt
         self._interrupt = None
         if interrupt is None and noted is not None:
             interrupt = interrupt_for(noted)  # the first signal came during the release
+        if exc is not None and not isinstance(exc, (KeyboardInterrupt, BrokenPipeError)):
+            interrupt = None  # an unexpected error is not hidden behind a signal
         carrier = interrupt or exc  # what the run ends on says what was left hidden
         if carrier is not None and self.stats.release_failures:
             carrier.add_note(self.unreleased_note())
@@ -594,10 +597,11 @@ class QueueScan:
         finally:
             arrived.put(_READER_ENDED)
 
-    def _stop_readers(self) -> None:
+    def _stop_readers(self, on_signal: Callable[[list[int]], None] | None = None) -> None:
         """Stop the read-ahead threads and wait for their receives under way; a signal
-        meanwhile is noted (see ``read_ahead``), so the wait is never cut short."""
-        with signals_noted() as signals:
+        meanwhile is noted (see ``read_ahead``; and passed to ``on_signal``), so the wait is
+        never cut short."""
+        with signals_noted(on_signal) as signals:
             for stop, _ in self._readers:
                 stop.set()
             for _, thread in self._readers:
@@ -763,14 +767,16 @@ class QueueScan:
         """
         stop = threading.Event()
         enough = 1 if signalled else 2
+        count = [0]  # the signals of the whole release, the wait for the readers too
 
         def noted(arrived: list[int]) -> None:
-            if len(arrived) >= enough:
+            count[0] += 1
+            if count[0] == enough:  # once: a handler may run inside this one
                 stop.set()
 
         with signals_noted(noted) as arrived:
             self._close()
-            self._stop_readers()
+            self._stop_readers(noted)
             with self._lock:
                 held = list(self._held.values())
                 extra = list(self._extra_handles)

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from dlqctl import emulate
+from dlqctl.errors import ExitCode
 from dlqctl.lease import LEASE_TAG
 from tests.helpers import aws_for, counts, create_queue, put, start_dlqctl
 
@@ -265,22 +266,23 @@ def test_a_signal_between_two_passes_moving_parked_messages_back_ends_the_run_wi
 def test_a_second_signal_during_the_release_sends_no_more_and_counts_what_stayed_hidden(
     faults, fresh_endpoint
 ):
-    """A first signal ends a peek; its release is answered slowly, and a second signal stops
-    it: the batches under way finish, no more are sent, and exactly what is still hidden is
-    counted and named."""
+    """A first signal ends a peek; the endpoint stalls on its release, and a second signal
+    stops it: no more batches are sent, the stalled ones are given up on after a moment, and
+    exactly what is still hidden is counted and named."""
     dlq = _dlq(fresh_endpoint, 200)
     faults.delay("sqs", "ReceiveMessage", 3.0)
-    faults.delay("sqs", "ChangeMessageVisibilityBatch", 3.0)
+    faults.delay("sqs", "ChangeMessageVisibilityBatch", 120.0)  # stalled
     process = start_dlqctl(faults.url, "peek", "orders-dlq", "--all", "--hold", "900", "-o", "json")
     _wait_for(lambda: counts(fresh_endpoint, dlq)[1] >= 100, "the peek never held ten batches")
     process.send_signal(signal.SIGTERM)
     _wait_for(lambda: faults.count("sqs", "ChangeMessageVisibilityBatch") >= 1, "no release")
     process.send_signal(signal.SIGTERM)
-    stdout, stderr = process.communicate(timeout=60)
+    stdout, stderr = process.communicate(timeout=60)  # not the 120 s of the stalled calls
     assert process.returncode == 128 + signal.SIGTERM, stderr
     assert isinstance(json.loads(stdout), list)  # what was shown: a closed array
+    assert faults.count("sqs", "ChangeMessageVisibilityBatch") <= 8  # those side by side
     hidden = counts(fresh_endpoint, dlq)[1]
-    assert hidden > 0  # more batches than are released side by side: some were not sent
+    assert hidden >= 100
     assert f"{hidden} held message(s) could not be made visible again" in stderr, stderr
 
 
@@ -329,3 +331,19 @@ def test_a_signal_while_the_parking_queue_is_counted_still_shows_the_result(
     data = result.json()
     assert (data["deleted"], data["parking"]["returned"]) == (0, MESSAGES)
     assert counts(fresh_endpoint, dlq) == (MESSAGES, 0)
+
+
+def test_an_export_into_a_closed_pipe_says_what_it_left_hidden(faults, fresh_endpoint):
+    """`dlqctl export Q - | head`: the reader went away, which is not an error; but the held
+    messages could not be made visible again, and that is said, exit 5."""
+    dlq = _dlq(fresh_endpoint)
+    faults.fail("sqs", "ChangeMessageVisibilityBatch", "AccessDenied", status=403)
+    process = start_dlqctl(faults.url, "export", "orders-dlq", "-", "--hold", "60")
+    process.stdout.close()  # the reader is gone before the first line
+    stderr = process.stderr.read()
+    process.wait(timeout=60)
+    assert process.returncode == ExitCode.PARTIAL, stderr
+    assert "output closed" in stderr
+    hidden = counts(fresh_endpoint, dlq)[1]  # none deleted: the rest are visible
+    assert hidden > 0 and counts(fresh_endpoint, dlq)[0] == MESSAGES - hidden
+    assert f"{hidden} held message(s) could not be made visible again" in stderr, stderr
