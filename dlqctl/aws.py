@@ -1244,6 +1244,7 @@ def _until_stopped(
     starts, and the ones under way get RELEASE_GRACE_SECONDS: a chunk not done by then (the
     endpoint stalled) counts as failed, and its thread is left behind (a daemon)."""
     done: list[list[str] | None] = [None] * len(chunks)
+    errors: list[Exception] = []
     pending: SimpleQueue[int] = SimpleQueue()
     for index in range(len(chunks)):
         pending.put(index)
@@ -1254,7 +1255,11 @@ def _until_stopped(
                 index = pending.get_nowait()
             except Empty:
                 return
-            done[index] = change(chunks[index])
+            try:
+                done[index] = change(chunks[index])
+            except Exception as exc:  # noqa: BLE001 - raised in the main thread, not here
+                errors.append(exc)
+                return
 
     workers = [
         threading.Thread(target=work, name="dlqctl-release", daemon=True)
@@ -1262,6 +1267,18 @@ def _until_stopped(
     ]
     for worker in workers:
         worker.start()
+    _join_until_stopped(workers, stop)
+    if errors:
+        raise errors[0]
+    failed: list[str] = []
+    for chunk, answer in zip(chunks, list(done), strict=True):
+        failed.extend(chunk if answer is None else answer)  # not done: may still be hidden
+    return failed
+
+
+def _join_until_stopped(workers: Sequence[threading.Thread], stop: threading.Event) -> None:
+    """Wait for the workers, a tenth of a second at a time (signals are taken between), and no
+    longer than RELEASE_GRACE_SECONDS once ``stop`` is set."""
     stopped_at: float | None = None
     for worker in workers:
         while worker.is_alive():
@@ -1269,11 +1286,7 @@ def _until_stopped(
             if stop.is_set():
                 stopped_at = stopped_at or time.monotonic()
                 if time.monotonic() - stopped_at > RELEASE_GRACE_SECONDS:
-                    break
-    failed: list[str] = []
-    for chunk, answer in zip(chunks, list(done), strict=True):
-        failed.extend(chunk if answer is None else answer)  # not done: may still be hidden
-    return failed
+                    return
 
 
 class Lambda(_Service):

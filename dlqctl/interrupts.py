@@ -174,6 +174,8 @@ def interrupt_after_block() -> Iterator[None]:
     mid-way could still take messages at SQS after they were released.
     """
     with signals_noted() as arrived:
+        if arrived:  # it came as the handlers were put in place: the block does not begin
+            raise interrupt_for(arrived[0])
         yield
     if arrived:
         raise interrupt_for(arrived[0])

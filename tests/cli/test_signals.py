@@ -340,8 +340,7 @@ def test_an_export_into_a_closed_pipe_says_what_it_left_hidden(faults, fresh_end
     faults.fail("sqs", "ChangeMessageVisibilityBatch", "AccessDenied", status=403)
     process = start_dlqctl(faults.url, "export", "orders-dlq", "-", "--hold", "60")
     process.stdout.close()  # the reader is gone before the first line
-    stderr = process.stderr.read()
-    process.wait(timeout=60)
+    _, stderr = process.communicate(timeout=60)
     assert process.returncode == ExitCode.PARTIAL, stderr
     assert "output closed" in stderr
     hidden = counts(fresh_endpoint, dlq)[1]  # none deleted: the rest are visible

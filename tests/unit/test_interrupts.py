@@ -59,3 +59,11 @@ def test_a_signal_as_a_deferral_begins_is_raised_with_the_previous_handlers_back
     with pytest.raises(KeyboardInterrupt), interrupts.deferrable_signals():
         pytest.fail("the block must not run")
     assert _handlers() == before
+
+
+def test_a_batch_does_not_begin_after_a_signal_that_came_as_it_was_set_up(monkeypatch):
+    before = _handlers()
+    _raising_once(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt), interrupts.interrupt_after_block():
+        pytest.fail("the block must not run")
+    assert _handlers() == before
