@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import itertools
 import json
 import os
 import stat
@@ -478,7 +479,10 @@ def import_messages(
     return the partial result.
     """
     result = RedriveResult(
-        destination=destination.description, dry_run=options.dry_run, title="Import"
+        destination=destination.description,
+        dry_run=options.dry_run,
+        title="Import",
+        from_file=True,
     )
     if options.journal is not None:
         result.journal = str(options.journal.path)
@@ -733,6 +737,9 @@ class ImportPlan:
         options = replace(self.options)
         with ExitStack() as resources:
             handle = resources.enter_context(_open_input(self.file))
+            lines: Iterable[bytes] = handle
+            if self.checked is None:  # read only once: not sampled, so read ahead here
+                lines = _read_ahead(self.file, handle)
             if not self.dry_run:
                 source = "file:" + ("-" if self.file == "-" else os.path.abspath(self.file))
                 journal = Journal.for_run(
@@ -747,7 +754,7 @@ class ImportPlan:
                     reporter.warn(journal.unlocked)
                 options.journal = journal
             result = import_messages(
-                handle, self.destination, self.selection, options, reporter.progress
+                lines, self.destination, self.selection, options, reporter.progress
             )
             if self.checked is not None:
                 result.preflight = self.checked.to_json()
@@ -859,9 +866,41 @@ def _first_records(file: str, selection: Selection, count: int = 100) -> list[Me
                 if len(views) >= count:
                     break
     if first_problem is not None and not records:
-        raise UsageError(
-            f"{file} is not a dlqctl export this version reads (line {first_problem.number}: "
-            f"{first_problem.problem})",
-            "give a file that 'dlqctl export' wrote",
-        )
+        raise _not_an_export(file, first_problem)
     return views
+
+
+def _not_an_export(file: str, first_problem: ExportLine) -> UsageError:
+    return UsageError(
+        f"{'stdin' if file == '-' else file} is not a dlqctl export this version reads "
+        f"(line {first_problem.number}: {first_problem.problem})",
+        "give a file that 'dlqctl export' wrote",
+    )
+
+
+def _read_ahead(file: str, handle: IO[bytes]) -> Iterator[bytes]:
+    """The lines of an input read only once (stdin, a pipe), its first ones read ahead until
+    one holds a record: one whose first lines (``SAMPLE_LINES``, ``SAMPLE_BYTES``) hold none at
+    all is refused in one line before anything is sent, as a file is by its sample. Lines are
+    read whole, as the import reads them."""
+    ahead: list[bytes] = []
+
+    def reading() -> Iterator[bytes]:
+        size = 0
+        while len(ahead) < SAMPLE_LINES and size < SAMPLE_BYTES:
+            line = handle.readline()
+            if not line:
+                return
+            ahead.append(line)
+            size += len(line)
+            yield line
+
+    first_problem: ExportLine | None = None
+    for line in read_export(reading()):
+        if line.message is not None:
+            break
+        first_problem = first_problem or line
+    else:
+        if first_problem is not None:
+            raise _not_an_export(file, first_problem)
+    return itertools.chain(ahead, handle)

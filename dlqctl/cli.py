@@ -824,6 +824,7 @@ def _show(
     one with 5; one an error stopped part way (``stopped_by``) is shown, and the error is the
     caller's to raise."""
     from dlqctl import render
+    from dlqctl.models import RedriveResult
     from dlqctl.plans import StoppedBy
 
     shown = result if stopped_by is None else StoppedBy(result, stopped_by.message)
@@ -835,11 +836,16 @@ def _show(
         return  # its error is the exit, and says what is still held
     data = result.to_json()
     what = result.title.lower()
+    # An import's source is its file: nothing of it is held, and nothing leaves it.
+    from_file = isinstance(result, RedriveResult) and result.from_file
     if result.interrupted_by is not None:
         _warn_what_was_left(data.get("coverage"), what)
         raise Interrupted(
             f"{what} interrupted: the batch in flight was finished",
-            "everything not done was made visible again; run the command again to go on",
+            "the file is left as it was; the same import run again sends only what was not "
+            "acknowledged"
+            if from_file
+            else "everything not done was made visible again; run the command again to go on",
             signum=result.interrupted_by,
         )
     canary = data.get("canary")
@@ -853,14 +859,23 @@ def _show(
     if data.get("coverage"):
         _require_coverage(data["coverage"], what)
     if not result.complete and data.get("dry_run"):
+        kept = (
+            "those records would not be sent"
+            if from_file
+            else "those messages would stay in the queue"
+        )
         raise PartialFailure(
             f"{what} (dry run): not everything selected would be done",
-            "those messages would stay in the queue; the result lists each with its reason",
+            f"{kept}; the result lists each with its reason",
         )
     if not result.complete:
         raise PartialFailure(
             f"{what}: not everything selected was done",
-            "the messages not done are still in the queue; the result lists each with its reason",
+            "the file is left as it was; the result lists each record not sent with its "
+            "reason, and the same import run again sends only what was not acknowledged"
+            if from_file
+            else "the messages not done are still in the queue; the result lists each with its "
+            "reason",
         )
 
 

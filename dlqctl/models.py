@@ -614,6 +614,8 @@ class RedriveResult:
     """With ``--canary``: what was replayed, what came back, and why the run stopped."""
     preflight: dict[str, JsonValue] | None = None
     """What the checks before sending found (``preflight.Preflight``); None for an import."""
+    from_file: bool = False
+    """An import's: what it sends comes from a file, which it leaves as it was."""
 
     @property
     def complete(self) -> bool:

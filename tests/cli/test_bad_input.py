@@ -16,7 +16,7 @@ from dlqctl import emulate, render
 from dlqctl.errors import ExitCode
 from dlqctl.models import OutgoingMessage
 from tests.cli.test_exit_codes import one_error_line
-from tests.helpers import counts, create_queue, put
+from tests.helpers import counts, create_queue, put, receive_all
 
 MESSAGES = 3
 OTHER_REGION_ARN = "arn:aws:sqs:eu-west-1:123456789012:orders-dlq"
@@ -328,3 +328,48 @@ def test_a_file_that_is_not_an_export_is_refused_in_one_line(cli, fresh_endpoint
     assert back.exit_code == 0, back.stderr
     assert back.json()["redriven"] == 3
     assert counts(fresh_endpoint, dlq) == (3, 0)
+
+
+def test_stdin_that_is_not_an_export_is_refused_in_one_line(cli, fresh_endpoint, tmp_path):
+    """`peek -o jsonl | dlqctl import - Q`: stdin cannot be sampled before the confirmation,
+    so its first lines are read ahead before anything is sent: no record among them is one
+    line and exit 2, as for a file, not a failure per line with exit 5."""
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    put(fresh_endpoint, dlq, [OutgoingMessage(f"m{n}", f'{{"n":{n}}}') for n in range(3)])
+    peeked = cli("peek", "orders-dlq", "-o", "jsonl").stdout
+    target = create_queue(fresh_endpoint, "orders-replay")
+    for junk in (peeked, "\n\nnot json\n", peeked * 400):  # 1,200 lines: past the read-ahead
+        refused = cli("import", "-", "orders-replay", "--yes", "-o", "json", input=junk)
+        assert refused.exit_code == ExitCode.USAGE, refused.stderr
+        one_error_line(refused.stderr)
+        assert "stdin is not a dlqctl export this version reads (line " in refused.stderr
+        assert refused.stdout == ""
+    assert counts(fresh_endpoint, target) == (0, 0)
+
+
+def test_stdin_import_sends_the_lines_read_ahead(cli, boto, fresh_endpoint, tmp_path):
+    """The lines read ahead to find the first record are imported with the rest: every record
+    arrives once. A junk line before them is skipped and said, and the hint speaks of the
+    file, not of a queue the records would still be in."""
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    put(fresh_endpoint, dlq, [OutgoingMessage(f"m{n}", f'{{"n":{n}}}') for n in range(25)])
+    exported = tmp_path / "exported.jsonl"
+    assert cli("export", "orders-dlq", str(exported), "--delete", "--yes").exit_code == 0
+    records = exported.read_text()
+    whole = cli("import", "-", "orders-dlq", "--yes", "-o", "json", input=records)
+    assert whole.exit_code == 0, whole.stderr
+    assert whole.json()["redriven"] == 25
+    received = receive_all(boto, dlq)
+    assert sorted(json.loads(message["Body"])["n"] for message in received) == list(range(25))
+    target = create_queue(fresh_endpoint, "orders-replay")
+    after_junk = cli(
+        "import", "-", "orders-replay", "--yes", "-o", "json", input="\nnot json\n" + records
+    )
+    assert after_junk.exit_code == ExitCode.PARTIAL, after_junk.stderr
+    assert after_junk.json()["redriven"] == 25
+    assert after_junk.json()["failures"] == [{"message_id": "line 2", "reason": "not JSON"}]
+    assert "the file is left as it was; the result lists each record not sent" in (
+        after_junk.stderr
+    )
+    received = receive_all(boto, target)
+    assert sorted(json.loads(message["Body"])["n"] for message in received) == list(range(25))

@@ -337,6 +337,7 @@ def test_an_import_run_again_sends_only_what_was_not_acknowledged(
         second.stderr
     )
     assert "journal of an earlier run" not in first.stderr
+    assert "the same import run again sends only what was not acknowledged" in second.stderr
     # The third run resends only the unanswered batch (ambiguous: at least once).
     third = cli("import", str(path), "restored", "--yes", "-o", "json")
     assert third.exit_code == 0, third.stderr
