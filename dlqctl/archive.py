@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
-import itertools
 import json
 import os
 import stat
@@ -469,6 +468,8 @@ def import_messages(
     selection: Selection,
     options: RedriveOptions,
     progress: Callable[[int], None] = lambda count: None,
+    *,
+    read_once: str | None = None,
 ) -> RedriveResult:
     """Send an export file's messages to a destination: a redrive whose source is a file.
 
@@ -476,7 +477,8 @@ def import_messages(
     so a rerun sends only what was not acknowledged (``recovered`` counts those it skips;
     ambiguous ones follow ``resend_ambiguous``). Lines that are not records are skipped and
     reported by line number. Ctrl-C, SIGTERM or SIGHUP let the batch in flight finish and
-    return the partial result.
+    return the partial result. ``read_once`` names an input that could not be sampled before
+    the run (stdin, a pipe): its first lines are read ahead (``_read_ahead``).
     """
     result = RedriveResult(
         destination=destination.description,
@@ -503,6 +505,8 @@ def import_messages(
         pending.clear()
 
     try:
+        if read_once is not None:
+            lines = _read_ahead(read_once, lines)
         with keeping_done(result):
             for line in read_export(lines):
                 # What an earlier run delivered is not counted: a rerun goes on past it.
@@ -737,9 +741,6 @@ class ImportPlan:
         options = replace(self.options)
         with ExitStack() as resources:
             handle = resources.enter_context(_open_input(self.file))
-            lines: Iterable[bytes] = handle
-            if self.checked is None:  # read only once: not sampled, so read ahead here
-                lines = _read_ahead(self.file, handle)
             if not self.dry_run:
                 source = "file:" + ("-" if self.file == "-" else os.path.abspath(self.file))
                 journal = Journal.for_run(
@@ -754,7 +755,12 @@ class ImportPlan:
                     reporter.warn(journal.unlocked)
                 options.journal = journal
             result = import_messages(
-                lines, self.destination, self.selection, options, reporter.progress
+                handle,
+                self.destination,
+                self.selection,
+                options,
+                reporter.progress,
+                read_once=self.file if self.checked is None else None,  # not sampled
             )
             if self.checked is not None:
                 result.preflight = self.checked.to_json()
@@ -878,18 +884,23 @@ def _not_an_export(file: str, first_problem: ExportLine) -> UsageError:
     )
 
 
-def _read_ahead(file: str, handle: IO[bytes]) -> Iterator[bytes]:
+def _read_ahead(file: str, lines: Iterable[bytes]) -> Iterator[bytes]:
     """The lines of an input read only once (stdin, a pipe), its first ones read ahead until
-    one holds a record: one whose first lines (``SAMPLE_LINES``, ``SAMPLE_BYTES``) hold none at
-    all is refused in one line before anything is sent, as a file is by its sample. Lines are
-    read whole, as the import reads them."""
+    one holds a record: one whose first lines (``SAMPLE_LINES``, or ``SAMPLE_BYTES``, whole
+    lines) hold none at all is refused in one line before anything is sent, as a file is by
+    its sample. The input's end, once met, is not read again (at a terminal that would wait
+    for a second Ctrl-D)."""
+    source = iter(lines)
     ahead: list[bytes] = []
+    ended = False
 
     def reading() -> Iterator[bytes]:
+        nonlocal ended
         size = 0
         while len(ahead) < SAMPLE_LINES and size < SAMPLE_BYTES:
-            line = handle.readline()
-            if not line:
+            line = next(source, None)
+            if line is None:
+                ended = True
                 return
             ahead.append(line)
             size += len(line)
@@ -903,4 +914,13 @@ def _read_ahead(file: str, handle: IO[bytes]) -> Iterator[bytes]:
     else:
         if first_problem is not None:
             raise _not_an_export(file, first_problem)
-    return itertools.chain(ahead, handle)
+    return _ahead_then_rest(ahead, None if ended else source)
+
+
+def _ahead_then_rest(ahead: list[bytes], rest: Iterator[bytes] | None) -> Iterator[bytes]:
+    """The lines read ahead, each let go once handed on, then the rest of the input."""
+    ahead.reverse()
+    while ahead:
+        yield ahead.pop()
+    if rest is not None:
+        yield from rest

@@ -836,16 +836,20 @@ def _show(
         return  # its error is the exit, and says what is still held
     data = result.to_json()
     what = result.title.lower()
-    # An import's source is its file: nothing of it is held, and nothing leaves it.
+    # An import reads a file (or stdin): it holds nothing, and its journal says what was sent.
     from_file = isinstance(result, RedriveResult) and result.from_file
+    rerun = "the same import run again sends only what was not acknowledged"
     if result.interrupted_by is not None:
         _warn_what_was_left(data.get("coverage"), what)
+        if not from_file:
+            go_on = "everything not done was made visible again; run the command again to go on"
+        elif data.get("dry_run"):
+            go_on = "a dry run sends nothing; run it again to see the rest"
+        else:
+            go_on = rerun
         raise Interrupted(
             f"{what} interrupted: the batch in flight was finished",
-            "the file is left as it was; the same import run again sends only what was not "
-            "acknowledged"
-            if from_file
-            else "everything not done was made visible again; run the command again to go on",
+            go_on,
             signum=result.interrupted_by,
         )
     canary = data.get("canary")
@@ -871,8 +875,7 @@ def _show(
     if not result.complete:
         raise PartialFailure(
             f"{what}: not everything selected was done",
-            "the file is left as it was; the result lists each record not sent with its "
-            "reason, and the same import run again sends only what was not acknowledged"
+            f"the result lists each record not sent with its reason; {rerun}"
             if from_file
             else "the messages not done are still in the queue; the result lists each with its "
             "reason",

@@ -97,8 +97,9 @@ class Parking:
             f"{self.dlq.queue.name} at the end, with new message IDs"
         )
 
-    def start(self, run_id: str) -> None:
-        """Create the parking queue if needed and open its journal."""
+    def start(self, run_id: str) -> str | None:
+        """Create the parking queue if needed and open its journal; returns why the journal
+        could not be locked, on a file system without locks (``Journal.unlocked``)."""
         dlq = self.dlq.queue
         if self.found is None:
             ref = self.aws.sqs.create_like(self.name, dlq, {PARKING_TAG: dlq.arn})
@@ -111,6 +112,7 @@ class Parking:
         self._journal = Journal.for_run(
             None, dlq.arn, self._destination.journal_key, self._destination.description, run_id
         )
+        return self._journal.unlocked
 
     def close(self) -> None:
         if self._journal is not None:

@@ -742,8 +742,10 @@ class RedrivePlan(OnQueue):
                 if options.replays is not None:
                     options.replays.start(run_id)
                 if self.parking is not None:
-                    self.parking.start(run_id)
+                    unlocked = self.parking.start(run_id)
                     resources.callback(self.parking.close)
+                    if unlocked:
+                        reporter.warn(unlocked)
                     options.parking = self.parking
             with noting_parked(options.parking) if options.parking else nullcontext():
                 result = redrive(
@@ -829,9 +831,11 @@ def run_parked(
     """Run a walk (a delete, an export) with its parking started before and finished after."""
     if parking is None:
         return run(None)
-    parking.start(uuid.uuid4().hex[:12])
+    unlocked = parking.start(uuid.uuid4().hex[:12])
     options = RedriveOptions(walking=walking, concurrency=DEFAULT_CONCURRENCY)
     try:
+        if unlocked:
+            reporter.warn(unlocked)
         with noting_parked(parking):
             result = run(parking)
     except KeyboardInterrupt:

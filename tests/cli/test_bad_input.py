@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import io
 import json
+import signal
+import subprocess
+import time
 
 import pytest
 
@@ -16,7 +19,7 @@ from dlqctl import emulate, render
 from dlqctl.errors import ExitCode
 from dlqctl.models import OutgoingMessage
 from tests.cli.test_exit_codes import one_error_line
-from tests.helpers import counts, create_queue, put, receive_all
+from tests.helpers import counts, create_queue, put, receive_all, start_dlqctl
 
 MESSAGES = 3
 OTHER_REGION_ARN = "arn:aws:sqs:eu-west-1:123456789012:orders-dlq"
@@ -333,12 +336,15 @@ def test_a_file_that_is_not_an_export_is_refused_in_one_line(cli, fresh_endpoint
 def test_stdin_that_is_not_an_export_is_refused_in_one_line(cli, fresh_endpoint, tmp_path):
     """`peek -o jsonl | dlqctl import - Q`: stdin cannot be sampled before the confirmation,
     so its first lines are read ahead before anything is sent: no record among them is one
-    line and exit 2, as for a file, not a failure per line with exit 5."""
+    line and exit 2, as for a file, not a failure per line with exit 5. As for a file, the
+    first 1,000 lines decide."""
     dlq = create_queue(fresh_endpoint, "orders-dlq")
     put(fresh_endpoint, dlq, [OutgoingMessage(f"m{n}", f'{{"n":{n}}}') for n in range(3)])
     peeked = cli("peek", "orders-dlq", "-o", "jsonl").stdout
+    exported = tmp_path / "exported.jsonl"
+    assert cli("export", "orders-dlq", str(exported)).exit_code == 0
     target = create_queue(fresh_endpoint, "orders-replay")
-    for junk in (peeked, "\n\nnot json\n", peeked * 400):  # 1,200 lines: past the read-ahead
+    for junk in (peeked, "\n\nnot json\n", "x\n" * 1000 + exported.read_text()):
         refused = cli("import", "-", "orders-replay", "--yes", "-o", "json", input=junk)
         assert refused.exit_code == ExitCode.USAGE, refused.stderr
         one_error_line(refused.stderr)
@@ -349,27 +355,57 @@ def test_stdin_that_is_not_an_export_is_refused_in_one_line(cli, fresh_endpoint,
 
 def test_stdin_import_sends_the_lines_read_ahead(cli, boto, fresh_endpoint, tmp_path):
     """The lines read ahead to find the first record are imported with the rest: every record
-    arrives once. A junk line before them is skipped and said, and the hint speaks of the
-    file, not of a queue the records would still be in."""
+    arrives once, and lines that are not records are numbered as in the input, before the
+    first record and after it. The hint says what a rerun sends."""
     dlq = create_queue(fresh_endpoint, "orders-dlq")
     put(fresh_endpoint, dlq, [OutgoingMessage(f"m{n}", f'{{"n":{n}}}') for n in range(25)])
     exported = tmp_path / "exported.jsonl"
     assert cli("export", "orders-dlq", str(exported), "--delete", "--yes").exit_code == 0
-    records = exported.read_text()
-    whole = cli("import", "-", "orders-dlq", "--yes", "-o", "json", input=records)
+    records = exported.read_text().splitlines(keepends=True)
+    whole = cli("import", "-", "orders-dlq", "--yes", "-o", "json", input="".join(records))
     assert whole.exit_code == 0, whole.stderr
     assert whole.json()["redriven"] == 25
     received = receive_all(boto, dlq)
     assert sorted(json.loads(message["Body"])["n"] for message in received) == list(range(25))
     target = create_queue(fresh_endpoint, "orders-replay")
-    after_junk = cli(
-        "import", "-", "orders-replay", "--yes", "-o", "json", input="\nnot json\n" + records
-    )
+    # Lines 1 to 999 junk, 1000 to 1011 records, 1012 junk, 1013 to 1025 records.
+    mixed = "x\n" * 999 + "".join(records[:12]) + "not json\n" + "".join(records[12:])
+    after_junk = cli("import", "-", "orders-replay", "--yes", "-o", "json", input=mixed)
     assert after_junk.exit_code == ExitCode.PARTIAL, after_junk.stderr
-    assert after_junk.json()["redriven"] == 25
-    assert after_junk.json()["failures"] == [{"message_id": "line 2", "reason": "not JSON"}]
-    assert "the file is left as it was; the result lists each record not sent" in (
-        after_junk.stderr
+    data = after_junk.json()
+    assert (data["redriven"], data["skipped"]) == (25, 1000)
+    assert [failure["message_id"] for failure in data["failures"]] == [
+        *(f"line {number}" for number in range(1, 1000)),
+        "line 1012",
+    ]
+    assert (
+        "the result lists each record not sent with its reason; the same import run again "
+        "sends only what was not acknowledged" in after_junk.stderr
     )
     received = receive_all(boto, target)
     assert sorted(json.loads(message["Body"])["n"] for message in received) == list(range(25))
+
+
+def test_a_signal_while_stdin_is_read_ahead_shows_the_result(fresh_endpoint, state_home):
+    """SIGTERM while the import waits for stdin's first record: the result is shown (nothing
+    sent) and the exit is 143, as for a signal at any other point of an import."""
+    create_queue(fresh_endpoint, "orders-replay")
+    process = start_dlqctl(fresh_endpoint, "import", "-", "orders-replay", "--yes", "-o", "json",
+                           stdin=subprocess.PIPE)  # fmt: skip
+    assert process.stdin is not None
+    process.stdin.write("not json\n")
+    process.stdin.flush()
+    journals = state_home / "dlqctl" / "journals"
+    deadline = time.monotonic() + 60
+    while not list(journals.glob("*.jsonl")):  # opened just before the read-ahead
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the import never opened its journal"
+        time.sleep(0.05)
+    time.sleep(1)  # blocked reading stdin for its next line
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    data = json.loads(stdout)
+    assert (data["signal"], data["redriven"]) == (signal.SIGTERM, 0)
+    assert "import interrupted" in stderr
+    assert "the same import run again sends only what was not acknowledged" in stderr

@@ -230,3 +230,39 @@ def test_parked_messages_come_back_when_the_counts_lag(
     after = contents(receive_all(boto, target)) + snapshot(boto, deep_dlq)
     assert after - before == Counter({(f"left parked {n}", ()): 1 for n in range(7)})
     assert before - after == Counter()
+
+
+@pytest.mark.parametrize(
+    ("command", "journals"),
+    [
+        (["delete", "orders-dlq"], 1),
+        (["redrive", "orders-dlq", "--to-queue", "orders"], 2),
+        (["export", "orders-dlq", "{tmp}/picked.jsonl", "--delete"], 1),
+    ],
+    ids=["delete", "redrive", "export"],
+)
+def test_a_parking_journal_that_cannot_be_locked_is_said(
+    cli, fresh_endpoint, monkeypatch, tmp_path, command, journals
+):
+    """On a file system without locks (some NFS mounts) the parking journal is used as a
+    redrive's own journal is: with a warning that names it, so that no second run is started on
+    it at the same time."""
+    import errno
+    import fcntl
+
+    def no_locks(descriptor: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    create_queue(fresh_endpoint, "orders")
+    put(fresh_endpoint, dlq, [OutgoingMessage(f"m{n}", f'{{"n":{n}}}') for n in range(5)])
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in command]
+    result = cli(*args, "--filter", "json.n < `2`", "--park", "orders-dlq-parked", "--yes",
+                 "-o", "json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["parking"]["returned"] == 3
+    warnings = [line for line in result.stderr.splitlines() if "cannot be locked" in line]
+    assert len(warnings) == journals, result.stderr
+    assert any("orders-dlq-parked" in line for line in warnings), result.stderr
+    assert counts(fresh_endpoint, dlq) == (3, 0)
