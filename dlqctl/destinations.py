@@ -95,8 +95,8 @@ class Rejected:
 def unanswered_outcome(error: AmbiguousSend) -> EntryOutcome:
     return EntryOutcome(
         False,
-        f"{error.message}. Left in the DLQ; the journal marks it ambiguous: a rerun sends it "
-        "again (at least once), --no-resend-ambiguous keeps it",
+        f"{error.message}. Left at its source (the DLQ, or an import's file); the journal marks "
+        "it ambiguous: a rerun sends it again (at least once), --no-resend-ambiguous keeps it",
         ambiguous=True,
     )
 

@@ -172,7 +172,8 @@ def sort_by_journal(
                 result.reject(
                     view.message_id,
                     "ambiguous: an interrupted run sent it but never recorded an "
-                    "acknowledgement; left in the DLQ (--resend-ambiguous sends it again)",
+                    "acknowledgement; left at its source, the DLQ or an import's file "
+                    "(--resend-ambiguous sends it again)",
                     skipped=True,
                 )
                 continue
