@@ -1055,6 +1055,10 @@ class Sqs(_Service):
             receipt_handles[start : start + SQS_BATCH]
             for start in range(0, len(receipt_handles), SQS_BATCH)
         ]
+        # Two ways on purpose. A release (``stop`` given) may give up on batches that stall:
+        # ``_until_stopped`` leaves them behind. Without ``stop`` (the holds' renewals), the pool
+        # waits for every batch, a Ctrl-C too: a renewal left running could hide again, for a
+        # whole hold, a message that a release has just made visible.
         if stop is not None:
             return _until_stopped(change, chunks, stop)
         if len(chunks) <= 1:

@@ -89,13 +89,16 @@ def parse_json(text: str) -> JsonValue:
     """The text as JSON, or None when it is not JSON (``NaN`` and ``Infinity``, which Python
     would read, are not JSON: such a body is text)."""
     try:
-        return json.loads(text, parse_constant=_not_json)
+        return _DECODER.decode(text)
     except (ValueError, RecursionError):
         return None
 
 
 def _not_json(constant: str) -> JsonValue:
     raise ValueError(f"{constant} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_not_json)
 
 
 def is_event(value: JsonValue) -> bool:

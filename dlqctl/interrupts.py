@@ -83,19 +83,19 @@ def _handled_by(
     block begins, the previous handlers back in place; or after they are restored)."""
     previous = {signum: signal.getsignal(signum) for signum in HANDLED_SIGNALS}
     raised = _install(dict.fromkeys(HANDLED_SIGNALS, handler))
-    if raised is not None and on_raised is None:  # it came before the block began
-        _install(previous)
-        raise raised
-    if raised is not None and on_raised is not None:
+    if raised is not None:
+        if on_raised is None:  # it came before the block began
+            _install(previous)
+            raise raised
         on_raised(raised)
     try:
         yield
     finally:
         raised = _install(previous)
-        if raised is not None and on_raised is not None:
+        if raised is not None:
+            if on_raised is None:
+                raise raised
             on_raised(raised)
-        elif raised is not None:
-            raise raised
 
 
 @contextmanager

@@ -288,30 +288,38 @@ class MessageView:
     def to_json(self) -> dict[str, JsonValue]:
         """The stable JSON view of a message; the README lists its keys."""
         message = self.message
-        return {
-            "message_id": message.message_id,
-            "body": message.body,
-            "json": self.json,
-            "kind": str(self.kind),
-            "error": self.error.to_json() if self.error else None,
-            "event": self.event,
-            "payload": self.payload,
-            "origin": dict(self.origin),
-            "replayable": self.unreplayable is None,
-            "not_replayable_reason": self.unreplayable,
-            "message_attributes": {
-                name: attribute.value for name, attribute in message.message_attributes.items()
-            },
-            "attributes": dict(message.attributes),
-            "receive_count": message.receive_count,
-            "sent_at": iso_utc(self.sent_at),
-            "age_seconds": None if self.age_seconds is None else round(self.age_seconds, 3),
-            "expires_at": iso_utc(self.expires_at),
-            "expires_in_seconds": (
-                None if self.expires_in_seconds is None else round(self.expires_in_seconds, 3)
-            ),
-            "expiry_approximate": self.expiry_approximate,
-        }
+        return ViewRecord(
+            {
+                "message_id": message.message_id,
+                "body": message.body,
+                "json": self.json,
+                "kind": str(self.kind),
+                "error": self.error.to_json() if self.error else None,
+                "event": self.event,
+                "payload": self.payload,
+                "origin": dict(self.origin),
+                "replayable": self.unreplayable is None,
+                "not_replayable_reason": self.unreplayable,
+                "message_attributes": {
+                    name: attribute.value for name, attribute in message.message_attributes.items()
+                },
+                "attributes": dict(message.attributes),
+                "receive_count": message.receive_count,
+                "sent_at": iso_utc(self.sent_at),
+                "age_seconds": None if self.age_seconds is None else round(self.age_seconds, 3),
+                "expires_at": iso_utc(self.expires_at),
+                "expires_in_seconds": (
+                    None if self.expires_in_seconds is None else round(self.expires_in_seconds, 3)
+                ),
+                "expiry_approximate": self.expiry_approximate,
+            }
+        )
+
+
+class ViewRecord(dict[str, JsonValue]):
+    """A message view's JSON record (``MessageView.to_json``): its ``json`` is its ``body``
+    parsed, so ``json_line`` can write the body's own text there instead of encoding it again.
+    A copy (``dict(record)``) is a plain record, written the plain way."""
 
 
 _LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
@@ -321,11 +329,13 @@ _PLACEHOLDER = _LINE_ENCODER.encode(_PLACEHOLDER_VALUE)
 
 
 def json_line(record: Mapping[str, JsonValue]) -> str:
-    """``record`` as one line of JSON, exactly as ``json.dumps(record, ensure_ascii=False,
-    default=str)`` writes it, with a message's parsed body encoded once however many of its
-    ``json``, ``event`` and ``payload`` hold that very object (for a plain event, all three).
-    Should the rest of the record's text hold the placeholder, it is encoded the plain way.
-    Text that cannot be UTF-8 is escaped (see ``utf8_or_escaped``)."""
+    """``record`` as one line of JSON, as ``json.dumps(record, ensure_ascii=False,
+    default=str)`` writes it, with a message's parsed body written once for each of its
+    ``json``, ``event`` and ``payload`` that holds that very object (for a plain event, all
+    three): in a ``ViewRecord`` whose body is one line, the body's own text (the same JSON value,
+    as its producer spaced it), else encoded once. Should the rest of the record's text hold
+    the placeholder, it is encoded the plain way. Text that cannot be UTF-8 is escaped (see
+    ``utf8_or_escaped``)."""
     return utf8_or_escaped(_json_line(record), record)
 
 
@@ -349,16 +359,21 @@ def utf8_or_escaped(
 
 def _json_line(record: Mapping[str, JsonValue]) -> str:
     parsed = record.get("json")
-    names = [name for name in _PARSED_BODY_KEYS if record.get(name) is parsed]
-    if len(names) < 2 or not isinstance(parsed, dict | list):
+    if not isinstance(parsed, dict | list):
         return _LINE_ENCODER.encode(record)
+    names = [name for name in _PARSED_BODY_KEYS if record.get(name) is parsed]
+    body = record.get("body") if isinstance(record, ViewRecord) else None
+    if not (isinstance(body, str) and "\n" not in body and "\r" not in body):
+        body = None  # not known to be the parsed body's text, or more than one line
+        if len(names) < 2:
+            return _LINE_ENCODER.encode(record)
     skeleton = dict(record)
     for name in names:
         skeleton[name] = _PLACEHOLDER_VALUE
     pieces = _LINE_ENCODER.encode(skeleton).split(_PLACEHOLDER)
     if len(pieces) != len(names) + 1:
         return _LINE_ENCODER.encode(record)
-    return _LINE_ENCODER.encode(parsed).join(pieces)
+    return (_LINE_ENCODER.encode(parsed) if body is None else body).join(pieces)
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -615,7 +630,7 @@ class RedriveResult:
     preflight: dict[str, JsonValue] | None = None
     """What the checks before sending found (``preflight.Preflight``); None for an import."""
     from_file: bool = False
-    """An import's: what it sends comes from a file, which it leaves as it was."""
+    """An import's: what it sends comes from a file (left as it was) or stdin (read once)."""
 
     @property
     def complete(self) -> bool:

@@ -53,17 +53,16 @@ def test_a_signal_while_handlers_are_restored_is_noted_and_all_are_restored(monk
     assert _handlers() == before
 
 
-def test_a_signal_as_a_deferral_begins_is_raised_with_the_previous_handlers_back(monkeypatch):
+@pytest.mark.parametrize(
+    "guard",
+    [interrupts.deferrable_signals, interrupts.interrupt_after_block],
+    ids=["a deferral", "a batch"],
+)
+def test_a_signal_as_the_block_is_set_up_is_raised_before_it_with_the_previous_handlers_back(
+    monkeypatch, guard
+):
     before = _handlers()
     _raising_once(monkeypatch, 2)
-    with pytest.raises(KeyboardInterrupt), interrupts.deferrable_signals():
-        pytest.fail("the block must not run")
-    assert _handlers() == before
-
-
-def test_a_batch_does_not_begin_after_a_signal_that_came_as_it_was_set_up(monkeypatch):
-    before = _handlers()
-    _raising_once(monkeypatch, 2)
-    with pytest.raises(KeyboardInterrupt), interrupts.interrupt_after_block():
+    with pytest.raises(KeyboardInterrupt), guard():
         pytest.fail("the block must not run")
     assert _handlers() == before
