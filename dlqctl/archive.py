@@ -38,7 +38,6 @@ from dlqctl.models import (
     MessageView,
     ReceivedMessage,
     RedriveResult,
-    json_line,
     walk_complete,
 )
 from dlqctl.parking import Parking, prepare_parking
@@ -341,7 +340,7 @@ def export_messages(
             for chosen, rest in split_batches(
                 scan, selection, context=opened.context, limit=limit, leave_arrivals=delete
             ):
-                lines = [json_line(export_record(view)) + "\n" for view in chosen]
+                lines = [view.line(export_record(view)) + "\n" for view in chosen]
                 # Deleting: a signal waits for the batch (written, synced, counted, deleted),
                 # so the file and the queue agree with the result. (A copy deletes nothing.)
                 with interrupt_after_block() if delete else contextlib.nullcontext():

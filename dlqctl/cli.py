@@ -605,7 +605,7 @@ def peek(
         if ctx.output is OutputFormat.TABLE:
             shown = render.messages_table(views)
         else:
-            shown = render.emit_records((view.to_json() for view in views), ctx.output)
+            shown = render.emit_lines((view.line() for view in views), ctx.output)
     render.info(
         f"{shown} shown of {scan.seen} looked at in {opened.queue.name}; "
         f"{scan.stats.released} made visible again"

@@ -288,38 +288,36 @@ class MessageView:
     def to_json(self) -> dict[str, JsonValue]:
         """The stable JSON view of a message; the README lists its keys."""
         message = self.message
-        return ViewRecord(
-            {
-                "message_id": message.message_id,
-                "body": message.body,
-                "json": self.json,
-                "kind": str(self.kind),
-                "error": self.error.to_json() if self.error else None,
-                "event": self.event,
-                "payload": self.payload,
-                "origin": dict(self.origin),
-                "replayable": self.unreplayable is None,
-                "not_replayable_reason": self.unreplayable,
-                "message_attributes": {
-                    name: attribute.value for name, attribute in message.message_attributes.items()
-                },
-                "attributes": dict(message.attributes),
-                "receive_count": message.receive_count,
-                "sent_at": iso_utc(self.sent_at),
-                "age_seconds": None if self.age_seconds is None else round(self.age_seconds, 3),
-                "expires_at": iso_utc(self.expires_at),
-                "expires_in_seconds": (
-                    None if self.expires_in_seconds is None else round(self.expires_in_seconds, 3)
-                ),
-                "expiry_approximate": self.expiry_approximate,
-            }
-        )
+        return {
+            "message_id": message.message_id,
+            "body": message.body,
+            "json": self.json,
+            "kind": str(self.kind),
+            "error": self.error.to_json() if self.error else None,
+            "event": self.event,
+            "payload": self.payload,
+            "origin": dict(self.origin),
+            "replayable": self.unreplayable is None,
+            "not_replayable_reason": self.unreplayable,
+            "message_attributes": {
+                name: attribute.value for name, attribute in message.message_attributes.items()
+            },
+            "attributes": dict(message.attributes),
+            "receive_count": message.receive_count,
+            "sent_at": iso_utc(self.sent_at),
+            "age_seconds": None if self.age_seconds is None else round(self.age_seconds, 3),
+            "expires_at": iso_utc(self.expires_at),
+            "expires_in_seconds": (
+                None if self.expires_in_seconds is None else round(self.expires_in_seconds, 3)
+            ),
+            "expiry_approximate": self.expiry_approximate,
+        }
 
-
-class ViewRecord(dict[str, JsonValue]):
-    """A message view's JSON record (``MessageView.to_json``): its ``json`` is its ``body``
-    parsed, so ``json_line`` can write the body's own text there instead of encoding it again.
-    A copy (``dict(record)``) is a plain record, written the plain way."""
+    def line(self, record: Mapping[str, JsonValue] | None = None) -> str:
+        """``record`` (the view's ``to_json()`` unless given: an export adds to it) as one line
+        of JSON, with the body's own text where the record holds the parsed body (see
+        ``json_line``)."""
+        return json_line(self.to_json() if record is None else record, parsed_from=self)
 
 
 _LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
@@ -328,15 +326,16 @@ _PLACEHOLDER_VALUE = "\0dlqctl: the parsed body\0"
 _PLACEHOLDER = _LINE_ENCODER.encode(_PLACEHOLDER_VALUE)
 
 
-def json_line(record: Mapping[str, JsonValue]) -> str:
+def json_line(record: Mapping[str, JsonValue], *, parsed_from: MessageView | None = None) -> str:
     """``record`` as one line of JSON, as ``json.dumps(record, ensure_ascii=False,
-    default=str)`` writes it, with a message's parsed body written once for each of its
-    ``json``, ``event`` and ``payload`` that holds that very object (for a plain event, all
-    three): in a ``ViewRecord`` whose body is one line, the body's own text (the same JSON value,
-    as its producer spaced it), else encoded once. Should the rest of the record's text hold
-    the placeholder, it is encoded the plain way. Text that cannot be UTF-8 is escaped (see
-    ``utf8_or_escaped``)."""
-    return utf8_or_escaped(_json_line(record), record)
+    default=str)`` writes it, with a message's parsed body (an object or an array) written once
+    for each of its ``json``, ``event`` and ``payload`` that holds that very object (for a plain
+    event, all three): given the view it was ``parsed_from`` (checked by identity: the record's
+    ``json`` must be the view's), the body's own text, its line breaks as spaces (the same JSON
+    value, as its producer spaced it); else encoded once, and the line is exactly what
+    ``json.dumps`` writes. Should the rest of the record's text hold the placeholder, it is
+    encoded the plain way. Text that cannot be UTF-8 is escaped (see ``utf8_or_escaped``)."""
+    return utf8_or_escaped(_json_line(record, parsed_from), record)
 
 
 def utf8_or_escaped(
@@ -357,16 +356,20 @@ def utf8_or_escaped(
     return text
 
 
-def _json_line(record: Mapping[str, JsonValue]) -> str:
+def _json_line(record: Mapping[str, JsonValue], parsed_from: MessageView | None) -> str:
     parsed = record.get("json")
     if not isinstance(parsed, dict | list):
         return _LINE_ENCODER.encode(record)
     names = [name for name in _PARSED_BODY_KEYS if record.get(name) is parsed]
-    body = record.get("body") if isinstance(record, ViewRecord) else None
-    if not (isinstance(body, str) and "\n" not in body and "\r" not in body):
-        body = None  # not known to be the parsed body's text, or more than one line
-        if len(names) < 2:
-            return _LINE_ENCODER.encode(record)
+    body = None
+    if parsed_from is not None and parsed_from.json is parsed:
+        body = parsed_from.message.body
+        if "\n" in body or "\r" in body:
+            # JSON has line breaks only between its values (a string's are escaped, and the
+            # body parsed): as spaces, the same value on one line.
+            body = body.replace("\r", " ").replace("\n", " ")
+    if body is None and len(names) < 2:
+        return _LINE_ENCODER.encode(record)
     skeleton = dict(record)
     for name in names:
         skeleton[name] = _PLACEHOLDER_VALUE

@@ -159,11 +159,16 @@ def emit_json(value: Any, fmt: OutputFormat = OutputFormat.JSON) -> None:
 def emit_records(records: Iterable[Mapping[str, Any]], fmt: OutputFormat) -> int:
     """Stream records as a JSON array (a record a line) or as JSON lines, without holding them;
     returns the count."""
+    return emit_lines((to_json_text(record, indent=None) for record in records), fmt)
+
+
+def emit_lines(lines: Iterable[str], fmt: OutputFormat) -> int:
+    """Stream records already written as one line of JSON each (``emit_records``)."""
     count = 0
     if fmt is OutputFormat.JSONL:
         try:
-            for record in records:
-                _OUT.write(to_json_text(record, indent=None) + "\n")
+            for line in lines:
+                _OUT.write(line + "\n")
                 count += 1
         finally:
             _OUT.flush()
@@ -172,8 +177,8 @@ def emit_records(records: Iterable[Mapping[str, Any]], fmt: OutputFormat) -> int
     # indentation in C, and with it in Python, several times slower.
     _OUT.write("[")
     try:
-        for record in records:
-            _OUT.write(("," if count else "") + "\n  " + to_json_text(record, indent=None))
+        for line in lines:
+            _OUT.write(("," if count else "") + "\n  " + line)
             count += 1
     finally:
         # Also on an interrupt or an error: what was written stays one closed JSON document.

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from dlqctl.envelopes import decode
 from dlqctl.errors import UsageError
 from dlqctl.filters import build_selection, parse_duration
+from dlqctl.models import ReceivedMessage
 
 
 @pytest.mark.parametrize(
@@ -99,3 +101,16 @@ def test_a_function_that_cannot_take_a_value_is_no_match():
     assert selection.matches({"json": {"amount": float("inf")}}) is False
     assert selection.matches({"json": {"amount": float("nan")}}) is False
     assert selection.matches({"json": {"amount": 2.5}}) is True
+
+
+def test_functions_that_take_an_object_take_a_decoded_messages_view():
+    """JMESPath's functions check an object's type by its class: a view is a plain dict."""
+    view = decode(ReceivedMessage("id-1", "handle", '{"source":"s","detail-type":"d","detail":{}}'))
+    for expression in (
+        "contains(keys(@), 'json')",
+        "length(@) > `5`",
+        "contains(values(json), 's')",
+        "merge(@, `{}`).kind == 'unknown'",
+    ):
+        selection = build_selection(expression)
+        assert selection.selects(view), expression
