@@ -20,7 +20,6 @@ from collections.abc import Sequence
 
 from dlqctl.envelopes import QueueContext, decode
 from dlqctl.models import ReceivedMessage
-from dlqctl.render import to_json_text
 
 
 def answer(messages: int = 10) -> bytes:
@@ -50,7 +49,7 @@ def one_answer(raw: bytes, context: QueueContext, out: io.StringIO) -> None:
     """One answer's worth of a peek: parse, build the messages, decode, write each view."""
     for record in json.loads(raw)["Messages"]:
         view = decode(ReceivedMessage.from_api(record), context)
-        out.write(to_json_text(view.to_json(), indent=None) + "\n")
+        out.write(view.line() + "\n")
     out.seek(0)
     out.truncate()
 

@@ -1,7 +1,8 @@
-"""The text of a record: ``json_line`` (a peek's JSON record and an export line) writes a
-message view's parsed body as the body's own text when the body is one line, else encoded once;
-the line must hold the same JSON values as what ``json.dumps`` writes, for every shape AWS writes
-and every record that could trip the placeholder it splices at; ``iso_utc`` writes any moment in
+"""The text of a record: ``MessageView.line`` (a peek's JSON record and an export line) writes
+the view's parsed body as the body's own text, its line breaks as spaces, and the line must hold
+the same JSON values as what ``json.dumps`` writes, for every shape AWS writes; ``json_line``
+without the view writes exactly what ``json.dumps`` writes, the parsed body encoded once, for
+every record that could trip the placeholder it splices at; ``iso_utc`` writes any moment in
 UTC."""
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ def test_every_aws_shape_writes_the_values_json_dumps_writes(name: str) -> None:
             assert line == plain(record)
         # Without the view, the record's text is exactly what json.dumps writes.
         assert json_line(record) == plain(record)
-    assert view.line() == view.line(view.to_json())
 
 
 def test_a_plain_event_is_written_as_the_body_in_each_place() -> None:
@@ -70,7 +70,7 @@ def test_a_body_of_several_lines_is_written_on_one_line_in_each_place(end: str) 
     record = view.to_json()
     line = view.line(record)
     assert "\n" not in line and "\r" not in line and same(line, record)
-    assert line.count(one_line(body)) == 3 and '"id": "é\\n1"' in one_line(body)
+    assert line.count(one_line(body)) == 3
     assert json_line(record) == plain(record)  # without the view: encoded once and spliced
     assert json_line(record).count('"detail": {"id": "é\\n1"}') == 3
 
@@ -84,7 +84,6 @@ def test_the_body_text_keeps_what_encoding_its_parsed_value_would_change(body: s
     assert f'"json": {body}, ' in line
     strict = json.loads(line, parse_constant=lambda constant: pytest.fail(constant))
     assert strict["json"] == json.loads(body)
-    line.encode()  # a file or terminal takes it
 
 
 def test_the_body_text_is_written_only_where_the_record_holds_the_views_parsed_body() -> None:
