@@ -27,6 +27,11 @@ class CountingProxy:
         self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
         self.delay_seconds = delay_seconds
         self.counts: Counter[str] = Counter()
+        # Seconds the endpoint took to answer, by operation (from the forward to the answer,
+        # without the added delay): what each call costs the endpoint, which is what a
+        # destination's limit is made of.
+        self.upstream_seconds: Counter[str] = Counter()
+        self.upstream_calls: Counter[str] = Counter()
         self.cap = InFlightCap(in_flight_cap) if in_flight_cap else None
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -52,7 +57,16 @@ class CountingProxy:
                     time.sleep(proxy.delay_seconds)
 
                 def forward(sent: bytes) -> Answer:
-                    return proxy.forward(self.command, self.path, self.headers, sent)
+                    started = time.perf_counter()
+                    answer = proxy.forward(self.command, self.path, self.headers, sent)
+                    # An empty receive's time is mostly its long poll: timed apart.
+                    timed = operation
+                    if operation == "ReceiveMessage" and b'"Messages"' not in answer[2]:
+                        timed = "ReceiveMessage (empty)"
+                    with proxy._lock:
+                        proxy.upstream_seconds[timed] += time.perf_counter() - started
+                        proxy.upstream_calls[timed] += 1
+                    return answer
 
                 answer = proxy.cap.answer(operation, body, forward) if proxy.cap else forward(body)
                 send_answer(self, *answer)
@@ -93,6 +107,8 @@ class CountingProxy:
     def reset(self) -> None:
         with self._lock:
             self.counts.clear()
+            self.upstream_seconds.clear()
+            self.upstream_calls.clear()
 
     def total(self) -> int:
         with self._lock:
@@ -101,6 +117,15 @@ class CountingProxy:
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(self.counts)
+
+    def endpoint_ms(self) -> dict[str, float]:
+        """Mean milliseconds the endpoint took per call, by operation, since the last reset;
+        receives that returned no message apart (``ReceiveMessage (empty)``: their long poll)."""
+        with self._lock:
+            return {
+                operation: round(1000 * seconds / self.upstream_calls[operation], 1)
+                for operation, seconds in self.upstream_seconds.items()
+            }
 
     def __enter__(self) -> CountingProxy:
         self._thread.start()

@@ -212,6 +212,7 @@ class Figure:
     peak_rss_mb: float | None
     ok: bool
     calls_by_operation: dict[str, int] = field(default_factory=dict)
+    endpoint_ms_by_operation: dict[str, float] = field(default_factory=dict)
     note: str = ""
 
 
@@ -311,6 +312,7 @@ def measure(
         peak_rss_mb=round(rss, 1),
         ok=ok,
         calls_by_operation=by_operation,
+        endpoint_ms_by_operation=proxy.endpoint_ms(),
     )
 
 
@@ -421,6 +423,7 @@ def loop_figure(
     seconds = time.perf_counter() - started
     cpu = time.process_time() - cpu_before
     calls = proxy.total()
+    by_operation, endpoint_ms = proxy.snapshot(), proxy.endpoint_ms()
     for url in (dlq_url, target_url):
         sqs.delete_queue(QueueUrl=url)
     return Figure(
@@ -436,6 +439,8 @@ def loop_figure(
         cpu_seconds_per_1000=round(cpu / count * 1000, 3),
         peak_rss_mb=None,
         ok=moved == count,
+        calls_by_operation=by_operation,
+        endpoint_ms_by_operation=endpoint_ms,
         note="in the benchmark process",
     )
 
@@ -484,6 +489,25 @@ def print_table(figures: list[Figure], baselines: dict[tuple[str, float, int], f
             f"{figure.cpu_seconds_per_1000 if figure.cpu_seconds_per_1000 is not None else '-':>8} "
             f"{figure.peak_rss_mb if figure.peak_rss_mb is not None else '-':>7} "
             f"{'yes' if figure.ok else 'NO':>3}"
+        )
+    print_endpoint_times(figures)
+
+
+def print_endpoint_times(figures: list[Figure]) -> None:
+    """The endpoint's milliseconds per call of the redrive's operations (without the added
+    delay), for the limit clients and the redrives: what each destination costs the endpoint."""
+    shown = ("ReceiveMessage", "SendMessageBatch", "PutEvents", "DeleteMessageBatch")
+    rows = [f for f in figures if f.endpoint_ms_by_operation and f.operation.startswith("l")]
+    rows += [f for f in figures if f.endpoint_ms_by_operation and f.operation.startswith("r")]
+    if not rows:
+        return
+    print("\nendpoint ms per call (the added delay not counted)")
+    print(f"{'operation':<22} {'delay':>6} {'conc':>4} " + " ".join(shown))
+    for figure in rows:
+        times = figure.endpoint_ms_by_operation
+        print(
+            f"{figure.operation:<22} {figure.delay_ms:>4.0f}ms {figure.concurrency or '-':>4} "
+            + " ".join(f"{times.get(n, '-')!s:>{len(n)}}" for n in shown)
         )
 
 
