@@ -28,8 +28,8 @@ class CountingProxy:
         self.delay_seconds = delay_seconds
         self.counts: Counter[str] = Counter()
         # Seconds the endpoint took to answer, by operation (from the forward to the answer,
-        # without the added delay): what each call costs the endpoint, which is what a
-        # destination's limit is made of.
+        # without the added delay): with one call in flight, what a call costs the endpoint;
+        # with several, its queueing too (and, for clients in this process, the GIL's waits).
         self.upstream_seconds: Counter[str] = Counter()
         self.upstream_calls: Counter[str] = Counter()
         self.cap = InFlightCap(in_flight_cap) if in_flight_cap else None
@@ -59,9 +59,12 @@ class CountingProxy:
                 def forward(sent: bytes) -> Answer:
                     started = time.perf_counter()
                     answer = proxy.forward(self.command, self.path, self.headers, sent)
-                    # An empty receive's time is mostly its long poll: timed apart.
+                    # An error answer, and a receive that found nothing (its time is mostly its
+                    # long poll), are timed apart from the operation's answers.
                     timed = operation
-                    if operation == "ReceiveMessage" and b'"Messages"' not in answer[2]:
+                    if not 200 <= answer[0] < 300:
+                        timed = f"{operation} (error)"
+                    elif operation == "ReceiveMessage" and b'"ReceiptHandle"' not in answer[2]:
                         timed = "ReceiveMessage (empty)"
                     with proxy._lock:
                         proxy.upstream_seconds[timed] += time.perf_counter() - started
@@ -120,7 +123,8 @@ class CountingProxy:
 
     def endpoint_ms(self) -> dict[str, float]:
         """Mean milliseconds the endpoint took per call, by operation, since the last reset;
-        receives that returned no message apart (``ReceiveMessage (empty)``: their long poll)."""
+        receives that returned no message (``ReceiveMessage (empty)``: their long poll) and
+        error answers (``… (error)``) apart."""
         with self._lock:
             return {
                 operation: round(1000 * seconds / self.upstream_calls[operation], 1)

@@ -494,19 +494,28 @@ def print_table(figures: list[Figure], baselines: dict[tuple[str, float, int], f
 
 
 def print_endpoint_times(figures: list[Figure]) -> None:
-    """The endpoint's milliseconds per call of the redrive's operations (without the added
-    delay), for the limit clients and the redrives: what each destination costs the endpoint."""
+    """The endpoint's milliseconds per call of the redrives' operations (without the added
+    delay), for the limit clients and the redrives. With one call in flight, what a call costs
+    the endpoint; with several, its queueing too."""
     shown = ("ReceiveMessage", "SendMessageBatch", "PutEvents", "DeleteMessageBatch")
-    rows = [f for f in figures if f.endpoint_ms_by_operation and f.operation.startswith("l")]
-    rows += [f for f in figures if f.endpoint_ms_by_operation and f.operation.startswith("r")]
+    rows = [
+        figure
+        for kind in ("limit ", "redrive ")
+        for figure in figures
+        if figure.endpoint_ms_by_operation and figure.operation.startswith(kind)
+    ]
     if not rows:
         return
-    print("\nendpoint ms per call (the added delay not counted)")
-    print(f"{'operation':<22} {'delay':>6} {'conc':>4} " + " ".join(shown))
+    print("\nendpoint ms per call (the added delay not counted; with several calls in flight,")
+    print("their queueing counted too; empty receives and error answers apart, in the JSON)")
+    print(
+        f"{'endpoint':<12} {'operation':<22} {'N':>7} {'delay':>6} {'conc':>4} " + " ".join(shown)
+    )
     for figure in rows:
         times = figure.endpoint_ms_by_operation
         print(
-            f"{figure.operation:<22} {figure.delay_ms:>4.0f}ms {figure.concurrency or '-':>4} "
+            f"{figure.endpoint.split()[0]:<12} {figure.operation:<22} {figure.messages:>7} "
+            f"{figure.delay_ms:>4.0f}ms {figure.concurrency or '-':>4} "
             + " ".join(f"{times.get(n, '-')!s:>{len(n)}}" for n in shown)
         )
 
