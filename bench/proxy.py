@@ -34,6 +34,7 @@ class CountingProxy:
         self.upstream_calls: Counter[str] = Counter()
         self.cap = InFlightCap(in_flight_cap) if in_flight_cap else None
         self._lock = threading.Lock()
+        self._connections: list[http.client.HTTPConnection] = []
         self._local = threading.local()
         proxy = self
 
@@ -60,7 +61,9 @@ class CountingProxy:
                     started = time.perf_counter()
                     answer = proxy.forward(self.command, self.path, self.headers, sent)
                     # An error answer, and a receive that found nothing (its time is mostly its
-                    # long poll), are timed apart from the operation's answers.
+                    # long poll), are timed apart from the operation's answers. (SQS's JSON
+                    # protocol, which botocore and dlqctl speak: a query client's XML receives
+                    # would all count as empty.)
                     timed = operation
                     if not 200 <= answer[0] < 300:
                         timed = f"{operation} (error)"
@@ -87,6 +90,8 @@ class CountingProxy:
             if connection is None:
                 connection = http.client.HTTPConnection(self.host, self.port, timeout=120)
                 self._local.connection = connection
+                with self._lock:
+                    self._connections.append(connection)
             try:
                 connection.request(
                     method,
@@ -138,3 +143,7 @@ class CountingProxy:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+        with self._lock:
+            for connection in self._connections:  # the upstream ones, of every handler thread
+                connection.close()
+            self._connections.clear()

@@ -518,6 +518,9 @@ def print_endpoint_times(figures: list[Figure]) -> None:
             f"{figure.delay_ms:>4.0f}ms {figure.concurrency or '-':>4} "
             + " ".join(f"{times.get(n, '-')!s:>{len(n)}}" for n in shown)
         )
+        failed = [name for name in times if name.endswith(" (error)")]
+        if failed:
+            print(f"{'':<12} error answers, timed apart (in the JSON): {', '.join(failed)}")
 
 
 def run_suite(
