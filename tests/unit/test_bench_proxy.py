@@ -15,6 +15,8 @@ from types import ModuleType
 
 import pytest
 
+from tests.inflight import send_answer
+
 ANSWERS = {
     # What SQS answers a receive that found nothing (no Messages member), and one that did.
     "empty": (200, b"{}"),
@@ -43,11 +45,7 @@ def upstream() -> Iterator[str]:
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             status, body = ANSWERS[urllib.parse.urlsplit(self.path).path.strip("/")]
-            self.send_response(status)
-            self.send_header("Content-Type", "application/x-amz-json-1.0")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            send_answer(self, status, [("Content-Type", "application/x-amz-json-1.0")], body)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
