@@ -622,12 +622,22 @@ class DestinationSpec:
             )
 
 
+def _dlq(opened: OpenQueue | Callable[[], OpenQueue]) -> OpenQueue:
+    return opened() if callable(opened) else opened
+
+
 def build_destination(
-    aws: Aws, opened: OpenQueue | None, spec: DestinationSpec, warnings: list[str]
+    aws: Aws,
+    opened: OpenQueue | Callable[[], OpenQueue] | None,
+    spec: DestinationSpec,
+    warnings: list[str],
 ) -> Destination:
     """The destination the spec names, resolved and checked (the bus or queue exists, and is
     not the DLQ ``opened`` itself; an import has no DLQ); what could not be looked up is added
-    to ``warnings``."""
+    to ``warnings``.
+
+    ``opened`` may be a function that gives the DLQ once it is open: a bus or a queue is then
+    looked up while the DLQ is, and the DLQ is waited for only where it is needed."""
     spec.check()
     if spec.to_bus is not None:
         return BusDestination(
@@ -645,7 +655,7 @@ def build_destination(
             spec.to_queue, other_region_hint=None if opened is None else _OTHER_REGION_HINT
         )
         if opened is not None:
-            check_destination_differs(opened.queue, target)
+            check_destination_differs(_dlq(opened).queue, target)
         if spec.group_id and not attributes.fifo:
             raise UsageError(
                 f"--group-id names the message group of a FIFO queue; {target.name} is a "
@@ -655,6 +665,7 @@ def build_destination(
         return QueueDestination(aws, target, attributes, group_id=spec.group_id, mark=spec.mark)
     if opened is None:
         raise UsageError("--to-source needs a DLQ", "give --to-bus or --to-queue")
+    opened = _dlq(opened)
     try:
         functions = dead_letter_functions(aws)
     except DlqctlError as exc:

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -909,6 +910,29 @@ RETURN_PASSES = 3
 """Walks of the parking queue at most, while the one before moved messages back."""
 
 
+def open_with_destination(
+    aws: Aws, queue: str, spec: DestinationSpec, warnings: list[str]
+) -> tuple[OpenQueue, Destination]:
+    """The DLQ opened and the destination resolved. A bus or a queue is looked up while the DLQ
+    is (neither lookup needs the other's answer), so far from the region a redrive starts a
+    round trip or two sooner; the DLQ's error, when both fail, is the one raised."""
+    if spec.to_target:
+        opened = open_queue(aws, queue)
+        return opened, build_target_destination(aws, opened, spec, warnings)
+    if spec.to_bus is None and spec.to_queue is None:  # back to the source: needs the DLQ first
+        opened = open_queue(aws, queue)
+        return opened, build_destination(aws, opened, spec, warnings)
+    aws.client("sqs")  # made here: clients are made one at a time, then shared by threads
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="open") as pool:
+        dlq = pool.submit(open_queue, aws, queue)
+        try:
+            destination = build_destination(aws, dlq.result, spec, warnings)
+        except DlqctlError:
+            dlq.result()  # the DLQ's own error first: a redrive names its queue before the rest
+            raise
+        return dlq.result(), destination
+
+
 def prepare_redrive(
     aws: Aws,
     queue: str,
@@ -925,15 +949,10 @@ def prepare_redrive(
     anything is changed. A dry run is a look: on a queue whose own RedrivePolicy moves messages
     on as they are read, it is refused unless ``look_anyway`` (``--yes``)."""
     spec.check()
-    opened = open_queue(aws, queue)
+    warnings: list[str] = []
+    opened, destination = open_with_destination(aws, queue, spec, warnings)
     if options.dry_run:
         check_read_only(opened, look_anyway=look_anyway)
-    warnings: list[str] = []
-    destination: Destination
-    if spec.to_target:
-        destination = build_target_destination(aws, opened, spec, warnings)
-    else:
-        destination = build_destination(aws, opened, spec, warnings)
     parking = None if park is None else prepare_parking(aws, opened, park)
     latency = None
     if options.concurrency is None:

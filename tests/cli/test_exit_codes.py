@@ -72,6 +72,24 @@ def test_a_destination_queue_in_another_region_is_refused_with_a_way_that_works(
         "eu-west-1" in line  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    "destination", [["--to-queue", "no-such-dst"], ["--to-bus", "no-such-bus"]]
+)
+def test_a_missing_dlq_is_named_before_a_missing_destination(cli, fresh_endpoint, destination):
+    """The DLQ and a bus or queue are looked up side by side; the error is the DLQ's, as when
+    they were looked up one after the other, and the destination's when only it is missing."""
+    result = cli("redrive", "no-such-dlq", *destination, "--yes")
+    assert result.exit_code == ExitCode.NOT_FOUND
+    line = one_error_line(result.stderr)
+    assert "no-such-dlq not found" in line and destination[1] not in line
+    dlq = create_queue(fresh_endpoint, "orders-dlq")
+    put(fresh_endpoint, dlq, [OutgoingMessage("m", "order")])
+    result = cli("redrive", "orders-dlq", *destination, "--yes")
+    assert result.exit_code == ExitCode.NOT_FOUND
+    assert f"{destination[1]} not found" in one_error_line(result.stderr)
+    assert counts(fresh_endpoint, dlq) == (1, 0)
+
+
 def test_missing_credentials(cli, monkeypatch):
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
