@@ -14,7 +14,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -911,26 +911,47 @@ RETURN_PASSES = 3
 
 
 def open_with_destination(
-    aws: Aws, queue: str, spec: DestinationSpec, warnings: list[str]
+    aws: Aws, open_dlq: Callable[[], OpenQueue], spec: DestinationSpec, warnings: list[str]
 ) -> tuple[OpenQueue, Destination]:
-    """The DLQ opened and the destination resolved. A bus or a queue is looked up while the DLQ
-    is (neither lookup needs the other's answer), so far from the region a redrive starts a
-    round trip or two sooner; the DLQ's error, when both fail, is the one raised."""
-    if spec.to_target:
-        opened = open_queue(aws, queue)
-        return opened, build_target_destination(aws, opened, spec, warnings)
-    if spec.to_bus is None and spec.to_queue is None:  # back to the source: needs the DLQ first
-        opened = open_queue(aws, queue)
-        return opened, build_destination(aws, opened, spec, warnings)
-    aws.client("sqs")  # made here: clients are made one at a time, then shared by threads
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="open") as pool:
-        dlq = pool.submit(open_queue, aws, queue)
-        try:
-            destination = build_destination(aws, dlq.result, spec, warnings)
+    """The DLQ opened (``open_dlq``, with its own checks) and the destination resolved. A bus or
+    a queue is looked up while the DLQ is (neither lookup needs the other's answer), so far from
+    the region a redrive starts a round trip or two sooner; the DLQ's error, when both fail, is
+    the one raised, as when they were looked up one after the other."""
+    parallel = spec.to_bus is not None or spec.to_queue is not None
+    if parallel:
+        try:  # made here, one at a time, then shared by the two threads
+            aws.client("sqs")
+            if spec.to_bus is not None:
+                aws.client("events")
         except DlqctlError:
-            dlq.result()  # the DLQ's own error first: a redrive names its queue before the rest
-            raise
-        return dlq.result(), destination
+            parallel = False  # raised again below, in the order of a lookup one after the other
+    if not parallel or spec.to_target:
+        opened = open_dlq()
+        build = build_target_destination if spec.to_target else build_destination
+        return opened, build(aws, opened, spec, warnings)
+    dlq = _in_background(open_dlq)
+    try:
+        destination = build_destination(aws, dlq, spec, warnings)
+    except Exception:
+        dlq()  # the DLQ's own error first: a redrive names its queue before the rest
+        raise
+    return dlq(), destination
+
+
+def _in_background(open_dlq: Callable[[], OpenQueue]) -> Callable[[], OpenQueue]:
+    """``open_dlq`` in a thread of its own; the function returned waits for it (or raises its
+    error). A daemon: a command stopped by a signal meanwhile does not wait for a lookup still
+    under way (it holds no message)."""
+    answer: Future[OpenQueue] = Future()
+
+    def run() -> None:
+        try:
+            answer.set_result(open_dlq())
+        except BaseException as exc:  # noqa: BLE001 - raised where the answer is asked for
+            answer.set_exception(exc)
+
+    threading.Thread(target=run, name="lookup", daemon=True).start()
+    return answer.result
 
 
 def prepare_redrive(
@@ -950,9 +971,14 @@ def prepare_redrive(
     on as they are read, it is refused unless ``look_anyway`` (``--yes``)."""
     spec.check()
     warnings: list[str] = []
-    opened, destination = open_with_destination(aws, queue, spec, warnings)
-    if options.dry_run:
-        check_read_only(opened, look_anyway=look_anyway)
+
+    def open_dlq() -> OpenQueue:
+        opened = open_queue(aws, queue)
+        if options.dry_run:
+            check_read_only(opened, look_anyway=look_anyway)
+        return opened
+
+    opened, destination = open_with_destination(aws, open_dlq, spec, warnings)
     parking = None if park is None else prepare_parking(aws, opened, park)
     latency = None
     if options.concurrency is None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from dlqctl.errors import ExitCode
 from dlqctl.models import OutgoingMessage, QueueRef
 from tests.cli.test_exit_codes import one_error_line
@@ -159,6 +161,19 @@ def test_a_dry_run_on_a_dlq_that_moves_what_is_read_is_refused_without_yes(
         QueueUrl=dlq.url, MaxNumberOfMessages=10, AttributeNames=["ApproximateReceiveCount"]
     )["Messages"]
     assert {m["Attributes"]["ApproximateReceiveCount"] for m in received} == {"1"}
+
+
+@pytest.mark.parametrize("destination", ["--to-queue", "--to-bus"])
+def test_the_refusal_of_such_a_dry_run_comes_before_a_missing_destination(
+    cli, fresh_endpoint, destination
+):
+    """The DLQ is looked up beside its destination; its refusal is still the error reported,
+    as when the two were looked up one after the other."""
+    dlq, _ = dlq_with_own_policy(fresh_endpoint, 1)
+    result = cli("redrive", "orders-dlq", destination, "no-such-destination", "--dry-run")
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert "not read-only: orders-dlq has its own RedrivePolicy" in one_error_line(result.stderr)
+    assert counts(fresh_endpoint, dlq) == (5, 0)
 
 
 def test_a_redrive_whose_messages_moved_on_as_it_read_them_is_not_complete(

@@ -129,6 +129,36 @@ def test_a_signalled_redrive_finishes_its_batch_and_gives_everything_back(
     assert LEASE_TAG not in aws_for(fresh_endpoint).sqs.tags(dlq), "the lease is released"
 
 
+@pytest.mark.parametrize("destination", ["--to-queue", "--to-bus"])
+def test_a_signal_while_the_queues_are_looked_up_ends_the_run_without_waiting_for_them(
+    faults, fresh_endpoint, boto, destination
+):
+    """The DLQ is looked up beside a bus or queue destination, in a thread of its own: a signal
+    while the lookups wait on a stalled endpoint ends the command then, not when they answer
+    (to a queue, the signal lands in the destination's own call; to a bus, while the bus is
+    known and the DLQ's lookup is waited for)."""
+    dlq = _dlq(fresh_endpoint)
+    create_queue(fresh_endpoint, "orders")
+    boto("events").create_event_bus(Name="orders")
+    faults.delay("sqs", "GetQueueAttributes", 600)  # ends when the test does
+    process = start_dlqctl(
+        faults.url, "redrive", "orders-dlq", destination, "orders", "--yes", "-o", "json"
+    )
+    lookups = 2 if destination == "--to-queue" else 1
+    _wait_for(
+        lambda: faults.count("sqs", "GetQueueAttributes") >= lookups,
+        "the queues were never looked up",
+    )
+    if destination == "--to-bus":
+        _wait_for(lambda: faults.count("events", "DescribeEventBus") >= 1, "no bus looked up")
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "interrupted (SIGTERM)" in stderr
+    assert stdout == ""  # nothing was done: no result, as for any error before the run
+    assert counts(fresh_endpoint, dlq) == (MESSAGES, 0), "nothing received, nothing hidden"
+
+
 def test_a_signal_stops_a_paced_redrive_from_sending_what_waits_its_turn(faults, fresh_endpoint):
     """With --rate, each worker holds a batch while it waits its turn; after a signal those
     batches are not sent (they are released), only a send already under way finishes."""
