@@ -781,6 +781,14 @@ class Aws:
                 )
         return self._clients[key]
 
+    def fetch_credentials(self) -> None:
+        """Fetch the credentials now, in this thread: a profile that assumes a role may ask for
+        an MFA code, or sign in, on first use, which must not happen in a worker thread."""
+        with _aws_errors("the AWS credentials"):
+            credentials = self.session.get_credentials()
+            if credentials is not None:
+                credentials.get_frozen_credentials()
+
     def wire(self, service: str, *, sends: bool = False) -> Wire:
         """The direct caller (see ``Wire``) over ``client(service, sends=sends)``."""
         key = f"{service}/sends" if sends else service

@@ -923,9 +923,10 @@ def open_with_destination(
             aws.client("sqs")
             if spec.to_bus is not None:
                 aws.client("events")
+            aws.fetch_credentials()
         except DlqctlError:
             parallel = False  # raised again below, in the order of a lookup one after the other
-    if not parallel or spec.to_target:
+    if not parallel:
         opened = open_dlq()
         build = build_target_destination if spec.to_target else build_destination
         return opened, build(aws, opened, spec, warnings)

@@ -104,6 +104,17 @@ def test_missing_region(cli):
     assert "no AWS region configured" in one_error_line(result.stderr)
 
 
+@pytest.mark.parametrize("destination", [["--to-queue", "orders"], ["--to-bus", "shop"]])
+def test_a_dlq_arn_of_another_service_is_named_before_a_missing_region(cli, destination):
+    """The DLQ and its destination are looked up side by side once their clients are made;
+    where they cannot be (no region), the lookups run one after the other, so the DLQ's own
+    error still comes first."""
+    dlq = "arn:aws:sns:us-east-1:123456789012:orders-dlq"
+    result = cli("redrive", dlq, *destination, "--yes", connect=False)
+    assert result.exit_code == ExitCode.USAGE
+    assert f"{dlq} is not an SQS queue ARN" in one_error_line(result.stderr)
+
+
 def test_an_aws_config_file_that_cannot_be_read(cli, monkeypatch, tmp_path):
     config = tmp_path / "config"
     config.write_text("[default\nregion = us-east-1\n")  # the section header is not closed
