@@ -52,8 +52,8 @@ from dlqctl.scan import (
     OpenQueue,
     QueueScan,
     Walking,
-    check_read_only,
     open_queue,
+    open_to_look,
     walk,
     work_in_parallel,
 )
@@ -972,13 +972,11 @@ def prepare_redrive(
     on as they are read, it is refused unless ``look_anyway`` (``--yes``)."""
     spec.check()
     warnings: list[str] = []
-
-    def open_dlq() -> OpenQueue:
-        opened = open_queue(aws, queue)
-        if options.dry_run:
-            check_read_only(opened, look_anyway=look_anyway)
-        return opened
-
+    open_dlq: Callable[[], OpenQueue] = (
+        functools.partial(open_to_look, aws, queue, look_anyway=look_anyway)  # a dry run is a look
+        if options.dry_run
+        else functools.partial(open_queue, aws, queue)
+    )
     opened, destination = open_with_destination(aws, open_dlq, spec, warnings)
     parking = None if park is None else prepare_parking(aws, opened, park)
     latency = None
