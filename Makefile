@@ -10,7 +10,7 @@ PEERS ?= ../shared/peers
 BYTECODE := $(BIN)/python -m compileall -q dlqctl
 DEEP_N ?= 300000
 
-.PHONY: demo test lint bench bench-deep bench-peers bench-smoke clean
+.PHONY: demo test lint bench bench-deep bench-peers bench-rotated bench-smoke clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,19 @@ bench-peers: $(STAMP)
 	    n=$$1; ms=$$2; shift 2; \
 	    python3 "$(PEERS)/throughput.py" --dlqctl $(BIN)/dlqctl --n $$n --latency-ms $$ms "$$@"; done; \
 	else echo "bench-peers skipped: no harness at $(PEERS) (set PEERS=DIR) or no node"; fi
+
+## bench-rotated: dlqctl beside lumigo-cli at 0 ms, and --to-bus beside --to-queue with the limit
+## clients at 0, 20 and 100 ms, in rounds whose order rotates (bench/rotated.py; PEERS: the harness)
+ROTATED := $(BIN)/python bench/rotated.py --peers $(PEERS) --dlqctl $(BIN)/dlqctl
+BUS_PAIRS := --tools dlqctl,dlqctl-bus,limit,limit-bus --pairs dlqctl/limit,dlqctl-bus/limit-bus,dlqctl-bus/dlqctl,limit-bus/limit
+bench-rotated: $(STAMP)
+	$(BYTECODE)
+	@if [ -f "$(PEERS)/throughput.py" ] && command -v node >/dev/null; then \
+	  $(ROTATED) --tools dlqctl,lumigo-cli --n 10000 --rounds 20 && \
+	  $(ROTATED) $(BUS_PAIRS) --n 10000 --rounds 10 && \
+	  $(ROTATED) $(BUS_PAIRS) --n 3000 --rounds 8 --latency-ms 20 && \
+	  $(ROTATED) $(BUS_PAIRS) --n 10000 --rounds 5 --latency-ms 100; \
+	else echo "bench-rotated skipped: no harness at $(PEERS) (set PEERS=DIR) or no node"; fi
 
 ## bench-smoke: the benchmark at N=200 on moto, and wake_cpu briefly, so they cannot rot
 bench-smoke: $(STAMP)
