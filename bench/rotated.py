@@ -12,8 +12,8 @@ round by round, the first tool's rate ÷ each other's (or the ``--pairs`` given)
 
 Tools: ``dlqctl`` (``redrive --to-queue``), ``dlqctl-bus`` (``redrive --to-bus``),
 ``lumigo-cli``, ``limit`` (the harness's ``floor_redrive.py``) and ``limit-bus``
-(``bench/floor_bus.py``). With a bus tool, the messages are ~1 KB EventBridge events that one
-rule on the bus matches; otherwise the harness's own ~1 KB bodies.
+(``bench/floor_bus.py``). With a bus tool, the messages are ``bench/run.py``'s ~1 KB EventBridge
+events, which one rule on the bus matches; otherwise the harness's own ~1 KB bodies.
 
     python bench/rotated.py --peers ../shared/peers --dlqctl .venv/bin/dlqctl \\
         --tools dlqctl,lumigo-cli --n 10000 --rounds 20
@@ -71,24 +71,6 @@ def localstack_cpu() -> float:
         fields = stat.rsplit(")", 1)[1].split()
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
-
-
-def event_body(index: int) -> str:
-    """A ~1 KB EventBridge event, as a rule's DLQ or a subscriber's queue holds it."""
-    detail = {"orderId": f"ord-{index:06d}", "seq": index, "pad": ""}
-    event = {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "OrderPlaced",
-        "source": "bench.orders",
-        "account": "000000000000",
-        "time": "2026-12-02T10:00:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": detail,
-    }
-    detail["pad"] = "x" * (1000 - len(json.dumps(event)))
-    return json.dumps(event)
 
 
 def commands(args: argparse.Namespace) -> dict[str, tuple[list[str], dict[str, str]]]:
@@ -159,6 +141,7 @@ def main() -> int:
         parser.error(f"--pairs names tools not in --tools: {', '.join(sorted(unrun - set(names)))}")
 
     import boto3  # after the arguments: --help needs no boto3
+    from run import message_body  # bench/run.py's ~1 KB EventBridge event
 
     harness = _harness(args.peers)
     two_cores = (os.cpu_count() or 1) >= 2
@@ -180,7 +163,7 @@ def main() -> int:
             EventBusName=BUS,
             EventPattern=json.dumps({"source": ["bench.orders"]}),
         )
-    body = event_body if bus_tools else harness.body
+    body = message_body if bus_tools else harness.body
     env = {**os.environ, **CREDENTIALS, "AWS_ENDPOINT_URL": proxy.url, "NO_COLOR": "1"}
     pinned = ["taskset", "-c", "1"] if two_cores else []
     rates: dict[str, list[float]] = {name: [] for name in names}
