@@ -26,10 +26,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## bench: throughput, API calls per message, CPU and memory (moto, and LocalStack if it installs)
+## bench: throughput, API calls per message, CPU and memory (moto, and LocalStack if it installs),
+## then bench-peers (skipped with a message without the harness or node)
 bench: $(STAMP)
 	$(BYTECODE)
 	$(BIN)/python bench/run.py
+	@$(MAKE) --no-print-directory bench-peers
 
 ## bench-deep: a DLQ deeper than SQS's in-flight cap, on LocalStack behind a cap-enforcing proxy
 bench-deep: $(STAMP)
@@ -54,9 +56,9 @@ bench-rotated: $(STAMP)
 	$(BYTECODE)
 	@if [ -f "$(PEERS)/throughput.py" ] && command -v node >/dev/null; then \
 	  $(ROTATED) --tools dlqctl,lumigo-cli --n 10000 --rounds 20 && \
-	  $(ROTATED) $(BUS_PAIRS) --n 10000 --rounds 10 && \
+	  $(ROTATED) $(BUS_PAIRS) --n 10000 --rounds 8 && \
 	  $(ROTATED) $(BUS_PAIRS) --n 3000 --rounds 8 --latency-ms 20 && \
-	  $(ROTATED) $(BUS_PAIRS) --n 10000 --rounds 5 --latency-ms 100; \
+	  $(ROTATED) $(BUS_PAIRS) --n 10000 --rounds 4 --latency-ms 100; \
 	else echo "bench-rotated skipped: no harness at $(PEERS) (set PEERS=DIR) or no node"; fi
 
 ## bench-smoke: the benchmark at N=200 on moto, and wake_cpu briefly, so they cannot rot
