@@ -54,6 +54,7 @@ CREDENTIALS = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
 }
+Commands = dict[str, tuple[list[str], dict[str, str]]]
 
 
 def _harness(peers: Path) -> ModuleType:
@@ -105,7 +106,8 @@ def _answers(port: int) -> bool:
         return False
 
 
-def commands(args: argparse.Namespace) -> dict[str, tuple[list[str], dict[str, str]]]:
+def commands(args: argparse.Namespace) -> Commands:
+    """Each tool's command line (``{dlq}``, ``{dst}`` filled in per redrive) and environment."""
     python = sys.executable
     lumigo = args.peers_dir / "npm" / "lumigo" / "node_modules" / "lumigo-cli" / "bin" / "run"
     shim = {
@@ -189,8 +191,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[list[str]]:
-    """Refuse what cannot run before LocalStack is touched; the pairs to print."""
+def _check(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> tuple[list[str], Commands, list[list[str]]]:
+    """Refuse what cannot run before LocalStack is touched; the tools, their commands and the
+    pairs to print."""
     names = args.tools.split(",")
     known = commands(args)
     unknown = [name for name in names if name not in known]
@@ -217,7 +222,7 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[li
     missing = [str(path) for path in needed if not path.exists()]
     if missing:
         parser.error(f"missing: {', '.join(missing)} (the harness and its setup.sh)")
-    return pairs or [[names[0], name] for name in names[1:]]
+    return names, known, pairs or [[names[0], name] for name in names[1:]]
 
 
 def _seed(sqs: Any, url: str, count: int, body: Callable[[int], str]) -> None:
@@ -245,20 +250,14 @@ def _count(sqs: Any, url: str) -> int:
 def main() -> int:
     parser = _parser()
     args = parser.parse_args()
-    pairs = _check(parser, args)
-    names = args.tools.split(",")
-    known = commands(args)
-
-    import boto3  # after the arguments: --help needs no boto3
-    from run import message_body  # bench/run.py's ~1 KB EventBridge event
-
+    names, known, pairs = _check(parser, args)
     harness = _harness(args.peers)
     two_cores = (os.cpu_count() or 1) >= 2
     if two_cores:
         os.sched_setaffinity(0, {0})
-    upstream, pid = restart_localstack(args.peers, ["taskset", "-c", "0"] if two_cores else [])
     try:
-        failures = _rounds(args, names, known, pairs, harness, boto3, message_body, upstream, pid)
+        upstream, pid = restart_localstack(args.peers, ["taskset", "-c", "0"] if two_cores else [])
+        failures = _rounds(args, names, known, pairs, harness, upstream, pid, two_cores)
     finally:
         stop_localstack(args.peers)
     return 1 if failures else 0
@@ -267,14 +266,16 @@ def main() -> int:
 def _rounds(
     args: argparse.Namespace,
     names: list[str],
-    known: dict[str, tuple[list[str], dict[str, str]]],
+    known: Commands,
     pairs: list[list[str]],
     harness: ModuleType,
-    boto3: Any,
-    message_body: Callable[[int], str],
     upstream: str,
     pid: int,
+    two_cores: bool,
 ) -> int:
+    import boto3  # here, not at the top: --help and refused arguments need no boto3
+    from run import message_body  # bench/run.py's ~1 KB EventBridge event
+
     proxy = harness.DelayProxy(upstream, args.latency_ms / 1000, PROXY_PORT)
     direct: dict[str, Any] = {"endpoint_url": upstream, "region_name": "us-east-1"}
     keys = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
@@ -290,7 +291,7 @@ def _rounds(
         )
     body = message_body if bus_tools else harness.body
     env = {**os.environ, **CREDENTIALS, "AWS_ENDPOINT_URL": proxy.url, "NO_COLOR": "1"}
-    pinned = ["taskset", "-c", "1"] if (os.cpu_count() or 1) >= 2 else []
+    pinned = ["taskset", "-c", "1"] if two_cores else []
     rates: dict[str, list[float]] = {name: [] for name in names}
     figures: dict[str, dict[str, list[float]]] = {name: {"ls": [], "client": []} for name in names}
     orders = williams_orders(len(names))
